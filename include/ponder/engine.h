@@ -1,0 +1,171 @@
+#pragma once
+// The engine: one llama context, many sequences, one llama_decode per step.
+//
+// A sequence is a list of tokens, the first n_in_kv of which are in the KV cache. Its
+// last token is always kept *out* of the cache until someone needs the distribution that
+// follows it (generation or scoring); that is what makes fork, truncate and score cheap
+// and uniform: a fork copies the cache of a finished prefill and each child decodes the
+// shared last token itself, in the same batch as everything else.
+//
+// Work is queued by the calls below and carried out by step(): sequences beyond the
+// slot limit wait for a slot, forks wait for their parent's prefill, prompts are
+// prefilled in chunks next to other sequences' decoding (continuous batching).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ponder/cost.h"
+#include "ponder/model.h"
+#include "ponder/sampling.h"
+
+struct llama_context;
+
+namespace ponder {
+
+using SeqId = uint64_t;
+using RequestId = uint64_t;
+
+enum class KvLayout {
+  automatic,  // unified for a few sequences sharing a prompt, split beyond that
+  unified,    // one KV buffer: forks share cells, but each token attends over all cells
+  split,      // a stream per sequence: forks copy, attention stays per sequence
+};
+const char* kv_layout_name(KvLayout layout);
+
+struct EngineOptions {
+  int max_sequences = 16;          // live sequences with a KV slot at once; 1..256
+  int context_per_sequence = 0;    // tokens per sequence; 0 = min(model's, 4096)
+  KvLayout kv_layout = KvLayout::automatic;
+  int automatic_unified_max = 16;  // automatic picks unified up to this many sequences
+  int batch_tokens = 512;          // tokens per llama_decode at most; >= 1
+  int threads = 0;                 // 0 = all hardware threads
+
+  void validate() const;
+};
+
+// What a sequence is doing; separate from whether it holds a KV slot yet.
+enum class SeqState {
+  ready,       // nothing asked of it (its prompt may still be prefilling)
+  generating,  // sampling a token per step
+  scoring,     // reading logprobs of appended tokens
+};
+
+// What a scoring call returns: the logprob of each scored token given everything before
+// it, and, per scored token, the logprobs of the requested candidate tokens at that
+// position (e.g. "+" and "-" for a process reward model).
+struct ScoreResult {
+  std::vector<float> logprobs;
+  std::vector<std::vector<float>> candidate_logprobs;
+  double sum() const;
+};
+
+struct Sequence {
+  SeqId id = 0;
+  RequestId request = 0;
+  SeqState state = SeqState::ready;
+  bool waiting = true;  // queued for a KV slot, or for the prefill of the sequence it forks
+  std::vector<Token> tokens;
+  int n_in_kv = 0;  // tokens[0, n_in_kv) are in the cache
+
+  // Generation (valid after generate(); reset by the next generate()).
+  size_t generation_start = 0;       // index in tokens of the first generated token
+  std::vector<TokenRecord> records;  // one per generated token
+  std::string text;                  // generated text (stop string and EOS excluded)
+  FinishReason finish = FinishReason::none;
+
+  std::optional<ScoreResult> score;  // the last scoring call's result, once done
+
+  double mean_logprob() const;
+};
+
+struct EngineStats {
+  int64_t steps = 0;
+  int64_t decoded_tokens = 0;
+  int64_t retried_batches = 0;  // decode calls split because no KV slot was free
+  int live_sequences = 0;
+  int waiting_sequences = 0;
+};
+
+class Engine {
+ public:
+  Engine(std::shared_ptr<const Model> model, const EngineOptions& options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // A request groups sequences for cost accounting; forks inherit their parent's.
+  RequestId begin_request();
+  Cost request_cost(RequestId request) const;
+  // Returns the final cost and forgets the request (its sequences must be freed).
+  Cost end_request(RequestId request);
+
+  // A new sequence holding `prompt` (already tokenized, BOS included if wanted).
+  SeqId add_sequence(RequestId request, std::vector<Token> prompt);
+  // n new sequences continuing from `parent`'s tokens; they share its prefill.
+  std::vector<SeqId> fork(SeqId parent, int n);
+  // Starts sampling: one token per step until a stop condition holds.
+  void generate(SeqId seq, const SamplingParams& sampling, const StopParams& stop);
+  // Appends `continuation` and reads its logprobs (and the candidates' at each position).
+  void score(SeqId seq, std::vector<Token> continuation, std::vector<Token> candidates = {});
+  // Keeps the first n_tokens tokens (>= 1) and drops the rest from the cache.
+  void truncate(SeqId seq, size_t n_tokens);
+  // Stops a generating sequence (FinishReason::cancelled); a no-op otherwise.
+  void cancel(SeqId seq);
+  // Releases the sequence and its slot; waiting forks of it still get its cache.
+  void free(SeqId seq);
+
+  // One llama_decode over every sequence that has work. Returns the sequences whose
+  // generation or scoring finished in this step.
+  std::vector<SeqId> step();
+  // True when no sequence has work left (everything is ready or freed).
+  bool idle() const;
+  // Steps until none of `seqs` is generating, scoring or waiting.
+  void run_until_done(std::span<const SeqId> seqs);
+  void run_until_idle();
+
+  const Sequence& sequence(SeqId seq) const;
+  const Model& model() const { return *model_; }
+  KvLayout kv_layout() const { return layout_; }
+  int max_sequences() const { return options_.max_sequences; }
+  int context_per_sequence() const { return n_ctx_seq_; }
+  EngineStats stats() const;
+
+ private:
+  struct Live;
+  struct Request;
+  struct BatchItem;
+  struct Batch;
+
+  Live& live(SeqId seq);
+  const Live& live(SeqId seq) const;
+  void admit_waiting();
+  void release(Live& seq);
+  void run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finished);
+  void after_decode(const std::vector<BatchItem>& items, std::vector<SeqId>& finished);
+  void sample_next(Live& seq, int batch_index, std::vector<SeqId>& finished);
+  void finish_generation(Live& seq, FinishReason reason);
+  void touch(RequestId request);
+
+  std::shared_ptr<const Model> model_;
+  EngineOptions options_;
+  KvLayout layout_;
+  int n_ctx_seq_ = 0;
+  llama_context* ctx_ = nullptr;
+  std::unique_ptr<Batch> batch_;
+
+  SeqId next_seq_id_ = 1;
+  RequestId next_request_id_ = 1;
+  std::unordered_map<SeqId, std::unique_ptr<Live>> seqs_;
+  std::unordered_map<RequestId, std::unique_ptr<Request>> requests_;
+  std::vector<int> free_slots_;   // llama seq ids not in use
+  std::vector<SeqId> waiting_;    // FIFO of sequences without a slot
+  EngineStats stats_;
+};
+
+}  // namespace ponder

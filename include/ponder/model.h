@@ -1,0 +1,86 @@
+#pragma once
+// A GGUF model loaded once and shared (read-only) by every engine and request.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct llama_model;
+struct llama_vocab;
+
+namespace ponder {
+
+using Token = int32_t;
+
+// Any failure to load or use a model file: the message names the file and the cause.
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+struct ModelOptions {
+  bool use_mmap = true;
+};
+
+class Model {
+ public:
+  // Throws ModelError for a missing, unreadable, truncated, non-GGUF or unsupported file.
+  static std::shared_ptr<const Model> load(const std::string& path, const ModelOptions& options = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // `add_bos`: prepend BOS when the model asks for it; `parse_special`: turn spelled-out
+  // control tokens (e.g. "<|im_end|>") into their ids instead of plain text.
+  std::vector<Token> tokenize(std::string_view text, bool add_bos, bool parse_special = false) const;
+  // Control tokens are dropped unless `render_special`.
+  std::string detokenize(std::span<const Token> tokens, bool render_special = false) const;
+  // The text one token contributes to a detokenized string ("" for control tokens).
+  std::string token_piece(Token token) const;
+
+  bool has_chat_template() const { return !chat_template_.empty(); }
+  // The model's chat template applied to the messages (llama.cpp's built-in template
+  // engine), ending with the assistant turn opened when `add_assistant`. A model without
+  // a template gets the messages' contents joined by newlines. Throws ModelError when the
+  // model's template is not one llama.cpp supports.
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages,
+                                  bool add_assistant = true) const;
+
+  Token bos() const;
+  Token eos() const;
+  bool is_end_of_generation(Token token) const;
+  int32_t n_vocab() const;
+  int32_t n_ctx_train() const;
+  int64_t n_params() const;
+  // Recurrent and hybrid models cannot drop a sequence's tail (truncate).
+  bool supports_rollback() const;
+  const std::string& path() const { return path_; }
+  std::string description() const;
+
+  llama_model* raw() const { return model_; }
+  const llama_vocab* vocab() const { return vocab_; }
+
+ private:
+  Model(std::string path, llama_model* model);
+
+  std::string path_;
+  llama_model* model_;
+  const llama_vocab* vocab_;
+  std::string chat_template_;
+  std::vector<std::string> pieces_;  // token_piece cache, indexed by token
+};
+
+// Routes llama.cpp's log lines: dropped (default) or to stderr. Errors are always kept
+// so that load failures can say what llama.cpp reported.
+void set_llama_logging(bool verbose);
+
+}  // namespace ponder

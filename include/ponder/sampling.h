@@ -1,0 +1,83 @@
+#pragma once
+// Per-sequence sampling: what to draw, how to record it, when to stop.
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ponder/model.h"
+
+namespace ponder {
+
+struct SamplingParams {
+  float temperature = 1.0f;  // 0 = greedy (argmax); allowed 0..100
+  int top_k = 0;             // keep the k most likely tokens; 0 = off
+  float top_p = 1.0f;        // nucleus: smallest set with mass >= top_p; 1 = off; (0, 1]
+  float min_p = 0.0f;        // drop tokens below min_p * p(top token); 0 = off; [0, 1)
+  uint64_t seed = 0;         // the same seed and inputs give the same tokens
+  int top_logprobs = 0;      // alternatives recorded per generated token; 0..20
+
+  // Throws std::invalid_argument naming the field and its allowed range.
+  void validate() const;
+};
+
+struct StopParams {
+  int max_tokens = 256;            // generated tokens at most; >= 1
+  std::vector<std::string> stop;   // stop strings (not included in the returned text)
+  bool ignore_eos = false;         // keep going past end-of-generation tokens
+
+  void validate() const;
+};
+
+enum class FinishReason {
+  none,          // still running, or never generated
+  eos,           // the model ended its turn
+  stop_string,   // one of StopParams::stop appeared
+  max_tokens,    // StopParams::max_tokens reached
+  context_full,  // the sequence reached the context size per sequence
+  out_of_memory, // no KV cell left even for this sequence alone
+  cancelled,     // the caller stopped it
+};
+const char* finish_reason_name(FinishReason reason);
+
+struct TokenLogprob {
+  Token token;
+  float logprob;
+};
+
+// One generated token. logprob and entropy are of the model's own distribution
+// (before temperature, top-k/p, min-p), so they measure the model's confidence.
+struct TokenRecord {
+  Token token;
+  float logprob;
+  float entropy;  // nats
+  std::vector<TokenLogprob> top;  // SamplingParams::top_logprobs most likely, best first
+};
+
+// log-sum-exp and entropy of softmax(logits) in one pass.
+struct LogitStats {
+  float max_logit;
+  float log_sum_exp;
+  float entropy;
+};
+LogitStats logit_stats(std::span<const float> logits);
+
+// Draws tokens for one sequence; owns its random state.
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& params);
+  // Samples from `logits` (one row of the vocabulary); `stats` from logit_stats.
+  Token sample(std::span<const float> logits, const LogitStats& stats);
+  const SamplingParams& params() const { return params_; }
+
+ private:
+  double uniform();
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<std::pair<float, Token>> candidates_;  // scratch
+};
+
+}  // namespace ponder

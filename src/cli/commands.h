@@ -1,0 +1,17 @@
+#pragma once
+// The `ponder` subcommands: each registers its options on the app and runs when chosen.
+
+#include <CLI/CLI.hpp>
+
+namespace ponder::cli {
+
+void add_generate_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_toy_model_command(CLI::App& app);
+
+// Thrown by a command for bad input; main prints "ponder: <message>" and exits 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace ponder::cli

@@ -1,0 +1,31 @@
+#include <cstdio>
+#include <stdexcept>
+
+#include "cli/commands.h"
+#include "ponder/model.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ponder: adaptive inference-time compute on llama.cpp"};
+  app.require_subcommand(1);
+  bool verbose_llama = false;
+  app.add_flag("--llama-log", verbose_llama, "Show llama.cpp's log on stderr");
+  app.parse_complete_callback([&] { ponder::set_llama_logging(verbose_llama); });
+  ponder::cli::add_generate_command(app);
+  ponder::cli::add_bench_command(app);
+  ponder::cli::add_toy_model_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ponder::cli::UsageError& e) {
+    std::fprintf(stderr, "ponder: %s\n", e.what());
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "ponder: invalid argument: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ponder: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

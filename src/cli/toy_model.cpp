@@ -1,0 +1,45 @@
+// `ponder toy-model`: writes a random-weight llama GGUF with the toy vocabulary, for
+// engine tests and benchmarks.
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "toy/random_models.h"
+
+namespace ponder::cli {
+
+void add_toy_model_command(CLI::App& app) {
+  struct Args {
+    std::string preset = "tiny";
+    std::string out;
+    uint64_t seed = 1;
+    float std_dev = 0.0f;
+    bool f16 = false;
+    bool list = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("toy-model", "Write a random-weight llama GGUF (byte-level toy vocabulary)");
+  cmd->add_option("--preset", args->preset, "Shape (see --list)");
+  cmd->add_option("-o,--out", args->out, "Output GGUF path");
+  cmd->add_option("--seed", args->seed, "Weight seed");
+  cmd->add_option("--std", args->std_dev, "Std of the random matrices (default: 2 / sqrt(n_embd))");
+  cmd->add_flag("--f16", args->f16, "Store matrices as f16");
+  cmd->add_flag("--list", args->list, "List the presets");
+  cmd->callback([args] {
+    if (args->list) {
+      for (const auto& [name, p] : toy::random_model_presets()) {
+        std::printf("%-10s %9lld parameters  %s\n", name.c_str(), (long long)p.shape.n_params(), p.about.c_str());
+      }
+      return;
+    }
+    if (!toy::random_model_presets().count(args->preset)) {
+      throw UsageError("unknown preset '" + args->preset + "' (see --list)");
+    }
+    if (args->out.empty()) throw UsageError("toy-model: --out is required");
+    toy::write_random_model(args->out, args->preset, args->seed, args->std_dev,
+                            args->f16 ? toy::WeightType::f16 : toy::WeightType::f32);
+    std::printf("wrote %s (%s)\n", args->out.c_str(), args->preset.c_str());
+  });
+}
+
+}  // namespace ponder::cli

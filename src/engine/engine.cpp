@@ -1,0 +1,591 @@
+#include "ponder/engine.h"
+
+#include <llama.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <stdexcept>
+#include <thread>
+
+namespace ponder {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum class TokenKind : uint8_t { context, generated, scored };
+
+void require(bool ok, const char* field, const std::string& allowed) {
+  if (!ok) throw std::invalid_argument(std::string("EngineOptions.") + field + ": must be " + allowed);
+}
+
+}  // namespace
+
+struct Engine::BatchItem {
+  Live* seq;
+  int first;        // index in seq->tokens of the first token decoded
+  int count;        // tokens decoded
+  int logits_from;  // tokens at index >= this get logits
+  int batch_pos;    // index in the llama_batch of the first token
+};
+
+struct Engine::Live : Sequence {
+  int slot = -1;              // llama seq id, -1 while waiting
+  SeqId fork_source = 0;      // waiting fork: the sequence whose cache it will copy
+  int pending_forks = 0;      // waiting forks that will copy this sequence's cache
+  bool free_requested = false;
+  std::vector<TokenKind> kinds;  // parallel to tokens
+  std::optional<Sampler> sampler;
+  StopParams stop;
+  size_t score_start = 0;  // index of the first scored token
+  std::vector<Token> candidates;
+  ScoreResult partial;
+
+  int pending() const { return int(tokens.size()) - n_in_kv; }
+};
+
+// One llama_batch, allocated once for the engine's lifetime.
+struct Engine::Batch {
+  llama_batch batch;
+  explicit Batch(int capacity) : batch(llama_batch_init(capacity, 0, 1)) {}
+  ~Batch() { llama_batch_free(batch); }
+};
+
+struct Engine::Request {
+  Cost cost;
+  Clock::time_point start = Clock::now();
+  Clock::time_point last = start;
+  int64_t last_step = -1;
+};
+
+Cost& Cost::operator+=(const Cost& o) {
+  prompt_tokens += o.prompt_tokens;
+  generated_tokens += o.generated_tokens;
+  scored_tokens += o.scored_tokens;
+  forward_passes += o.forward_passes;
+  wall_ms += o.wall_ms;
+  return *this;
+}
+
+double ScoreResult::sum() const {
+  double s = 0.0;
+  for (float x : logprobs) s += x;
+  return s;
+}
+
+double Sequence::mean_logprob() const {
+  if (records.empty()) return 0.0;
+  double s = 0.0;
+  for (const auto& r : records) s += r.logprob;
+  return s / double(records.size());
+}
+
+const char* kv_layout_name(KvLayout layout) {
+  switch (layout) {
+    case KvLayout::automatic: return "auto";
+    case KvLayout::unified: return "unified";
+    case KvLayout::split: return "split";
+  }
+  return "unknown";
+}
+
+void EngineOptions::validate() const {
+  require(max_sequences >= 1 && max_sequences <= int(llama_max_parallel_sequences()), "max_sequences",
+          "in [1, " + std::to_string(llama_max_parallel_sequences()) + "]");
+  require(context_per_sequence >= 0, "context_per_sequence", ">= 0 (0 = model default)");
+  require(automatic_unified_max >= 1, "automatic_unified_max", ">= 1");
+  require(batch_tokens >= max_sequences, "batch_tokens", ">= max_sequences (one token per sequence per step)");
+  require(threads >= 0, "threads", ">= 0 (0 = all hardware threads)");
+}
+
+Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
+    : model_(std::move(model)), options_(options) {
+  options_.validate();
+  layout_ = options_.kv_layout;
+  if (layout_ == KvLayout::automatic) {
+    layout_ = options_.max_sequences <= options_.automatic_unified_max ? KvLayout::unified : KvLayout::split;
+  }
+  int per_seq = options_.context_per_sequence;
+  if (per_seq == 0) per_seq = std::min(model_->n_ctx_train(), 4096);
+
+  llama_context_params params = llama_context_default_params();
+  params.n_ctx = uint32_t(per_seq) * uint32_t(options_.max_sequences);
+  params.n_batch = uint32_t(options_.batch_tokens);
+  params.n_ubatch = uint32_t(options_.batch_tokens);
+  params.n_seq_max = uint32_t(options_.max_sequences);
+  const int threads = options_.threads > 0 ? options_.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  params.n_threads = threads;
+  params.n_threads_batch = threads;
+  params.kv_unified = layout_ == KvLayout::unified;
+  params.no_perf = true;
+  ctx_ = llama_init_from_model(model_->raw(), params);
+  if (ctx_ == nullptr) {
+    throw std::runtime_error("cannot create a llama context for " + model_->path() + " with " +
+                             std::to_string(params.n_ctx) + " KV cells (out of memory?)");
+  }
+  n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
+  batch_ = std::make_unique<Batch>(options_.batch_tokens);
+  for (int s = options_.max_sequences - 1; s >= 0; --s) free_slots_.push_back(s);
+}
+
+Engine::~Engine() { llama_free(ctx_); }
+
+RequestId Engine::begin_request() {
+  RequestId id = next_request_id_++;
+  requests_[id] = std::make_unique<Request>();
+  return id;
+}
+
+Cost Engine::request_cost(RequestId request) const {
+  auto it = requests_.find(request);
+  if (it == requests_.end()) throw std::invalid_argument("unknown request " + std::to_string(request));
+  Cost cost = it->second->cost;
+  cost.wall_ms = std::chrono::duration<double, std::milli>(it->second->last - it->second->start).count();
+  return cost;
+}
+
+Cost Engine::end_request(RequestId request) {
+  Cost cost = request_cost(request);
+  requests_.erase(request);
+  return cost;
+}
+
+void Engine::touch(RequestId request) {
+  auto it = requests_.find(request);
+  if (it == requests_.end()) return;
+  Request& r = *it->second;
+  if (r.last_step != stats_.steps) {
+    r.last_step = stats_.steps;
+    ++r.cost.forward_passes;
+  }
+  r.last = Clock::now();
+}
+
+Engine::Live& Engine::live(SeqId seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end() || it->second->free_requested) {
+    throw std::invalid_argument("unknown or freed sequence " + std::to_string(seq));
+  }
+  return *it->second;
+}
+
+const Engine::Live& Engine::live(SeqId seq) const { return const_cast<Engine*>(this)->live(seq); }
+
+const Sequence& Engine::sequence(SeqId seq) const { return live(seq); }
+
+SeqId Engine::add_sequence(RequestId request, std::vector<Token> prompt) {
+  if (!requests_.count(request)) throw std::invalid_argument("unknown request " + std::to_string(request));
+  if (prompt.empty()) throw std::invalid_argument("add_sequence: the prompt is empty");
+  if (int(prompt.size()) >= n_ctx_seq_) {
+    throw std::invalid_argument("add_sequence: the prompt has " + std::to_string(prompt.size()) +
+                                " tokens; the context per sequence is " + std::to_string(n_ctx_seq_));
+  }
+  const int32_t n_vocab = model_->n_vocab();
+  for (Token t : prompt) {
+    if (t < 0 || t >= n_vocab) throw std::invalid_argument("add_sequence: token " + std::to_string(t) + " is not in the vocabulary");
+  }
+  auto s = std::make_unique<Live>();
+  s->id = next_seq_id_++;
+  s->request = request;
+  s->kinds.assign(prompt.size(), TokenKind::context);
+  s->tokens = std::move(prompt);
+  s->generation_start = s->tokens.size();
+  SeqId id = s->id;
+  seqs_[id] = std::move(s);
+  waiting_.push_back(id);
+  return id;
+}
+
+std::vector<SeqId> Engine::fork(SeqId parent_id, int n) {
+  Live& parent = live(parent_id);
+  if (n < 1) throw std::invalid_argument("fork: n must be >= 1");
+  if (parent.state != SeqState::ready) throw std::logic_error("fork: the sequence is still generating or scoring");
+  std::vector<SeqId> children;
+  for (int i = 0; i < n; ++i) {
+    auto c = std::make_unique<Live>();
+    c->id = next_seq_id_++;
+    c->request = parent.request;
+    c->tokens = parent.tokens;
+    c->kinds = parent.kinds;
+    c->generation_start = c->tokens.size();
+    c->fork_source = parent_id;
+    children.push_back(c->id);
+    waiting_.push_back(c->id);
+    seqs_[c->id] = std::move(c);
+  }
+  parent.pending_forks += n;
+  return children;
+}
+
+void Engine::generate(SeqId id, const SamplingParams& sampling, const StopParams& stop) {
+  Live& s = live(id);
+  if (s.state != SeqState::ready) throw std::logic_error("generate: the sequence is already generating or scoring");
+  stop.validate();
+  s.sampler.emplace(sampling);
+  s.stop = stop;
+  s.generation_start = s.tokens.size();
+  s.records.clear();
+  s.text.clear();
+  s.finish = FinishReason::none;
+  if (int(s.tokens.size()) >= n_ctx_seq_) {
+    s.finish = FinishReason::context_full;
+    return;
+  }
+  s.state = SeqState::generating;
+}
+
+void Engine::score(SeqId id, std::vector<Token> continuation, std::vector<Token> candidates) {
+  Live& s = live(id);
+  if (s.state != SeqState::ready) throw std::logic_error("score: the sequence is generating or scoring");
+  if (continuation.empty()) throw std::invalid_argument("score: nothing to score");
+  if (s.tokens.size() + continuation.size() > size_t(n_ctx_seq_)) {
+    throw std::invalid_argument("score: the sequence would exceed the context per sequence (" +
+                                std::to_string(n_ctx_seq_) + " tokens)");
+  }
+  const int32_t n_vocab = model_->n_vocab();
+  for (Token t : continuation) {
+    if (t < 0 || t >= n_vocab) throw std::invalid_argument("score: token " + std::to_string(t) + " is not in the vocabulary");
+  }
+  for (Token t : candidates) {
+    if (t < 0 || t >= n_vocab) throw std::invalid_argument("score: candidate " + std::to_string(t) + " is not in the vocabulary");
+  }
+  s.score_start = s.tokens.size();
+  s.tokens.insert(s.tokens.end(), continuation.begin(), continuation.end());
+  s.kinds.insert(s.kinds.end(), continuation.size(), TokenKind::scored);
+  s.candidates = std::move(candidates);
+  s.partial = ScoreResult{};
+  s.score.reset();
+  s.state = SeqState::scoring;
+}
+
+void Engine::truncate(SeqId id, size_t n_tokens) {
+  Live& s = live(id);
+  if (s.state != SeqState::ready) throw std::logic_error("truncate: the sequence is generating or scoring");
+  if (n_tokens < 1 || n_tokens > s.tokens.size()) {
+    throw std::invalid_argument("truncate: n_tokens must be in [1, " + std::to_string(s.tokens.size()) + "]");
+  }
+  if (s.pending_forks > 0) throw std::logic_error("truncate: forks of this sequence are still waiting for its cache");
+  if (n_tokens == s.tokens.size()) return;
+  if (!model_->supports_rollback()) {
+    throw std::logic_error("truncate: " + model_->path() + " is recurrent or hybrid and cannot roll back");
+  }
+  const int keep_in_kv = std::min(s.n_in_kv, int(n_tokens) - 1);
+  if (s.slot >= 0 && keep_in_kv < s.n_in_kv) {
+    if (!llama_memory_seq_rm(llama_get_memory(ctx_), s.slot, keep_in_kv, -1)) {
+      throw std::runtime_error("truncate: llama.cpp could not remove the tail of the sequence");
+    }
+  }
+  s.n_in_kv = keep_in_kv;
+  s.tokens.resize(n_tokens);
+  s.kinds.resize(n_tokens);
+  if (n_tokens < s.generation_start) {
+    s.generation_start = n_tokens;
+    s.records.clear();
+    s.text.clear();
+  } else if (s.records.size() > n_tokens - s.generation_start) {
+    s.records.resize(n_tokens - s.generation_start);
+    std::vector<Token> kept(s.tokens.begin() + long(s.generation_start), s.tokens.end());
+    s.text = model_->detokenize(kept);
+  }
+}
+
+void Engine::cancel(SeqId id) {
+  Live& s = live(id);
+  if (s.state == SeqState::generating) finish_generation(s, FinishReason::cancelled);
+}
+
+void Engine::free(SeqId id) {
+  Live& s = live(id);
+  release(s);
+}
+
+void Engine::release(Live& s) {
+  if (s.pending_forks > 0) {
+    s.free_requested = true;  // its waiting forks still need its cache
+    s.state = SeqState::ready;
+    return;
+  }
+  if (s.slot >= 0) {
+    llama_memory_seq_rm(llama_get_memory(ctx_), s.slot, -1, -1);
+    free_slots_.push_back(s.slot);
+  } else {
+    waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), s.id), waiting_.end());
+  }
+  const SeqId source = s.fork_source;
+  seqs_.erase(s.id);
+  if (source != 0) {
+    auto it = seqs_.find(source);
+    if (it != seqs_.end()) {
+      Live& src = *it->second;
+      if (--src.pending_forks == 0 && src.free_requested) release(src);
+    }
+  }
+}
+
+void Engine::admit_waiting() {
+  llama_memory_t mem = llama_get_memory(ctx_);
+  for (size_t i = 0; i < waiting_.size();) {
+    Live& s = *seqs_.at(waiting_[i]);
+    if (s.fork_source == 0) {
+      if (free_slots_.empty()) break;
+      s.slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      Live& src = *seqs_.at(s.fork_source);
+      const int prefix = int(s.tokens.size()) - 1;
+      if (src.slot < 0 || src.n_in_kv < prefix) {
+        ++i;  // its source is not prefilled yet
+        continue;
+      }
+      if (src.free_requested && src.pending_forks == 1) {
+        // The last fork of a freed sequence takes over its slot: no copy.
+        s.slot = src.slot;
+        src.slot = -1;
+        if (src.n_in_kv > prefix) llama_memory_seq_rm(mem, s.slot, prefix, -1);
+      } else {
+        if (free_slots_.empty()) {
+          ++i;
+          continue;
+        }
+        s.slot = free_slots_.back();
+        free_slots_.pop_back();
+        // A full copy (split streams only copy whole), then drop what the fork lacks.
+        llama_memory_seq_cp(mem, src.slot, s.slot, -1, -1);
+        if (src.n_in_kv > prefix) llama_memory_seq_rm(mem, s.slot, prefix, -1);
+      }
+      s.n_in_kv = prefix;
+      s.fork_source = 0;
+      if (--src.pending_forks == 0 && src.free_requested) release(src);
+    }
+    s.waiting = false;
+    waiting_.erase(waiting_.begin() + long(i));
+  }
+}
+
+std::vector<SeqId> Engine::step() {
+  admit_waiting();
+
+  // Decode latency first: generating sequences, then scoring, then prefill chunks.
+  std::vector<BatchItem> items;
+  int budget = options_.batch_tokens;
+  int batch_pos = 0;
+  auto add = [&](Live& s, int count, int logits_from) {
+    items.push_back({&s, s.n_in_kv, count, logits_from, batch_pos});
+    batch_pos += count;
+    budget -= count;
+  };
+  std::vector<Live*> by_slot;
+  for (auto& [id, s] : seqs_) {
+    if (s->slot >= 0) by_slot.push_back(s.get());
+  }
+  std::sort(by_slot.begin(), by_slot.end(), [](const Live* a, const Live* b) { return a->slot < b->slot; });
+  for (Live* s : by_slot) {
+    if (s->state != SeqState::generating || budget <= 0) continue;
+    const int count = std::min(s->pending(), budget);
+    add(*s, count, int(s->tokens.size()) - 1);
+  }
+  for (Live* s : by_slot) {
+    if (s->state != SeqState::scoring || budget <= 0) continue;
+    const int count = std::min(s->pending() - 1, budget);
+    if (count > 0) add(*s, count, int(s->score_start) - 1);
+  }
+  for (Live* s : by_slot) {
+    if (s->state != SeqState::ready || budget <= 0) continue;
+    const int count = std::min(s->pending() - 1, budget);
+    if (count > 0) add(*s, count, INT_MAX);
+  }
+
+  std::vector<SeqId> finished;
+  if (items.empty()) return finished;
+  run_batch(items, finished);
+  return finished;
+}
+
+void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finished) {
+  llama_batch& batch = batch_->batch;
+  int n = 0;
+  for (BatchItem& item : items) {
+    item.batch_pos = n;
+    for (int k = 0; k < item.count; ++k) {
+      const int index = item.first + k;
+      batch.token[n] = item.seq->tokens[size_t(index)];
+      batch.pos[n] = index;
+      batch.n_seq_id[n] = 1;
+      batch.seq_id[n][0] = item.seq->slot;
+      batch.logits[n] = index >= item.logits_from;
+      ++n;
+    }
+  }
+  batch.n_tokens = n;
+  const int32_t rc = llama_decode(ctx_, batch);
+
+  if (rc == 0) {
+    ++stats_.steps;
+    stats_.decoded_tokens += n;
+    after_decode(items, finished);
+    return;
+  }
+  if (rc != 1) {
+    throw std::runtime_error("llama_decode failed with status " + std::to_string(rc));
+  }
+  // No KV cell free for the whole batch (the cache state is unchanged): decode less.
+  ++stats_.retried_batches;
+  if (items.size() > 1) {
+    std::vector<BatchItem> first(items.begin(), items.begin() + long(items.size() / 2));
+    std::vector<BatchItem> second(items.begin() + long(items.size() / 2), items.end());
+    run_batch(first, finished);
+    run_batch(second, finished);
+    return;
+  }
+  BatchItem& item = items.front();
+  if (item.count > 1) {
+    std::vector<BatchItem> half{item};
+    half.front().count = item.count / 2;
+    run_batch(half, finished);
+    return;
+  }
+  if (item.seq->state == SeqState::generating) {
+    finish_generation(*item.seq, FinishReason::out_of_memory);
+    finished.push_back(item.seq->id);
+  } else {
+    throw std::runtime_error("the KV cache is full: no cell left for a single token");
+  }
+}
+
+void Engine::after_decode(const std::vector<BatchItem>& items, std::vector<SeqId>& finished) {
+  for (const BatchItem& item : items) {
+    Live& s = *item.seq;
+    auto it = requests_.find(s.request);
+    Cost* cost = it == requests_.end() ? nullptr : &it->second->cost;
+    touch(s.request);
+    for (int k = 0; k < item.count; ++k) {
+      if (cost && s.kinds[size_t(item.first + k)] == TokenKind::context) ++cost->prompt_tokens;
+    }
+    s.n_in_kv = item.first + item.count;
+    const int last = item.first + item.count - 1;
+
+    if (s.state == SeqState::generating) {
+      if (last == int(s.tokens.size()) - 1) sample_next(s, item.batch_pos + item.count - 1, finished);
+    } else if (s.state == SeqState::scoring) {
+      const int32_t n_vocab = model_->n_vocab();
+      for (int index = std::max(item.first, item.logits_from); index <= last; ++index) {
+        const float* logits = llama_get_logits_ith(ctx_, item.batch_pos + index - item.first);
+        const LogitStats st = logit_stats({logits, size_t(n_vocab)});
+        s.partial.logprobs.push_back(logits[s.tokens[size_t(index) + 1]] - st.log_sum_exp);
+        std::vector<float> cand;
+        for (Token c : s.candidates) cand.push_back(logits[c] - st.log_sum_exp);
+        s.partial.candidate_logprobs.push_back(std::move(cand));
+        if (cost) ++cost->scored_tokens;
+      }
+      if (s.n_in_kv == int(s.tokens.size()) - 1) {
+        s.score = std::move(s.partial);
+        s.partial = ScoreResult{};
+        s.state = SeqState::ready;
+        finished.push_back(s.id);
+      }
+    }
+  }
+}
+
+void Engine::sample_next(Live& s, int batch_index, std::vector<SeqId>& finished) {
+  const int32_t n_vocab = model_->n_vocab();
+  const float* logits = llama_get_logits_ith(ctx_, batch_index);
+  std::span<const float> row(logits, size_t(n_vocab));
+  const LogitStats st = logit_stats(row);
+  const Token token = s.sampler->sample(row, st);
+
+  TokenRecord record{token, logits[token] - st.log_sum_exp, st.entropy, {}};
+  if (const int k = s.sampler->params().top_logprobs; k > 0) {
+    std::vector<Token> idx(static_cast<size_t>(n_vocab));
+    for (Token t = 0; t < n_vocab; ++t) idx[size_t(t)] = t;
+    const int kk = std::min(k, n_vocab);
+    std::partial_sort(idx.begin(), idx.begin() + kk, idx.end(),
+                      [&](Token a, Token b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    for (int j = 0; j < kk; ++j) record.top.push_back({idx[size_t(j)], logits[idx[size_t(j)]] - st.log_sum_exp});
+  }
+  s.records.push_back(std::move(record));
+  s.tokens.push_back(token);
+  s.kinds.push_back(TokenKind::generated);
+  if (auto it = requests_.find(s.request); it != requests_.end()) ++it->second->cost.generated_tokens;
+
+  const bool end = model_->is_end_of_generation(token) && !s.stop.ignore_eos;
+  if (end) {
+    finish_generation(s, FinishReason::eos);
+  } else {
+    const std::string piece = model_->token_piece(token);
+    s.text += piece;
+    for (const std::string& stop : s.stop.stop) {
+      const size_t from = s.text.size() > piece.size() + stop.size() ? s.text.size() - piece.size() - stop.size() : 0;
+      const size_t at = s.text.find(stop, from);
+      if (at != std::string::npos) {
+        s.text.resize(at);
+        finish_generation(s, FinishReason::stop_string);
+        break;
+      }
+    }
+  }
+  if (s.state == SeqState::generating) {
+    if (int(s.records.size()) >= s.stop.max_tokens) {
+      finish_generation(s, FinishReason::max_tokens);
+    } else if (int(s.tokens.size()) >= n_ctx_seq_) {
+      finish_generation(s, FinishReason::context_full);
+    }
+  }
+  if (s.state != SeqState::generating) finished.push_back(s.id);
+}
+
+void Engine::finish_generation(Live& s, FinishReason reason) {
+  s.finish = reason;
+  s.state = SeqState::ready;
+}
+
+bool Engine::idle() const {
+  if (!waiting_.empty()) return false;
+  for (const auto& [id, s] : seqs_) {
+    if (s->state != SeqState::ready || s->pending() > 1) return false;
+  }
+  return true;
+}
+
+void Engine::run_until_done(std::span<const SeqId> seqs) {
+  auto busy = [&] {
+    for (SeqId id : seqs) {
+      auto it = seqs_.find(id);
+      if (it == seqs_.end()) continue;
+      if (it->second->slot < 0 || it->second->state != SeqState::ready) return true;
+    }
+    return false;
+  };
+  while (busy()) {
+    const int64_t decoded = stats_.decoded_tokens;
+    const size_t waiting = waiting_.size();
+    step();
+    if (stats_.decoded_tokens == decoded && waiting_.size() == waiting && busy()) {
+      throw std::runtime_error("engine stalled: " + std::to_string(waiting_.size()) +
+                               " sequences wait for a KV slot while all " +
+                               std::to_string(options_.max_sequences) +
+                               " slots hold idle sequences; free sequences or raise max_sequences");
+    }
+  }
+}
+
+void Engine::run_until_idle() {
+  while (!idle()) {
+    const int64_t decoded = stats_.decoded_tokens;
+    const size_t waiting = waiting_.size();
+    step();
+    if (stats_.decoded_tokens == decoded && waiting_.size() == waiting && !idle()) {
+      throw std::runtime_error("engine stalled: sequences wait for a KV slot held by idle sequences");
+    }
+  }
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.live_sequences = int(seqs_.size());
+  s.waiting_sequences = int(waiting_.size());
+  return s;
+}
+
+}  // namespace ponder

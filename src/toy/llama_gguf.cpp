@@ -1,0 +1,175 @@
+#include "toy/llama_gguf.h"
+
+#include <ggml.h>
+#include <gguf.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include "toy/vocab.h"
+
+namespace ponder::toy {
+
+namespace {
+
+void require(bool ok, const std::string& field, const std::string& allowed) {
+  if (!ok) throw std::invalid_argument("LlamaShape." + field + ": must be " + allowed);
+}
+
+// splitmix64: a portable generator, so random models are identical everywhere.
+struct PortableRng {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return double((next() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
+  double normal() {
+    return std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform());
+  }
+};
+
+bool is_norm(const std::string& name) { return name.find("norm") != std::string::npos; }
+
+}  // namespace
+
+int64_t NamedTensor::n_elements() const {
+  int64_t n = 1;
+  for (int64_t d : ne) n *= d;
+  return n;
+}
+
+void LlamaShape::validate() const {
+  require(n_embd > 0, "n_embd", "> 0");
+  require(n_layer > 0, "n_layer", "> 0");
+  require(n_head > 0 && n_embd % n_head == 0, "n_head", "> 0 and divide n_embd");
+  require(head_dim() % 2 == 0, "n_head", "such that n_embd / n_head is even (RoPE pairs)");
+  require(n_head_kv > 0 && n_head % n_head_kv == 0, "n_head_kv", "> 0 and divide n_head");
+  require(n_ff > 0, "n_ff", "> 0");
+  require(n_ctx > 0, "n_ctx", "> 0");
+  require(rope_freq_base > 0, "rope_freq_base", "> 0");
+  require(rms_norm_eps > 0, "rms_norm_eps", "> 0");
+}
+
+int64_t LlamaShape::n_params() const {
+  int64_t n = 0;
+  for (const auto& t : llama_tensor_layout(*this)) n += t.n_elements();
+  return n;
+}
+
+std::vector<NamedTensor> llama_tensor_layout(const LlamaShape& s) {
+  const int64_t d = s.n_embd, kv = s.n_embd_kv(), ff = s.n_ff, v = kVocabSize;
+  std::vector<NamedTensor> t;
+  t.push_back({"token_embd.weight", {d, v}, {}});
+  for (int i = 0; i < s.n_layer; ++i) {
+    const std::string b = "blk." + std::to_string(i) + ".";
+    t.push_back({b + "attn_norm.weight", {d}, {}});
+    t.push_back({b + "attn_q.weight", {d, d}, {}});
+    t.push_back({b + "attn_k.weight", {d, kv}, {}});
+    t.push_back({b + "attn_v.weight", {d, kv}, {}});
+    t.push_back({b + "attn_output.weight", {d, d}, {}});
+    t.push_back({b + "ffn_norm.weight", {d}, {}});
+    t.push_back({b + "ffn_gate.weight", {d, ff}, {}});
+    t.push_back({b + "ffn_up.weight", {d, ff}, {}});
+    t.push_back({b + "ffn_down.weight", {ff, d}, {}});
+  }
+  t.push_back({"output_norm.weight", {d}, {}});
+  t.push_back({"output.weight", {d, v}, {}});
+  return t;
+}
+
+std::vector<NamedTensor> random_llama_weights(const LlamaShape& shape, uint64_t seed, float std) {
+  shape.validate();
+  auto tensors = llama_tensor_layout(shape);
+  PortableRng rng{seed};
+  for (auto& t : tensors) {
+    t.data.resize(size_t(t.n_elements()));
+    for (float& x : t.data) x = is_norm(t.name) ? 1.0f : float(rng.normal() * std);
+  }
+  return tensors;
+}
+
+void write_llama_gguf(const std::string& path, const LlamaShape& shape,
+                      const std::vector<NamedTensor>& tensors, const GgufWriteOptions& options) {
+  shape.validate();
+  std::map<std::string, const NamedTensor*> by_name;
+  for (const auto& t : tensors) by_name[t.name] = &t;
+
+  std::unique_ptr<gguf_context, decltype(&gguf_free)> gguf(gguf_init_empty(), gguf_free);
+  gguf_context* g = gguf.get();
+  gguf_set_val_str(g, "general.architecture", "llama");
+  gguf_set_val_str(g, "general.name", options.name.c_str());
+  gguf_set_val_u32(g, "general.file_type", options.matrix_type == WeightType::f16 ? 1 : 0);
+  gguf_set_val_u32(g, "llama.context_length", uint32_t(shape.n_ctx));
+  gguf_set_val_u32(g, "llama.embedding_length", uint32_t(shape.n_embd));
+  gguf_set_val_u32(g, "llama.block_count", uint32_t(shape.n_layer));
+  gguf_set_val_u32(g, "llama.feed_forward_length", uint32_t(shape.n_ff));
+  gguf_set_val_u32(g, "llama.attention.head_count", uint32_t(shape.n_head));
+  gguf_set_val_u32(g, "llama.attention.head_count_kv", uint32_t(shape.n_head_kv));
+  gguf_set_val_u32(g, "llama.rope.dimension_count", uint32_t(shape.head_dim()));
+  gguf_set_val_f32(g, "llama.rope.freq_base", shape.rope_freq_base);
+  gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", shape.rms_norm_eps);
+  gguf_set_val_u32(g, "llama.vocab_size", uint32_t(kVocabSize));
+
+  const auto vocab = toy_vocab();
+  std::vector<const char*> texts;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  for (const auto& e : vocab) {
+    texts.push_back(e.text.c_str());
+    scores.push_back(e.score);
+    types.push_back(e.type);
+  }
+  gguf_set_val_str(g, "tokenizer.ggml.model", "llama");
+  gguf_set_val_str(g, "tokenizer.ggml.pre", "default");
+  gguf_set_arr_str(g, "tokenizer.ggml.tokens", texts.data(), texts.size());
+  gguf_set_arr_data(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores.data(), scores.size());
+  gguf_set_arr_data(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(), types.size());
+  gguf_set_val_u32(g, "tokenizer.ggml.bos_token_id", kBosToken);
+  gguf_set_val_u32(g, "tokenizer.ggml.eos_token_id", kEosToken);
+  gguf_set_val_u32(g, "tokenizer.ggml.unknown_token_id", kUnkToken);
+  gguf_set_val_bool(g, "tokenizer.ggml.add_bos_token", true);
+  gguf_set_val_bool(g, "tokenizer.ggml.add_eos_token", false);
+  gguf_set_val_bool(g, "tokenizer.ggml.add_space_prefix", false);
+  if (!options.chat_template.empty()) {
+    gguf_set_val_str(g, "tokenizer.chat_template", options.chat_template.c_str());
+  }
+
+  const auto layout = llama_tensor_layout(shape);
+  size_t bytes = ggml_tensor_overhead() * layout.size();
+  for (const auto& t : layout) bytes += size_t(t.n_elements()) * sizeof(float) + 64;
+  ggml_init_params params{bytes, nullptr, false};
+  std::unique_ptr<ggml_context, decltype(&ggml_free)> ctx(ggml_init(params), ggml_free);
+  if (!ctx) throw std::runtime_error("write_llama_gguf: cannot allocate tensor memory");
+
+  for (const auto& want : layout) {
+    auto it = by_name.find(want.name);
+    if (it == by_name.end()) throw std::runtime_error("write_llama_gguf: missing tensor " + want.name);
+    const NamedTensor& have = *it->second;
+    if (have.ne != want.ne || int64_t(have.data.size()) != want.n_elements()) {
+      throw std::runtime_error("write_llama_gguf: tensor " + want.name + " has the wrong shape");
+    }
+    const bool half = options.matrix_type == WeightType::f16 && !is_norm(want.name);
+    ggml_tensor* tensor = want.ne.size() == 1
+                              ? ggml_new_tensor_1d(ctx.get(), half ? GGML_TYPE_F16 : GGML_TYPE_F32, want.ne[0])
+                              : ggml_new_tensor_2d(ctx.get(), half ? GGML_TYPE_F16 : GGML_TYPE_F32,
+                                                   want.ne[0], want.ne[1]);
+    ggml_set_name(tensor, want.name.c_str());
+    if (half) {
+      ggml_fp32_to_fp16_row(have.data.data(), static_cast<ggml_fp16_t*>(tensor->data),
+                            have.n_elements());
+    } else {
+      std::copy(have.data.begin(), have.data.end(), static_cast<float*>(tensor->data));
+    }
+    gguf_add_tensor(g, tensor);
+  }
+  if (!gguf_write_to_file(g, path.c_str(), false)) {
+    throw std::runtime_error("write_llama_gguf: cannot write " + path);
+  }
+}
+
+}  // namespace ponder::toy
