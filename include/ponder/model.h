@@ -50,7 +50,7 @@ class Model {
   bool has_chat_template() const { return !chat_template_.empty(); }
   // The model's chat template applied to the messages (llama.cpp's built-in template
   // engine), ending with the assistant turn opened when `add_assistant`. A model without
-  // a template gets the messages' contents joined by newlines. Throws ModelError when the
+  // a template (the toy models) gets each message's content followed by a newline. Throws ModelError when the
   // model's template is not one llama.cpp supports.
   std::string apply_chat_template(const std::vector<ChatMessage>& messages,
                                   bool add_assistant = true) const;

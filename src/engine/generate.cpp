@@ -1,5 +1,6 @@
 #include "ponder/generate.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace ponder {
@@ -19,17 +20,21 @@ SampleSet generate_samples(Engine& engine, std::vector<Token> prompt, int n,
     engine.generate(seqs[size_t(i)], p, stop);
   }
   SampleSet result;
+  result.samples.resize(size_t(n));
+  auto harvest = [&](SeqId id) {
+    const size_t i = size_t(std::find(seqs.begin(), seqs.end(), id) - seqs.begin());
+    const Sequence& s = engine.sequence(id);
+    result.samples[i] = {s.text, s.records, s.finish, s.mean_logprob()};
+    engine.free(id);  // its slot goes to a sample still waiting
+  };
   try {
-    engine.run_until_done(seqs);
+    engine.run_until_done(seqs, harvest);
   } catch (...) {
-    for (SeqId s : seqs) engine.free(s);
+    for (SeqId s : seqs) {
+      if (engine.contains(s)) engine.free(s);
+    }
     engine.end_request(request);
     throw;
-  }
-  for (SeqId id : seqs) {
-    const Sequence& s = engine.sequence(id);
-    result.samples.push_back({s.text, s.records, s.finish, s.mean_logprob()});
-    engine.free(id);
   }
   result.cost = engine.end_request(request);
   return result;

@@ -150,10 +150,7 @@ std::string Model::apply_chat_template(const std::vector<ChatMessage>& messages,
                                        bool add_assistant) const {
   if (chat_template_.empty()) {
     std::string text;
-    for (size_t i = 0; i < messages.size(); ++i) {
-      if (i > 0) text += '\n';
-      text += messages[i].content;
-    }
+    for (const auto& m : messages) text += m.content + "\n";
     return text;
   }
   std::vector<llama_chat_message> chat;
