@@ -137,6 +137,8 @@ class Engine {
 
   const Sequence& sequence(SeqId seq) const;
   bool contains(SeqId seq) const;
+  // Waiting for a slot, generating or scoring (false once freed).
+  bool busy(SeqId seq) const;
   const Model& model() const { return *model_; }
   KvLayout kv_layout() const { return layout_; }
   int max_sequences() const { return options_.max_sequences; }

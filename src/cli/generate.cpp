@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/report.h"
 #include "ponder/generate.h"
 
 namespace ponder::cli {
@@ -20,12 +21,6 @@ struct GenerateArgs {
   SamplingParams sampling;
   StopParams stop;
 };
-
-nlohmann::json cost_json(const Cost& c) {
-  return {{"prompt_tokens", c.prompt_tokens},   {"generated_tokens", c.generated_tokens},
-          {"scored_tokens", c.scored_tokens},   {"forward_passes", c.forward_passes},
-          {"wall_ms", c.wall_ms}};
-}
 
 void run_generate(const GenerateArgs& a) {
   if (a.n < 1 || a.n > 256) throw UsageError("-n: must be in [1, 256]");
@@ -52,8 +47,8 @@ void run_generate(const GenerateArgs& a) {
                          {"mean_logprob", s.mean_logprob},
                          {"finish_reason", finish_reason_name(s.finish)}});
     }
-    nlohmann::json out = {{"samples", samples}, {"cost", cost_json(set.cost)}};
-    std::printf("%s\n", out.dump().c_str());
+    nlohmann::json out = {{"samples", samples}, {"cost", to_json(set.cost)}};
+    std::printf("%s\n", dump(out).c_str());
     return;
   }
   for (size_t i = 0; i < set.samples.size(); ++i) {

@@ -10,9 +10,12 @@ int main(int argc, char** argv) {
   bool verbose_llama = false;
   app.add_flag("--llama-log", verbose_llama, "Show llama.cpp's log on stderr");
   app.parse_complete_callback([&] { ponder::set_llama_logging(verbose_llama); });
+  ponder::cli::add_run_command(app);
+  ponder::cli::add_eval_command(app);
   ponder::cli::add_generate_command(app);
   ponder::cli::add_bench_command(app);
   ponder::cli::add_toy_model_command(app);
+  ponder::cli::add_toy_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

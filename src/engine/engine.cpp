@@ -173,6 +173,12 @@ const Engine::Live& Engine::live(SeqId seq) const { return const_cast<Engine*>(t
 
 const Sequence& Engine::sequence(SeqId seq) const { return live(seq); }
 
+bool Engine::busy(SeqId seq) const {
+  auto it = seqs_.find(seq);
+  return it != seqs_.end() && !it->second->free_requested &&
+         (it->second->slot < 0 || it->second->state != SeqState::ready);
+}
+
 bool Engine::contains(SeqId seq) const {
   auto it = seqs_.find(seq);
   return it != seqs_.end() && !it->second->free_requested;
@@ -553,12 +559,7 @@ bool Engine::idle() const {
 }
 
 void Engine::run_until_done(std::span<const SeqId> seqs, const std::function<void(SeqId)>& on_done) {
-  auto busy = [this](SeqId id) {
-    auto it = seqs_.find(id);
-    return it != seqs_.end() && !it->second->free_requested &&
-           (it->second->slot < 0 || it->second->state != SeqState::ready);
-  };
-  auto any_busy = [&] { return std::any_of(seqs.begin(), seqs.end(), busy); };
+  auto any_busy = [&] { return std::any_of(seqs.begin(), seqs.end(), [this](SeqId id) { return busy(id); }); };
   while (any_busy()) {
     const int64_t decoded = stats_.decoded_tokens;
     const size_t waiting = waiting_.size();

@@ -1,0 +1,103 @@
+#pragma once
+// Evaluation: strategies x budgets over a data set on one engine, with accuracy, cost,
+// coverage and reproducible reports.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ponder/answers.h"
+#include "ponder/engine.h"
+#include "ponder/strategy.h"
+
+namespace ponder {
+
+enum class DatasetFormat {
+  automatic,  // by the fields of the first valid row
+  ponder,     // {"id", "question", "answer", ...}: answer is the final answer itself
+  gsm8k,      // {"question", "answer"}: answer is a solution ending in "#### N"
+  math,       // {"problem", "solution"}: the reference is the solution's last \boxed{}
+};
+DatasetFormat parse_dataset_format(std::string_view name);
+
+struct EvalItem {
+  std::string id;        // "id" field, else the line number
+  std::string question;
+  Answer reference;
+  int line = 0;
+};
+
+struct DataError {
+  int line;
+  std::string message;
+};
+
+struct Dataset {
+  DatasetFormat format = DatasetFormat::automatic;  // as detected
+  std::vector<EvalItem> items;
+  std::vector<DataError> errors;  // malformed or incomplete rows, by line
+};
+
+// Reads JSONL; bad rows are collected in `errors` (never thrown). Throws
+// std::runtime_error only when the file cannot be read.
+Dataset load_dataset(const std::string& path, DatasetFormat format = DatasetFormat::automatic);
+
+// The answer rule a format's model outputs are read with: boxed for MATH, hash_mark
+// otherwise.
+AnswerRule default_answer_rule(DatasetFormat format);
+
+// pass@k, unbiased: 1 - C(n-c, k) / C(n, k) for n samples of which c are correct.
+double pass_at_k(int n, int c, int k);
+
+// Percentile bootstrap of the mean of 0/1 outcomes; seeded, so reproducible.
+std::pair<double, double> bootstrap_ci95(const std::vector<int>& outcomes, uint64_t seed, int resamples = 2000);
+
+struct StrategySummary {
+  std::string name;
+  int questions = 0;
+  double accuracy = 0.0;
+  std::pair<double, double> ci95;
+  double generated_tokens = 0.0;  // per question, mean
+  double verifier_tokens = 0.0;   // per question, mean (scored tokens)
+  double forward_passes = 0.0;    // per question, mean
+  double wall_s = 0.0;            // per question, mean (timing: not reproducible)
+  double samples = 0.0;           // per question, mean
+  std::map<int, double> coverage;  // k -> mean pass@k over questions
+  int errors = 0;                  // questions whose run failed
+};
+
+// Per strategy family (the name before '@'): accuracy gained per doubling of generated
+// tokens between consecutive budgets, with drops counted twice (a budget whose extra
+// compute lowers accuracy costs more than a gain earns). Families with one budget get 0.
+std::map<std::string, double> scaling_efficiency(const std::vector<StrategySummary>& summaries);
+
+// Indices of the points on the (cost, accuracy) Pareto frontier: no other point is at
+// most as costly and strictly more accurate, or cheaper and at least as accurate.
+std::vector<size_t> pareto_frontier(const std::vector<std::pair<double, double>>& cost_accuracy);
+
+struct EvalOptions {
+  std::vector<std::string> strategies;  // specs, e.g. "vote@16"
+  StrategyOptions strategy_options;     // answers.rule automatic = the format's default
+  std::string out_dir;
+  int limit = 0;             // first N items only; 0 = all
+  uint64_t seed = 0;         // sampling seed (sample i of a question uses seed + i)
+  bool stop_on_bad_data = false;  // else bad rows are reported and skipped
+  int max_in_flight = 0;     // questions in flight; 0 = automatic
+  bool progress = true;      // a progress line on a terminal
+};
+
+struct EvalReport {
+  std::vector<StrategySummary> strategies;
+  std::map<std::string, double> scaling_efficiency;
+  int resumed = 0;  // items found done in out_dir and not rerun
+  int ran = 0;
+};
+
+// Runs every strategy on every item, appending to out_dir/traces.jsonl as results come
+// (an interrupted run resumes from it), then writes summary.json, summary.md and the
+// plots (gnuplot, when installed). Throws std::runtime_error for unusable input.
+EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& options);
+
+}  // namespace ponder

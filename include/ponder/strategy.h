@@ -1,0 +1,99 @@
+#pragma once
+// The strategy interface: one question in, a final answer, the chosen text, per-sample
+// traces, the reason it stopped and what it cost out.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ponder/answers.h"
+#include "ponder/cost.h"
+#include "ponder/sampling.h"
+#include "ponder/task.h"
+
+namespace ponder {
+
+class QuestionRun;
+
+// How every sample of a strategy is drawn and read.
+struct GenerationOptions {
+  // Temperature 0.8 unless set; sample i of a question uses seed + i.
+  SamplingParams sampling = [] {
+    SamplingParams p;
+    p.temperature = 0.8f;
+    return p;
+  }();
+  StopParams stop;  // 256 tokens at most
+  AnswerOptions answers;
+
+  void validate() const;
+};
+
+struct SampleTrace {
+  std::string text;
+  std::optional<Answer> answer;  // none: no answer found, or stopped early
+  double mean_logprob = 0.0;     // over its generated tokens
+  int tokens = 0;
+  FinishReason finish = FinishReason::none;
+  bool pruned = false;                    // stopped by the strategy before it finished
+  std::map<std::string, double> scores;   // strategy-specific (e.g. "weight", "rpc_p")
+};
+
+struct StrategyResult {
+  std::string strategy;          // its name, e.g. "vote@16"
+  std::optional<Answer> answer;  // none when no sample produced one
+  std::string text;              // the text of the sample the answer was taken from
+  double confidence = 0.0;       // the winning share of the votes or weight, in [0, 1]
+  std::string stop_reason;       // e.g. "budget", "beta>=0.95", "window agreed"
+  std::vector<SampleTrace> samples;
+  Cost cost;
+  std::string error;  // set (and the rest empty) when the run failed
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  // The most samples it may draw for one question.
+  virtual int budget() const = 0;
+  // The algorithm; the scheduler supplies the question's run and fills in the cost.
+  virtual Task<StrategyResult> run(QuestionRun& question) const = 0;
+};
+
+// Per-strategy knobs beyond the budget; every field documents its default.
+struct AdaptiveVoteOptions {
+  enum class Criterion { beta, dirichlet, esc };
+  Criterion criterion = Criterion::beta;
+  double threshold = 0.95;  // stop once P(top answer is the majority) >= threshold; (0.5, 1)
+  int wave = 4;             // samples launched at a time (beta, dirichlet); >= 1
+  int esc_window = 5;       // ESC: stop when a whole window agrees; >= 2
+  int dirichlet_top = 5;    // answers kept for the Dirichlet criterion; >= 3
+  int dirichlet_draws = 4000;  // Monte Carlo draws; >= 100
+};
+
+struct PruneOptions {
+  int warmup_tokens = 16;   // no sample is pruned before it has this many tokens; >= 1
+  double quantile = 0.25;   // prune below this quantile of peers' running mean logprob; (0, 1)
+  int min_survivors = 4;    // never prune below this many live or finished samples; >= 1
+};
+
+struct StrategyOptions {
+  GenerationOptions generation;
+  AdaptiveVoteOptions adaptive;
+  PruneOptions prune;
+  // Throws std::invalid_argument naming the field and its allowed range.
+  void validate() const;
+};
+
+// Builds a strategy from its name: greedy, sample@N, best-of-n@N, vote@N,
+// weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N. `budget` > 0 sets N
+// where the name gives none. Throws std::invalid_argument for unknown names or budgets.
+std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOptions& options = {},
+                                        int budget = 0);
+// The names make_strategy accepts, for help texts.
+const std::vector<std::string>& strategy_names();
+
+}  // namespace ponder

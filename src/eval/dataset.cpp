@@ -1,0 +1,119 @@
+// Data sets for evaluation: ponder's JSONL, GSM8K and MATH formats.
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <variant>
+
+#include "ponder/eval.h"
+
+namespace ponder {
+
+namespace {
+
+using nlohmann::json;
+
+std::optional<std::string> string_field(const json& row, const char* name) {
+  auto it = row.find(name);
+  if (it == row.end()) return std::nullopt;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<long long>());
+  if (it->is_number()) return it->dump();
+  return std::nullopt;
+}
+
+DatasetFormat detect(const json& row) {
+  if (row.contains("problem") && row.contains("solution")) return DatasetFormat::math;
+  if (row.contains("question") && row.contains("answer")) {
+    const auto answer = string_field(row, "answer");
+    if (answer && answer->find("####") != std::string::npos && !row.contains("solution")) return DatasetFormat::gsm8k;
+    return DatasetFormat::ponder;
+  }
+  return DatasetFormat::automatic;
+}
+
+// The item of one row, or an error message.
+std::variant<EvalItem, std::string> parse_row(const json& row, DatasetFormat format, int line) {
+  EvalItem item;
+  item.line = line;
+  item.id = string_field(row, "id").value_or("line-" + std::to_string(line));
+  const char* question_field = format == DatasetFormat::math ? "problem" : "question";
+  const auto question = string_field(row, question_field);
+  if (!question || question->empty()) return std::string("missing or empty \"") + question_field + "\"";
+  item.question = *question;
+
+  std::optional<Answer> reference;
+  if (format == DatasetFormat::ponder) {
+    const auto answer = string_field(row, "answer");
+    if (!answer || answer->empty()) return std::string("missing or empty \"answer\"");
+    reference = Answer{*answer, normalize_answer(*answer)};
+  } else if (format == DatasetFormat::gsm8k) {
+    const auto answer = string_field(row, "answer");
+    if (!answer) return std::string("missing \"answer\"");
+    reference = extract_answer(*answer, {AnswerRule::hash_mark, ""});
+    if (!reference) return std::string("\"answer\" has no \"#### N\" final answer");
+  } else {
+    const auto solution = string_field(row, "solution");
+    if (!solution) return std::string("missing \"solution\"");
+    reference = extract_answer(*solution, {AnswerRule::boxed, ""});
+    if (!reference) return std::string("\"solution\" has no \\boxed{} answer");
+  }
+  item.reference = *reference;
+  return item;
+}
+
+}  // namespace
+
+DatasetFormat parse_dataset_format(std::string_view name) {
+  if (name == "auto") return DatasetFormat::automatic;
+  if (name == "ponder") return DatasetFormat::ponder;
+  if (name == "gsm8k") return DatasetFormat::gsm8k;
+  if (name == "math") return DatasetFormat::math;
+  throw std::invalid_argument("unknown data format '" + std::string(name) + "' (auto, ponder, gsm8k, math)");
+}
+
+AnswerRule default_answer_rule(DatasetFormat format) {
+  return format == DatasetFormat::math ? AnswerRule::boxed : AnswerRule::hash_mark;
+}
+
+Dataset load_dataset(const std::string& path, DatasetFormat format) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read data file " + path);
+  Dataset data;
+  data.format = format;
+  std::string text;
+  std::set<std::string> ids;
+  int line = 0;
+  while (std::getline(in, text)) {
+    ++line;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const json row = json::parse(text, nullptr, false);
+    if (row.is_discarded()) {
+      data.errors.push_back({line, "not valid JSON"});
+      continue;
+    }
+    if (!row.is_object()) {
+      data.errors.push_back({line, "not a JSON object"});
+      continue;
+    }
+    if (data.format == DatasetFormat::automatic) {
+      data.format = detect(row);
+      if (data.format == DatasetFormat::automatic) {
+        data.errors.push_back({line, "unknown format: expected question/answer or problem/solution fields"});
+        continue;
+      }
+    }
+    auto parsed = parse_row(row, data.format, line);
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+      data.errors.push_back({line, *error});
+    } else if (!ids.insert(std::get<EvalItem>(parsed).id).second) {
+      data.errors.push_back({line, "duplicate id \"" + std::get<EvalItem>(parsed).id + "\""});
+    } else {
+      data.items.push_back(std::move(std::get<EvalItem>(parsed)));
+    }
+  }
+  return data;
+}
+
+}  // namespace ponder

@@ -1,0 +1,106 @@
+#include "eval/report.h"
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace ponder::eval {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json summary_json(const EvalReport& report) {
+  json list = json::array();
+  for (const auto& s : report.strategies) {
+    json coverage = json::object();
+    for (const auto& [k, v] : s.coverage) coverage[std::to_string(k)] = v;
+    list.push_back({{"name", s.name},
+                    {"questions", s.questions},
+                    {"accuracy", s.accuracy},
+                    {"ci95", {s.ci95.first, s.ci95.second}},
+                    {"generated_tokens", s.generated_tokens},
+                    {"verifier_tokens", s.verifier_tokens},
+                    {"forward_passes", s.forward_passes},
+                    {"samples", s.samples},
+                    {"wall_s", s.wall_s},
+                    {"coverage", coverage},
+                    {"errors", s.errors}});
+  }
+  return {{"strategies", list}, {"scaling_efficiency", report.scaling_efficiency}};
+}
+
+std::string markdown(const EvalReport& report) {
+  std::ostringstream md;
+  md << "| strategy | accuracy | 95% CI | generated tokens / q | samples / q | forward passes / q | wall s / q | coverage |\n";
+  md << "|---|---|---|---|---|---|---|---|\n";
+  char line[512];
+  for (const auto& s : report.strategies) {
+    std::string coverage;
+    for (const auto& [k, v] : s.coverage) {
+      char c[32];
+      std::snprintf(c, sizeof(c), "%s@%d %.1f%%", coverage.empty() ? "" : ", ", k, 100 * v);
+      coverage += c;
+    }
+    std::snprintf(line, sizeof(line), "| %s | %.1f%% | %.1f-%.1f | %.1f | %.2f | %.1f | %.3f | %s |\n", s.name.c_str(),
+                  100 * s.accuracy, 100 * s.ci95.first, 100 * s.ci95.second, s.generated_tokens, s.samples,
+                  s.forward_passes, s.wall_s, coverage.c_str());
+    md << line;
+  }
+  md << "\nScaling efficiency (accuracy points per doubling of generated tokens, drops count twice):";
+  for (const auto& [family, score] : report.scaling_efficiency) {
+    std::snprintf(line, sizeof(line), " %s %.2f;", family.c_str(), 100 * score);
+    md << line;
+  }
+  md << "\n";
+  return md.str();
+}
+
+// One TSV per cost axis: name, cost, accuracy, on_frontier.
+void write_plot_data(const fs::path& path, const EvalReport& report, bool wall) {
+  std::vector<std::pair<double, double>> points;
+  for (const auto& s : report.strategies) points.emplace_back(wall ? s.wall_s : s.generated_tokens, s.accuracy);
+  const auto frontier = pareto_frontier(points);
+  std::ofstream out(path);
+  for (size_t i = 0; i < points.size(); ++i) {
+    out << report.strategies[i].name << '\t' << points[i].first << '\t' << 100 * points[i].second << '\n';
+  }
+  out << "\n\n";  // second data block: the frontier, in cost order
+  for (size_t i : frontier) out << report.strategies[i].name << '\t' << points[i].first << '\t' << 100 * points[i].second << '\n';
+}
+
+void plot(const fs::path& dir, const std::string& stem, const std::string& xlabel) {
+  const std::string data = (dir / (stem + ".tsv")).string();
+  std::ostringstream script;
+  script << "set datafile separator '\\t'\nset logscale x 2\nset grid\nset key bottom right noenhanced\n"
+         << "set offsets graph 0.05, graph 0.05, graph 0.1, graph 0.05\n"
+         << "set xlabel '" << xlabel << "'\nset ylabel 'accuracy (%)'\n";
+  for (const char* term : {"pngcairo size 900,600", "svg size 900,600"}) {
+    const std::string ext = std::string(term).substr(0, 3) == "svg" ? "svg" : "png";
+    script << "set terminal " << term << "\nset output '" << (dir / (stem + "." + ext)).string() << "'\n"
+           << "plot '" << data << "' index 0 using 2:3 with points pt 7 ps 1.2 title 'strategies', "
+           << "'' index 0 using 2:3:1 with labels offset 0,1 font ',8' noenhanced notitle, "
+           << "'' index 1 using 2:3 with linespoints lw 2 pt 6 ps 2 title 'Pareto frontier'\n";
+  }
+  FILE* gp = popen("gnuplot 2>/dev/null", "w");
+  if (!gp) return;
+  std::fputs(script.str().c_str(), gp);
+  pclose(gp);
+}
+
+}  // namespace
+
+void write_reports(const fs::path& dir, const EvalReport& report) {
+  std::ofstream(dir / "summary.json") << summary_json(report).dump(2) << "\n";
+  std::ofstream(dir / "summary.md") << markdown(report);
+  write_plot_data(dir / "accuracy_vs_tokens.tsv", report, false);
+  write_plot_data(dir / "accuracy_vs_wall.tsv", report, true);
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    plot(dir, "accuracy_vs_tokens", "generated tokens per question");
+    plot(dir, "accuracy_vs_wall", "wall time per question (s)");
+  }
+}
+
+}  // namespace ponder::eval

@@ -1,0 +1,27 @@
+#pragma once
+// The built-in strategies (constructed by make_strategy) and helpers they share.
+
+#include <memory>
+
+#include "ponder/scheduler.h"
+#include "ponder/strategy.h"
+
+namespace ponder::strategies {
+
+// `name` is what the strategy reports as its name (the spec it was made from).
+std::unique_ptr<Strategy> make_greedy(std::string name, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_sample(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_best_of_n(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_vote(std::string name, int n, bool weighted, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_adaptive_vote(std::string name, int max_samples, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_esc(std::string name, int max_samples, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_rpc(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_prune(std::string name, int n, const StrategyOptions& o);
+
+// Launches n samples at once, waits for all of them, returns their traces in order.
+Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g);
+
+// exp(mean token logprob): the length-normalised probability of a sample.
+double sample_probability(const SampleTrace& s);
+
+}  // namespace ponder::strategies

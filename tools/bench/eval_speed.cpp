@@ -1,0 +1,181 @@
+// ponder-bench-eval: greedy + vote@16 over a data set, timed two ways in one run:
+//   naive   a plain loop on libllama, one question at a time: greedy alone, then its 16
+//           samples in one batch over a shared prompt (prefill once, llama_memory_seq_cp);
+//   ponder  the same work through ponder's scheduler, several questions in flight.
+// Prints both wall times, both accuracies and the speed ratio.
+
+#include <llama.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "ponder/eval.h"
+#include "ponder/scheduler.h"
+#include "toy/models.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ponder::Token;
+
+struct Settings {
+  int samples = 16;
+  int max_tokens = 256;
+  float temperature = 0.8f;
+  int threads = 0;
+};
+
+// n samples of one prompt (n = 1 and temperature 0: greedy); returns their texts.
+std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model, const std::vector<Token>& prompt,
+                                       int n, float temperature, int max_tokens, uint32_t seed) {
+  llama_memory_t mem = llama_get_memory(ctx);
+  llama_memory_clear(mem, true);
+  llama_batch batch = llama_batch_init(std::max<int>(int(prompt.size()), n), 0, 1);
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    batch.token[i] = prompt[i];
+    batch.pos[i] = int(i);
+    batch.n_seq_id[i] = 1;
+    batch.seq_id[i][0] = 0;
+    batch.logits[i] = i + 1 == prompt.size();
+  }
+  batch.n_tokens = int(prompt.size());
+  if (llama_decode(ctx, batch) != 0) throw std::runtime_error("decode failed");
+  for (int s = 1; s < n; ++s) llama_memory_seq_cp(mem, 0, s, -1, -1);
+
+  std::vector<llama_sampler*> samplers;
+  for (int s = 0; s < n; ++s) {
+    llama_sampler* chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+    if (temperature <= 0) {
+      llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+    } else {
+      llama_sampler_chain_add(chain, llama_sampler_init_temp(temperature));
+      llama_sampler_chain_add(chain, llama_sampler_init_dist(seed + uint32_t(s)));
+    }
+    samplers.push_back(chain);
+  }
+  std::vector<std::vector<Token>> out(static_cast<size_t>(n));
+  std::vector<int> logits_row(static_cast<size_t>(n), batch.n_tokens - 1);  // every sample starts from the prompt's logits
+  std::vector<bool> live(static_cast<size_t>(n), true);
+  int pos = int(prompt.size());
+  for (int step = 0; step < max_tokens; ++step) {
+    batch.n_tokens = 0;
+    for (int s = 0; s < n; ++s) {
+      if (!live[size_t(s)]) continue;
+      const Token t = llama_sampler_sample(samplers[size_t(s)], ctx, logits_row[size_t(s)]);
+      if (model.is_end_of_generation(t)) {
+        live[size_t(s)] = false;
+        continue;
+      }
+      out[size_t(s)].push_back(t);
+      const int k = batch.n_tokens++;
+      batch.token[k] = t;
+      batch.pos[k] = pos;
+      batch.n_seq_id[k] = 1;
+      batch.seq_id[k][0] = s;
+      batch.logits[k] = true;
+      logits_row[size_t(s)] = k;
+    }
+    if (batch.n_tokens == 0) break;
+    if (llama_decode(ctx, batch) != 0) throw std::runtime_error("decode failed");
+    ++pos;
+  }
+  for (auto* s : samplers) llama_sampler_free(s);
+  llama_batch_free(batch);
+  std::vector<std::string> texts;
+  for (const auto& tokens : out) texts.push_back(model.detokenize(tokens));
+  return texts;
+}
+
+std::string majority(const std::vector<std::string>& texts, const ponder::AnswerOptions& rule) {
+  std::map<std::string, int> votes;
+  std::string best;
+  for (const auto& t : texts) {
+    auto a = ponder::extract_answer(t, rule);
+    if (a && ++votes[a->key] > votes[best]) best = a->key;
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"greedy + vote@16 over a data set: a naive libllama loop vs ponder"};
+  std::string model_path = ponder::toy::default_reasoner_path();
+  std::string data_path;
+  int limit = 200;
+  Settings s;
+  app.add_option("-m,--model", model_path, "GGUF model");
+  app.add_option("--data", data_path, "JSONL data set")->required();
+  app.add_option("--limit", limit, "Questions");
+  app.add_option("--temp", s.temperature, "Sampling temperature");
+  app.add_option("--max-tokens", s.max_tokens, "Tokens per sample");
+  app.add_option("-t,--threads", s.threads, "CPU threads (0 = all)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const int threads = s.threads > 0 ? s.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    auto model = ponder::Model::load(model_path);
+    ponder::Dataset data = ponder::load_dataset(data_path);
+    if (int(data.items.size()) > limit) data.items.resize(size_t(limit));
+    const ponder::AnswerOptions rule{ponder::default_answer_rule(data.format), ""};
+
+    // Naive: one question at a time, 16 samples batched over a shared prompt.
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = uint32_t(s.samples) * 512;
+    cp.n_batch = 512;
+    cp.n_seq_max = uint32_t(s.samples);
+    cp.n_threads = cp.n_threads_batch = threads;
+    cp.kv_unified = true;  // one prompt, many forks: the layout that shares its cells
+    llama_context* ctx = llama_init_from_model(model->raw(), cp);
+    int naive_greedy = 0, naive_vote = 0;
+    auto t0 = Clock::now();
+    for (const auto& item : data.items) {
+      const auto prompt = ponder::format_question(*model, item.question);
+      const auto g = naive_samples(ctx, *model, prompt, 1, 0.0f, s.max_tokens, 0);
+      auto a = ponder::extract_answer(g[0], rule);
+      naive_greedy += a && a->key == item.reference.key;
+      naive_vote += majority(naive_samples(ctx, *model, prompt, s.samples, s.temperature, s.max_tokens, 1), rule) ==
+                    item.reference.key;
+    }
+    const double naive_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    llama_free(ctx);
+
+    // ponder: the same strategies through the scheduler.
+    ponder::EngineOptions e;
+    e.max_sequences = 64;
+    e.context_per_sequence = 512;
+    e.threads = threads;
+    ponder::Engine engine(model, e);
+    ponder::StrategyOptions so;
+    so.generation.sampling.temperature = s.temperature;
+    so.generation.stop.max_tokens = s.max_tokens;
+    so.generation.answers = rule;
+    auto greedy = ponder::make_strategy("greedy", so);
+    auto vote = ponder::make_strategy("vote@" + std::to_string(s.samples), so);
+    std::vector<ponder::Job> jobs;
+    for (const auto& item : data.items) {
+      jobs.push_back({greedy.get(), item.question});
+      jobs.push_back({vote.get(), item.question});
+    }
+    t0 = Clock::now();
+    const auto results = ponder::Scheduler(engine).run(jobs);
+    const double ponder_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    int ponder_greedy = 0, ponder_vote = 0;
+    for (size_t i = 0; i < results.size(); ++i) {
+      const bool ok = results[i].answer && results[i].answer->key == data.items[i / 2].reference.key;
+      (i % 2 == 0 ? ponder_greedy : ponder_vote) += ok;
+    }
+    const double n = double(data.items.size());
+    std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads\n", data.items.size(), s.samples, s.temperature,
+                threads);
+    std::printf("naive loop: %.2f s (greedy %.1f%%, vote %.1f%%)\n", naive_s, 100 * naive_greedy / n, 100 * naive_vote / n);
+    std::printf("ponder:     %.2f s (greedy %.1f%%, vote %.1f%%)\n", ponder_s, 100 * ponder_greedy / n,
+                100 * ponder_vote / n);
+    std::printf("speedup_vs_naive_loop %.2f\n", naive_s / ponder_s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ponder-bench-eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
