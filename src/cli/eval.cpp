@@ -5,7 +5,6 @@
 
 #include "cli/commands.h"
 #include "ponder/eval.h"
-#include "toy/models.h"
 
 namespace ponder::cli {
 
@@ -40,7 +39,7 @@ void run_eval_command(EvalArgs a) {
   a.options.stop_on_bad_data = a.on_bad_data == "stop";
   a.options.strategies = split_list(a.strategies);
   if (!a.answer_rule.empty()) a.options.strategy_options.generation.answers.rule = parse_answer_rule(a.answer_rule);
-  if (a.model.empty()) a.model = toy::default_reasoner_path();
+  if (a.model.empty()) a.model = PONDER_DEFAULT_MODEL;
 
   const Dataset data = load_dataset(a.data, parse_dataset_format(a.format));
   for (const auto& e : data.errors) std::fprintf(stderr, "%s:%d: %s\n", a.data.c_str(), e.line, e.message.c_str());

@@ -5,7 +5,6 @@
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "ponder/scheduler.h"
-#include "toy/models.h"
 
 namespace ponder::cli {
 
@@ -39,7 +38,7 @@ void print_verbose(const StrategyResult& r) {
 
 void run_question(RunArgs a) {
   if (a.question.empty()) throw UsageError("run: the question is empty");
-  if (a.model.empty()) a.model = toy::default_reasoner_path();
+  if (a.model.empty()) a.model = PONDER_DEFAULT_MODEL;
   a.options.generation.answers.rule = parse_answer_rule(a.answer_rule);
   auto strategy = make_strategy(a.strategy, a.options, a.budget);
 

@@ -13,7 +13,6 @@
 
 #include "ponder/eval.h"
 #include "ponder/scheduler.h"
-#include "toy/models.h"
 
 namespace {
 
@@ -102,7 +101,7 @@ std::string majority(const std::vector<std::string>& texts, const ponder::Answer
 
 int main(int argc, char** argv) {
   CLI::App app{"greedy + vote@16 over a data set: a naive libllama loop vs ponder"};
-  std::string model_path = ponder::toy::default_reasoner_path();
+  std::string model_path = PONDER_DEFAULT_MODEL;
   std::string data_path;
   int limit = 200;
   Settings s;
