@@ -33,6 +33,7 @@ struct Engine::BatchItem {
 struct Engine::Live : Sequence {
   int slot = -1;              // llama seq id, -1 while waiting
   SeqId fork_source = 0;      // waiting fork: the sequence whose cache it will copy
+  int fork_prefix = 0;        // waiting fork: how many of the source's tokens it shares
   int pending_forks = 0;      // waiting forks that will copy this sequence's cache
   bool free_requested = false;
   std::vector<TokenKind> kinds;  // parallel to tokens
@@ -220,6 +221,7 @@ std::vector<SeqId> Engine::fork(SeqId parent_id, int n) {
     c->kinds = parent.kinds;
     c->generation_start = c->tokens.size();
     c->fork_source = parent_id;
+    c->fork_prefix = int(parent.tokens.size()) - 1;
     children.push_back(c->id);
     waiting_.push_back(c->id);
     seqs_[c->id] = std::move(c);
@@ -287,6 +289,7 @@ void Engine::truncate(SeqId id, size_t n_tokens) {
     }
   }
   s.n_in_kv = keep_in_kv;
+  s.fork_prefix = std::min(s.fork_prefix, int(n_tokens) - 1);  // a waiting fork takes less
   s.tokens.resize(n_tokens);
   s.kinds.resize(n_tokens);
   if (n_tokens < s.generation_start) {
@@ -343,11 +346,13 @@ void Engine::admit_waiting() {
       free_slots_.pop_back();
     } else {
       Live& src = *seqs_.at(s.fork_source);
-      const int prefix = int(s.tokens.size()) - 1;
-      if (src.slot < 0 || src.n_in_kv < prefix) {
+      // Work queued on the fork before it got a slot (a score, a truncate) changed its
+      // tokens, not what it takes from the source.
+      if (src.slot < 0 || src.n_in_kv < s.fork_prefix) {
         ++i;  // its source is not prefilled yet
         continue;
       }
+      const int prefix = s.fork_prefix;
       if (src.free_requested && src.pending_forks == 1) {
         // The last fork of a freed sequence takes over its slot: no copy.
         s.slot = src.slot;

@@ -332,6 +332,45 @@ TEST(Engine, MoreForksThanSlotsQueueAndMatch) {
   }
 }
 
+// Forks scored (or truncated) before they get a slot still take only the shared prefix
+// from their source: each must score exactly as a fresh sequence would.
+TEST(Engine, ForksGivenWorkBeforeTheyHaveASlotMatchFreshSequences) {
+  auto model = load("tiny");
+  const auto prompt = prompt_of(*model, "shared prefix ");
+  const std::vector<std::vector<Token>> continuations = {
+      model->tokenize("one", false), model->tokenize("two two", false), model->tokenize("three", false),
+      model->tokenize("four four four", false)};
+  for (KvLayout layout : {KvLayout::unified, KvLayout::split}) {
+    Engine engine(model, options_for(layout, 3));
+    const RequestId r = engine.begin_request();
+    const SeqId root = engine.add_sequence(r, prompt);
+    const std::vector<SeqId> forks = engine.fork(root, int(continuations.size()));
+    engine.free(root);
+    engine.truncate(forks[3], prompt.size() - 2);  // shorter than the shared prefix
+    for (size_t i = 0; i < forks.size(); ++i) engine.score(forks[i], continuations[i]);
+    std::vector<std::vector<float>> scored(forks.size());
+    engine.run_until_done(forks, [&](SeqId id) {
+      const size_t i = size_t(std::find(forks.begin(), forks.end(), id) - forks.begin());
+      scored[i] = engine.sequence(id).score->logprobs;
+      engine.free(id);
+    });
+    engine.end_request(r);
+    for (size_t i = 0; i < forks.size(); ++i) {
+      std::vector<Token> base = prompt;
+      if (i == 3) base.resize(prompt.size() - 2);
+      Engine fresh(model, options_for(layout, 1));
+      const SeqId seq = fresh.add_sequence(fresh.begin_request(), base);
+      fresh.score(seq, continuations[i]);
+      const SeqId ids[] = {seq};
+      fresh.run_until_done(ids);
+      const auto& want = fresh.sequence(seq).score->logprobs;
+      ASSERT_EQ(scored[i].size(), want.size()) << i;
+      for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(scored[i][k], want[k], kLogprobTolerance) << i;
+    }
+    EXPECT_EQ(engine.stats().live_sequences, 0);
+  }
+}
+
 TEST(Engine, StallIsAnErrorNotAHang) {
   auto model = load("tiny");
   Engine engine(model, options_for(KvLayout::automatic, 2));
