@@ -19,10 +19,10 @@ $(BUILD)/build.ninja: | deps
 build: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The main job: a demo on a generated test model.
+# The main job: the adaptive default answers a demo question on the bundled toy reasoner.
+DEMO_QUESTION ?= a=47; b=a*6; c=b-58; d=c+19; d?
 run: build
-	$(BUILD)/ponder toy-model --preset bench-5m -o $(BUILD)/random-5m.gguf
-	$(BUILD)/ponder generate -m $(BUILD)/random-5m.gguf -p "Hello" -n 4 --temp 0.8 --seed 1 --max-tokens 32
+	$(BUILD)/ponder run --verbose "$(DEMO_QUESTION)"
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -30,16 +30,16 @@ test: build
 bench: build
 	$(BUILD)/ponder bench
 
-# The tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The tests under AddressSanitizer and UndefinedBehaviorSanitizer (not the trainer:
+# LibTorch is not built with them).
 asan: | deps
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPONDER_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPONDER_SANITIZE=ON -DPONDER_BUILD_TRAINER=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # Rebuilds every committed toy model from scratch (fixed seeds; LibTorch trainer).
-toy-models:
-	@scripts/install-deps.sh --trainer
-	scripts/build-toy-models.sh
+toy-models: | deps
+	BUILD=$(BUILD) scripts/build-toy-models.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

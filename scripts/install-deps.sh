@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages ponder's build needs; skips what is already there.
-#   --trainer   also LibTorch and OpenBLAS, for the toy-model trainer
+# Installs the Debian packages ponder's build and tests need; skips what is already there.
+# LibTorch is among them because the test suite builds the toy-model trainer and runs a
+# smoke training (the runtime never links it).
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build git pkg-config
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libspdlog-dev libcpp-httplib-dev gnuplot-nox clang libclang-rt-14-dev)
-if [[ "${1:-}" == "--trainer" ]]; then
+  libspdlog-dev libcpp-httplib-dev gnuplot-nox clang libclang-rt-14-dev
   # Without OpenBLAS, Debian's LibTorch falls back to the reference BLAS (10x slower).
-  packages+=(libtorch-dev libopenblas0-pthread)
-fi
+  libtorch-dev libopenblas0-pthread)
 command -v npm >/dev/null || packages+=(npm)  # fetches the pinned llama.cpp source
 
 missing=()

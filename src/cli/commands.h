@@ -10,6 +10,7 @@ void add_run_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_toy_model_command(CLI::App& app);
+void add_toy_eval_command(CLI::App& app);
 
 // Thrown by a command for bad input; main prints "ponder: <message>" and exits 2.
 struct UsageError : std::runtime_error {

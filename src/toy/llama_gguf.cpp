@@ -138,6 +138,7 @@ void write_llama_gguf(const std::string& path, const LlamaShape& shape,
   if (!options.chat_template.empty()) {
     gguf_set_val_str(g, "tokenizer.chat_template", options.chat_template.c_str());
   }
+  for (const auto& [key, value] : options.metadata) gguf_set_val_str(g, key.c_str(), value.c_str());
 
   const auto layout = llama_tensor_layout(shape);
   size_t bytes = ggml_tensor_overhead() * layout.size();
@@ -170,6 +171,61 @@ void write_llama_gguf(const std::string& path, const LlamaShape& shape,
   if (!gguf_write_to_file(g, path.c_str(), false)) {
     throw std::runtime_error("write_llama_gguf: cannot write " + path);
   }
+}
+
+LlamaFile read_llama_gguf(const std::string& path) {
+  ggml_context* raw_ctx = nullptr;
+  gguf_init_params params{false, &raw_ctx};
+  std::unique_ptr<gguf_context, decltype(&gguf_free)> gguf(gguf_init_from_file(path.c_str(), params), gguf_free);
+  std::unique_ptr<ggml_context, decltype(&ggml_free)> ctx(raw_ctx, ggml_free);
+  if (!gguf) throw std::runtime_error("read_llama_gguf: " + path + " is missing or not a GGUF file");
+  const gguf_context* g = gguf.get();
+  auto u32 = [&](const char* key) -> uint32_t {
+    const int64_t id = gguf_find_key(g, key);
+    if (id < 0) throw std::runtime_error("read_llama_gguf: " + path + " has no " + key);
+    return gguf_get_val_u32(g, id);
+  };
+  auto f32 = [&](const char* key) -> float {
+    const int64_t id = gguf_find_key(g, key);
+    if (id < 0) throw std::runtime_error("read_llama_gguf: " + path + " has no " + key);
+    return gguf_get_val_f32(g, id);
+  };
+  LlamaFile file;
+  LlamaShape& s = file.shape;
+  s.n_ctx = int(u32("llama.context_length"));
+  s.n_embd = int(u32("llama.embedding_length"));
+  s.n_layer = int(u32("llama.block_count"));
+  s.n_ff = int(u32("llama.feed_forward_length"));
+  s.n_head = int(u32("llama.attention.head_count"));
+  s.n_head_kv = int(u32("llama.attention.head_count_kv"));
+  s.rope_freq_base = f32("llama.rope.freq_base");
+  s.rms_norm_eps = f32("llama.attention.layer_norm_rms_epsilon");
+  s.validate();
+  for (int64_t i = 0; i < gguf_get_n_kv(g); ++i) {
+    const std::string key = gguf_get_key(g, i);
+    if (key.rfind("ponder.", 0) == 0 && gguf_get_kv_type(g, i) == GGUF_TYPE_STRING) {
+      file.metadata.emplace_back(key, gguf_get_val_str(g, i));
+    }
+  }
+  file.tensors = llama_tensor_layout(s);
+  for (auto& t : file.tensors) {
+    const ggml_tensor* have = ggml_get_tensor(ctx.get(), t.name.c_str());
+    if (!have) throw std::runtime_error("read_llama_gguf: " + path + " has no tensor " + t.name);
+    if (ggml_nelements(have) != t.n_elements() || have->ne[0] != t.ne[0]) {
+      throw std::runtime_error("read_llama_gguf: " + path + ": tensor " + t.name + " has the wrong shape");
+    }
+    t.data.resize(size_t(t.n_elements()));
+    if (have->type == GGML_TYPE_F32) {
+      const auto* src = static_cast<const float*>(have->data);
+      std::copy(src, src + t.n_elements(), t.data.begin());
+    } else if (have->type == GGML_TYPE_F16) {
+      ggml_fp16_to_fp32_row(static_cast<const ggml_fp16_t*>(have->data), t.data.data(), t.n_elements());
+    } else {
+      throw std::runtime_error("read_llama_gguf: " + path + ": tensor " + t.name + " is " +
+                               ggml_type_name(have->type) + ", only f32 and f16 are supported");
+    }
+  }
+  return file;
 }
 
 }  // namespace ponder::toy

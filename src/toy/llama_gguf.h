@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ponder::toy {
@@ -49,11 +50,25 @@ struct GgufWriteOptions {
   std::string name = "ponder-toy";  // general.name
   WeightType matrix_type = WeightType::f32;  // norms stay f32 whatever this says
   std::string chat_template;  // empty: none written
+  // Extra string metadata written as is (e.g. {"ponder.toy.role", "prm"}).
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 // Writes the model; throws std::runtime_error if a tensor is missing or misshapen or
 // the file cannot be written.
 void write_llama_gguf(const std::string& path, const LlamaShape& shape,
                       const std::vector<NamedTensor>& tensors, const GgufWriteOptions& options);
+
+// A llama GGUF read back: its shape, its tensors as f32 (in llama_tensor_layout order)
+// and its string metadata under "ponder." (as written through GgufWriteOptions::metadata).
+struct LlamaFile {
+  LlamaShape shape;
+  std::vector<NamedTensor> tensors;
+  std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+// Reads a file with f32 or f16 matrices and the toy vocabulary size; throws
+// std::runtime_error naming the file and what is missing or unsupported.
+LlamaFile read_llama_gguf(const std::string& path);
 
 }  // namespace ponder::toy

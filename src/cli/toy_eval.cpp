@@ -1,0 +1,349 @@
+// `ponder toy-eval`: measures the toy world's quality targets through ponder's engine:
+// greedy accuracy, majority vote and coverage of N samples for each toy reasoner, and
+// the toy PRM's step-level AUC and PRM-weighted vote over the large reasoner's samples.
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "ponder/engine.h"
+#include "ponder/generate.h"
+#include "toy/dataset.h"
+#include "toy/metrics.h"
+#include "toy/models.h"
+#include "toy/prm.h"
+
+namespace ponder::cli {
+
+namespace {
+
+struct ToyEvalArgs {
+  std::string data;       // default: toy_data_dir()/test.jsonl
+  std::string small;      // default: toy::small_reasoner_path()
+  std::string large;      // default: toy::default_reasoner_path()
+  std::string prm;        // default: toy::prm_path()
+  int samples = 16;       // samples per question for vote@N / coverage@N / PRM
+  float temperature = 0.8f;
+  uint64_t seed = 1;      // sample i of a question uses seed + i
+  int limit = 0;          // first `limit` questions only; 0 = all
+  int max_tokens = 240;   // per solution
+  int threads = 0;
+  bool skip_small = false;
+  bool skip_prm = false;
+  bool json = false;
+  std::string markdown;   // also write the results as a markdown table here
+};
+
+struct Question {
+  toy::Example example;
+  toy::Problem problem;
+  int64_t answer = 0;
+};
+
+struct Sampled {
+  std::string text;
+  std::optional<int64_t> answer;
+};
+
+struct QuestionRun {
+  bool greedy_correct = false;
+  std::vector<Sampled> samples;
+};
+
+struct ReasonerReport {
+  std::string name;
+  int64_t parameters = 0;
+  std::vector<QuestionRun> runs;
+  Cost cost;
+  double seconds = 0.0;
+};
+
+double elapsed_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<Question> load_questions(const ToyEvalArgs& a) {
+  std::vector<Question> qs;
+  for (auto& e : toy::read_jsonl(a.data)) {
+    auto problem = toy::parse_question(e.question);
+    if (!problem) throw UsageError(a.data + ": " + e.id + ": not a toy-task question: " + e.question);
+    const int64_t answer = std::stoll(e.answer);
+    qs.push_back({std::move(e), std::move(*problem), answer});
+    if (a.limit > 0 && int(qs.size()) == a.limit) break;
+  }
+  if (qs.empty()) throw UsageError(a.data + ": no questions");
+  return qs;
+}
+
+ReasonerReport run_reasoner(const std::string& path, const std::vector<Question>& qs, const ToyEvalArgs& a) {
+  auto model = Model::load(path);
+  EngineOptions options;
+  options.max_sequences = a.samples;
+  options.context_per_sequence = model->n_ctx_train();
+  options.threads = a.threads;
+  Engine engine(model, options);
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  SamplingParams sampled;
+  sampled.temperature = a.temperature;
+  sampled.seed = a.seed;
+  StopParams stop;
+  stop.max_tokens = a.max_tokens;
+
+  ReasonerReport r;
+  r.name = path;
+  r.parameters = model->n_params();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < qs.size(); ++i) {
+    const auto prompt = model->tokenize(toy::reasoner_prompt(qs[i].example.question), true);
+    QuestionRun run;
+    SampleSet g = generate_samples(engine, prompt, 1, greedy, stop);
+    run.greedy_correct = toy::extract_answer(g.samples[0].text) == qs[i].answer;
+    r.cost += g.cost;
+    SampleSet s = generate_samples(engine, prompt, a.samples, sampled, stop);
+    r.cost += s.cost;
+    for (const Sample& x : s.samples) run.samples.push_back({x.text, toy::extract_answer(x.text)});
+    r.runs.push_back(std::move(run));
+    if ((i + 1) % 25 == 0 || i + 1 == qs.size()) {
+      std::fprintf(stderr, "\rtoy-eval: %s %zu/%zu questions, %.0f s", path.c_str(), i + 1, qs.size(), elapsed_since(t0));
+    }
+  }
+  std::fprintf(stderr, "\n");
+  r.seconds = elapsed_since(t0);
+  return r;
+}
+
+// P('+') against P('-') after every tag of each solution, all solutions of one question
+// scored together on forks of the shared question prefix.
+std::vector<std::vector<double>> prm_step_scores(Engine& engine, const Model& prm, const std::string& question,
+                                                 const std::vector<std::vector<std::string>>& solutions) {
+  const Token plus = prm.tokenize(std::string(1, toy::kPrmGood), false).at(0);
+  const Token minus = prm.tokenize(std::string(1, toy::kPrmBad), false).at(0);
+  const Token tag = prm.tokenize(std::string(1, toy::kPrmTag), false).at(0);
+  std::vector<Token> prompt = prm.tokenize(toy::prm_prefix(question), true);
+  std::vector<std::vector<double>> scores(solutions.size());
+  std::vector<std::vector<Token>> continuations(solutions.size());
+  std::vector<size_t> scored;  // solutions that fit the context
+  for (size_t i = 0; i < solutions.size(); ++i) {
+    std::string text;
+    for (const auto& line : solutions[i]) text += toy::prm_step(line);
+    if (text.empty()) continue;
+    continuations[i] = prm.tokenize(text + toy::kPrmGood, false);
+    if (prompt.size() + continuations[i].size() <= size_t(engine.context_per_sequence())) scored.push_back(i);
+  }
+  if (scored.empty()) return scores;
+  const RequestId request = engine.begin_request();
+  const SeqId root = engine.add_sequence(request, prompt);
+  const std::vector<SeqId> seqs = engine.fork(root, int(scored.size()));
+  engine.free(root);
+  for (size_t k = 0; k < scored.size(); ++k) engine.score(seqs[k], continuations[scored[k]], {plus, minus});
+  engine.run_until_done(seqs, [&](SeqId id) {
+    const size_t k = size_t(std::find(seqs.begin(), seqs.end(), id) - seqs.begin());
+    const auto& cont = continuations[scored[k]];
+    const ScoreResult& res = *engine.sequence(id).score;
+    for (size_t t = 1; t < cont.size(); ++t) {
+      if (cont[t - 1] != tag) continue;
+      const double lp = res.candidate_logprobs[t][0], lm = res.candidate_logprobs[t][1];
+      scores[scored[k]].push_back(1.0 / (1.0 + std::exp(lm - lp)));
+    }
+    engine.free(id);
+  });
+  engine.end_request(request);
+  return scores;
+}
+
+struct PrmReport {
+  std::optional<double> auc_injected;  // injected mistakes on the test questions
+  int64_t steps_injected = 0;
+  std::optional<double> auc_samples;   // the large reasoner's own sampled steps
+  int64_t steps_samples = 0;
+  double weighted_vote = 0, best_of_n = 0, min_weighted_vote = 0;
+  double seconds = 0.0;
+};
+
+PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, const ReasonerReport& large,
+                  const ToyEvalArgs& a) {
+  auto model = Model::load(path);
+  EngineOptions options;
+  options.max_sequences = a.samples + 1;  // the shared question prefix and its forks
+  options.context_per_sequence = model->n_ctx_train();
+  options.threads = a.threads;
+  Engine engine(model, options);
+  PrmReport r;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::pair<double, bool>> injected, natural;
+  toy::Rng rng(toy::derive_seed(a.seed, 77));
+  int weighted_ok = 0, best_ok = 0;
+  for (size_t i = 0; i < qs.size(); ++i) {
+    const auto& q = qs[i];
+    // Held-out labelled steps: this question's reference path with injected mistakes.
+    const toy::LabelledSolution ls = toy::make_prm_example(q.problem, rng);
+    const auto inj = prm_step_scores(engine, *model, q.example.question, {ls.lines});
+    for (size_t k = 0; k < inj[0].size(); ++k) injected.emplace_back(inj[0][k], ls.labels[k]);
+
+    std::vector<std::vector<std::string>> lines;
+    for (const auto& s : large.runs[i].samples) lines.push_back(toy::solution_lines(s.text));
+    const auto scores = prm_step_scores(engine, *model, q.example.question, lines);
+    std::vector<std::optional<int64_t>> answers;
+    std::vector<double> weights;
+    for (size_t j = 0; j < lines.size(); ++j) {
+      const auto labels = toy::label_steps(q.problem, lines[j]);
+      for (size_t k = 0; k < scores[j].size(); ++k) natural.emplace_back(scores[j][k], labels[k]);
+      // A solution is as good as its weakest step (Math-Shepherd's min aggregation).
+      const double w = scores[j].empty() ? 0.0 : *std::min_element(scores[j].begin(), scores[j].end());
+      answers.push_back(large.runs[i].samples[j].answer);
+      weights.push_back(w);
+    }
+    weighted_ok += toy::weighted_vote(answers, weights) == q.answer;
+    const size_t best = size_t(std::max_element(weights.begin(), weights.end()) - weights.begin());
+    best_ok += answers[best] == q.answer;
+    if ((i + 1) % 25 == 0 || i + 1 == qs.size()) {
+      std::fprintf(stderr, "\rtoy-eval: %s %zu/%zu questions, %.0f s", path.c_str(), i + 1, qs.size(), elapsed_since(t0));
+    }
+  }
+  std::fprintf(stderr, "\n");
+  r.steps_injected = int64_t(injected.size());
+  r.steps_samples = int64_t(natural.size());
+  r.auc_injected = toy::roc_auc(std::move(injected));
+  r.auc_samples = toy::roc_auc(std::move(natural));
+  r.weighted_vote = double(weighted_ok) / double(qs.size());
+  r.best_of_n = double(best_ok) / double(qs.size());
+  r.seconds = elapsed_since(t0);
+  return r;
+}
+
+struct Accuracy {
+  double greedy = 0, vote = 0, coverage = 0;
+};
+
+Accuracy accuracy(const ReasonerReport& r, const std::vector<Question>& qs, int min_steps = 0, int max_steps = 99) {
+  int n = 0, greedy = 0, vote = 0, coverage = 0;
+  for (size_t i = 0; i < qs.size(); ++i) {
+    const int steps = qs[i].problem.difficulty.steps;
+    if (steps < min_steps || steps > max_steps) continue;
+    ++n;
+    const auto& run = r.runs[i];
+    greedy += run.greedy_correct;
+    std::vector<std::optional<int64_t>> answers;
+    bool any = false;
+    for (const auto& s : run.samples) {
+      answers.push_back(s.answer);
+      any = any || s.answer == qs[i].answer;
+    }
+    vote += toy::majority_vote(answers) == qs[i].answer;
+    coverage += any;
+  }
+  if (n == 0) return {};
+  return {double(greedy) / n, double(vote) / n, double(coverage) / n};
+}
+
+nlohmann::ordered_json reasoner_json(const ReasonerReport& r, const std::vector<Question>& qs) {
+  const Accuracy all = accuracy(r, qs);
+  nlohmann::ordered_json by_steps = nlohmann::ordered_json::object();
+  for (int s = 1; s <= 5; ++s) {
+    const Accuracy acc = accuracy(r, qs, s, s);
+    by_steps[std::to_string(s)] = {{"greedy", acc.greedy}, {"vote", acc.vote}, {"coverage", acc.coverage}};
+  }
+  return {{"model", r.name},
+          {"parameters", r.parameters},
+          {"greedy", all.greedy},
+          {"vote", all.vote},
+          {"coverage", all.coverage},
+          {"by_steps", by_steps},
+          {"generated_tokens", r.cost.generated_tokens},
+          {"seconds", r.seconds}};
+}
+
+void run_toy_eval(ToyEvalArgs a) {
+  if (a.data.empty()) a.data = toy::toy_data_dir() + "/test.jsonl";
+  if (a.small.empty()) a.small = toy::small_reasoner_path();
+  if (a.large.empty()) a.large = toy::default_reasoner_path();
+  if (a.prm.empty()) a.prm = toy::prm_path();
+  if (a.samples < 1 || a.samples > 256) throw UsageError("-n/--samples: must be in [1, 256]");
+  if (!(a.temperature > 0.0f)) throw UsageError("--temp: must be > 0 (greedy is measured separately)");
+  const auto qs = load_questions(a);
+
+  nlohmann::ordered_json out = {{"data", a.data}, {"questions", qs.size()}, {"samples", a.samples},
+                                {"temperature", a.temperature}, {"seed", a.seed}};
+  std::vector<std::pair<std::string, ReasonerReport>> reasoners;
+  if (!a.skip_small) reasoners.emplace_back("toy-reasoner-s", run_reasoner(a.small, qs, a));
+  reasoners.emplace_back("toy-reasoner-l", run_reasoner(a.large, qs, a));
+  for (const auto& [name, r] : reasoners) out[name] = reasoner_json(r, qs);
+  std::optional<PrmReport> prm;
+  if (!a.skip_prm) {
+    prm = run_prm(a.prm, qs, reasoners.back().second, a);
+    out["toy-prm"] = {{"model", a.prm},
+                      {"step_auc_injected", prm->auc_injected.value_or(NAN)},
+                      {"steps_injected", prm->steps_injected},
+                      {"step_auc_samples", prm->auc_samples.value_or(NAN)},
+                      {"steps_samples", prm->steps_samples},
+                      {"prm_weighted_vote", prm->weighted_vote},
+                      {"prm_best_of_n", prm->best_of_n},
+                      {"seconds", prm->seconds}};
+  }
+
+  std::string md = "| model | greedy | vote@" + std::to_string(a.samples) + " | coverage@" +
+                   std::to_string(a.samples) + " |\n|---|---|---|---|\n";
+  char line[512];
+  for (const auto& [name, r] : reasoners) {
+    const Accuracy acc = accuracy(r, qs);
+    std::snprintf(line, sizeof(line), "| %s | %.1f%% | %.1f%% | %.1f%% |\n", name.c_str(), 100 * acc.greedy,
+                  100 * acc.vote, 100 * acc.coverage);
+    md += line;
+  }
+  md += "\nBy number of steps (toy-reasoner-l: greedy / vote / coverage):\n\n| steps | greedy | vote | coverage |\n|---|---|---|---|\n";
+  for (int s = 1; s <= 5; ++s) {
+    const Accuracy acc = accuracy(reasoners.back().second, qs, s, s);
+    std::snprintf(line, sizeof(line), "| %d | %.1f%% | %.1f%% | %.1f%% |\n", s, 100 * acc.greedy, 100 * acc.vote,
+                  100 * acc.coverage);
+    md += line;
+  }
+  if (prm) {
+    std::snprintf(line, sizeof(line),
+                  "\ntoy-prm on toy-reasoner-l's %d samples per question: PRM-weighted vote %.1f%%, "
+                  "PRM best-of-%d %.1f%%; step AUC %.3f on %lld injected-mistake steps, %.3f on %lld "
+                  "sampled steps.\n",
+                  a.samples, 100 * prm->weighted_vote, a.samples, 100 * prm->best_of_n,
+                  prm->auc_injected.value_or(NAN), (long long)prm->steps_injected, prm->auc_samples.value_or(NAN),
+                  (long long)prm->steps_samples);
+    md += line;
+  }
+  if (!a.markdown.empty()) {
+    std::ofstream f(a.markdown);
+    f << md;
+    if (!f) throw std::runtime_error("toy-eval: cannot write " + a.markdown);
+  }
+  if (a.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("%zu questions from %s; %d samples at temperature %.2f, seed %llu\n\n%s", qs.size(), a.data.c_str(),
+                a.samples, a.temperature, (unsigned long long)a.seed, md.c_str());
+  }
+}
+
+}  // namespace
+
+void add_toy_eval_command(CLI::App& app) {
+  auto a = std::make_shared<ToyEvalArgs>();
+  auto* cmd = app.add_subcommand("toy-eval", "Measure the toy models: greedy, vote@N, coverage@N, PRM AUC and PRM vote");
+  cmd->add_option("--data", a->data, "Toy-task JSONL (default: the committed test split)");
+  cmd->add_option("--small", a->small, "Small reasoner GGUF (default: models/toy-reasoner-s.gguf)");
+  cmd->add_option("--large", a->large, "Large reasoner GGUF (default: models/toy-reasoner-l.gguf)");
+  cmd->add_option("--prm", a->prm, "PRM GGUF (default: models/toy-prm.gguf)");
+  cmd->add_option("-n,--samples", a->samples, "Samples per question (1-256)");
+  cmd->add_option("--temp", a->temperature, "Sampling temperature of the N samples");
+  cmd->add_option("--seed", a->seed, "Seed; sample i of a question uses seed + i");
+  cmd->add_option("--limit", a->limit, "Evaluate the first N questions only (0 = all)");
+  cmd->add_option("--max-tokens", a->max_tokens, "Tokens per solution at most");
+  cmd->add_option("-t,--threads", a->threads, "Threads (0 = all)");
+  cmd->add_flag("--skip-small", a->skip_small, "Do not evaluate the small reasoner");
+  cmd->add_flag("--skip-prm", a->skip_prm, "Do not evaluate the PRM");
+  cmd->add_flag("--json", a->json, "Print the results as JSON");
+  cmd->add_option("--markdown", a->markdown, "Also write the results as markdown to this file");
+  cmd->callback([a] { run_toy_eval(*a); });
+}
+
+}  // namespace ponder::cli

@@ -1,0 +1,23 @@
+#pragma once
+// The toy world's measurements: step-level AUC of a verifier, and (weighted) voting
+// over sampled answers.
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace ponder::toy {
+
+// Area under the ROC curve of `score` against `label` (Mann-Whitney, ties counted half);
+// nullopt when either class is missing.
+std::optional<double> roc_auc(std::vector<std::pair<double, bool>> scored);
+
+// The answer with the largest total weight (each answer's weight summed; nullopt answers
+// ignored); ties go to the answer seen first. nullopt when no sample has an answer.
+std::optional<int64_t> weighted_vote(const std::vector<std::optional<int64_t>>& answers,
+                                     const std::vector<double>& weights);
+// weighted_vote with every weight 1.
+std::optional<int64_t> majority_vote(const std::vector<std::optional<int64_t>>& answers);
+
+}  // namespace ponder::toy

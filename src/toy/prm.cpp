@@ -1,0 +1,172 @@
+#include "toy/prm.h"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace ponder::toy {
+
+namespace {
+
+int64_t compute(int64_t a, char op, int64_t b) {
+  return op == '+' ? a + b : op == '-' ? a - b : a * b;
+}
+
+// A different non-negative number that a slip of one digit or one carry would give.
+int64_t slip_number(int64_t v, Rng& rng) {
+  const std::string digits = std::to_string(v);
+  for (;;) {
+    int64_t w;
+    if (rng.bernoulli(0.7)) {
+      std::string d = digits;
+      const size_t at = size_t(rng.uniform_int(0, int(d.size()) - 1));
+      d[at] = char('0' + rng.uniform_int(at == 0 && d.size() > 1 ? 1 : 0, 9));
+      w = std::stoll(d);
+    } else {
+      int64_t p = 1;
+      for (int k = rng.uniform_int(0, int(digits.size()) - 1); k > 0; --k) p *= 10;
+      w = v + (rng.bernoulli(0.5) ? p : -p);
+    }
+    if (w != v && w >= 0) return w;
+  }
+}
+
+// Parses "A op B=C"; false if the text is not one.
+bool parse_equation(const std::string& text, Equation& eq) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  auto number = [&](int64_t& out) {
+    auto [next, ec] = std::from_chars(p, end, out);
+    if (ec != std::errc() || out < 0) return false;
+    p = next;
+    return true;
+  };
+  if (!number(eq.lhs) || p == end) return false;
+  eq.op = *p++;
+  if (eq.op != '+' && eq.op != '-' && eq.op != '*') return false;
+  if (!number(eq.rhs) || p == end || *p++ != '=') return false;
+  return number(eq.result) && p == end;
+}
+
+bool step_line_correct(const std::string& line, char variable, int64_t value) {
+  if (line.size() < 4 || line[0] != variable || line.compare(1, 2, ": ") != 0) return false;
+  size_t pos = 3;
+  int64_t last = -1;
+  for (;;) {
+    const size_t comma = line.find(", ", pos);
+    Equation eq{};
+    if (!parse_equation(line.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos), eq)) return false;
+    if (compute(eq.lhs, eq.op, eq.rhs) != eq.result) return false;
+    last = eq.result;
+    if (comma == std::string::npos) break;
+    pos = comma + 2;
+  }
+  return last == value;
+}
+
+}  // namespace
+
+std::string prm_prefix(const std::string& question) { return question + "\n"; }
+
+std::string prm_step(const std::string& line) {
+  std::string s = line;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s + "\n" + kPrmTag;
+}
+
+std::string prm_text(const std::string& question, const std::vector<std::string>& lines) {
+  std::string t = prm_prefix(question);
+  for (const auto& line : lines) t += prm_step(line);
+  return t;
+}
+
+std::vector<std::string> solution_lines(const std::string& solution) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos <= solution.size()) {
+    size_t nl = solution.find('\n', pos);
+    if (nl == std::string::npos) nl = solution.size();
+    if (nl > pos) lines.push_back(solution.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return lines;
+}
+
+std::vector<bool> label_steps(const Problem& problem, const std::vector<std::string>& lines) {
+  std::vector<bool> labels;
+  bool ok = true;
+  bool answered = false;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (answered) {
+      ok = false;
+    } else if (lines[i].rfind("####", 0) == 0) {
+      answered = true;
+      const auto answer = extract_answer(lines[i]);
+      ok = ok && i == problem.steps.size() && answer && *answer == problem.answer() &&
+           lines[i] == "#### " + std::to_string(*answer);
+    } else {
+      ok = ok && i < problem.steps.size() && step_line_correct(lines[i], step_variable(i), problem.steps[i].value);
+    }
+    labels.push_back(ok);
+  }
+  return labels;
+}
+
+void PrmDataOptions::validate() const {
+  if (mistake_rate < 0 || mistake_rate > 1) throw std::invalid_argument("PrmDataOptions.mistake_rate: must be in [0, 1]");
+  if (result_slip < 0 || operand_slip < 0 || operator_slip < 0 || answer_slip < 0 ||
+      result_slip + operand_slip + operator_slip + answer_slip <= 0) {
+    throw std::invalid_argument("PrmDataOptions: slip weights must be >= 0 with a positive sum");
+  }
+}
+
+LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDataOptions& options) {
+  options.validate();
+  const size_t n = problem.steps.size();
+  for (;;) {
+    const bool mistake = rng.bernoulli(options.mistake_rate);
+    const size_t kind = mistake ? rng.choose({options.result_slip, options.operand_slip, options.operator_slip,
+                                              options.answer_slip})
+                                : 0;
+    const size_t where = mistake && kind != 3 ? size_t(rng.uniform_int(0, int(n) - 1)) : n;
+    LabelledSolution out;
+    bool valid = true;
+    int64_t x = problem.start;
+    for (size_t i = 0; i < n; ++i) {
+      Op op = problem.steps[i].op;
+      int64_t operand = problem.steps[i].operand;
+      ResultSlip slip;
+      if (i == where && kind == 1) {
+        operand = slip_number(operand, rng);
+      } else if (i == where && kind == 2) {
+        const Op others[2][3] = {{Op::sub, Op::mul, Op::add}, {Op::mul, Op::add, Op::sub}};
+        op = others[rng.uniform_int(0, 1)][op == Op::add ? 0 : op == Op::sub ? 1 : 2];
+      }
+      if (x < 1 || operand < 1 || compute(x, char(op), operand) < 0) {
+        valid = false;
+        break;
+      }
+      const auto methods = methods_for(int(x), op, int(operand));
+      const Method m = methods[size_t(rng.uniform_int(0, int(methods.size()) - 1))];
+      WorkedStep plain = work_step(step_variable(i), x, op, operand, m);
+      if (i == where && kind == 0) {
+        const size_t at = size_t(rng.uniform_int(0, int(plain.equations.size()) - 1));
+        const int64_t wrong = slip_number(plain.equations[at].result, rng);
+        plain = work_step(step_variable(i), x, op, operand, m,
+                          [&](size_t index, int64_t r) { return index == at ? wrong : r; });
+      }
+      x = plain.value();
+      if (x < 0) {
+        valid = false;
+        break;
+      }
+      out.lines.push_back(plain.text());
+    }
+    if (!valid) continue;
+    const int64_t written = kind == 3 && mistake ? slip_number(x, rng) : x;
+    out.lines.push_back("#### " + std::to_string(written));
+    out.labels = label_steps(problem, out.lines);
+    return out;
+  }
+}
+
+}  // namespace ponder::toy

@@ -1,0 +1,69 @@
+#pragma once
+// The toy process reward model's input format, its training data (solutions with
+// injected mistakes) and the labelling of any solution's steps against its problem.
+//
+// Format (Math-Shepherd style): BOS, the question and a newline, then each step's line
+// followed by a newline and the step tag '~'. The token after each tag is where the PRM
+// answers: '+' if every step up to and including this one is correct, '-' if not.
+//
+//   <s>a=61; b=a-35; c=b*4; c?\n
+//   b: 61-35=26\n~
+//   c: 26*4=105\n~
+//   #### 105\n~
+//
+// To score a step, append its line (with exactly one trailing newline), the tag and any
+// token (e.g. '+'), and read P('+') and P('-') at the last position: with
+// Engine::score(seq, tokens(line + "\n~+"), {'+', '-'}) they are the candidate logprobs
+// of the last scored token. A whole solution scores in one pass the same way: the
+// candidates at the token after each tag. The answer line "#### N" is a step too.
+
+#include <string>
+#include <vector>
+
+#include "toy/task.h"
+
+namespace ponder::toy {
+
+inline constexpr char kPrmTag = '~';
+inline constexpr char kPrmGood = '+';
+inline constexpr char kPrmBad = '-';
+
+// The question and its newline (BOS is added by the tokenizer).
+std::string prm_prefix(const std::string& question);
+// One step as the PRM sees it: the line without its trailing newlines, "\n", the tag.
+std::string prm_step(const std::string& line);
+// prm_prefix + every prm_step.
+std::string prm_text(const std::string& question, const std::vector<std::string>& lines);
+
+// The lines of a solution text (split at "\n", empty lines dropped).
+std::vector<std::string> solution_lines(const std::string& solution);
+
+// Per line of a candidate solution: true when that line and all before it are correct.
+// A step line is correct when it names the right variable, each of its equations
+// "A op B=C" holds and its last result is the variable's true value; the answer line is
+// correct when every step came before it and its number is the answer. Anything after
+// the answer line is incorrect.
+std::vector<bool> label_steps(const Problem& problem, const std::vector<std::string>& lines);
+
+struct PrmDataOptions {
+  double mistake_rate = 0.5;    // fraction of solutions with one injected mistake
+  // How a mistake is made (relative weights):
+  double result_slip = 0.6;     // one equation's result has a wrong digit or carry
+  double operand_slip = 0.25;   // the step uses a wrong operand (computed consistently)
+  double operator_slip = 0.1;   // the step uses the wrong operation
+  double answer_slip = 0.05;    // the answer line copies a wrong number
+
+  void validate() const;  // throws std::invalid_argument
+};
+
+struct LabelledSolution {
+  std::vector<std::string> lines;  // step lines and the answer line
+  std::vector<bool> labels;        // one per line, as label_steps defines them
+};
+
+// A solution of `problem` (methods drawn at random), with a mistake injected at a random
+// step at rate options.mistake_rate; steps after a mistake are computed correctly from
+// the wrong value, as a model that slipped would continue.
+LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDataOptions& options = {});
+
+}  // namespace ponder::toy

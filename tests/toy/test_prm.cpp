@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include "toy/metrics.h"
+#include "toy/prm.h"
+
+namespace ponder::toy {
+namespace {
+
+Problem example_problem() { return *parse_question("a=61; b=a-35; c=b*4; d=c+41; d?"); }
+
+TEST(ToyPrm, TextFormat) {
+  EXPECT_EQ(prm_text("a=2; b=a+8; b?", {"b: 2+8=10", "#### 10\n"}), "a=2; b=a+8; b?\nb: 2+8=10\n~#### 10\n~");
+  EXPECT_EQ(prm_step("c: 26*4=104\n"), "c: 26*4=104\n~");
+}
+
+TEST(ToyPrm, LabelsAreCorrectPrefixes) {
+  const Problem p = example_problem();
+  using V = std::vector<bool>;
+  EXPECT_EQ(label_steps(p, {"b: 61-40=21, 21+5=26", "c: 26*4=104", "d: 104+41=145", "#### 145"}), V({1, 1, 1, 1}));
+  // A slip in the middle of a step, then correct arithmetic from the wrong value.
+  EXPECT_EQ(label_steps(p, {"b: 61-40=21, 21+5=26", "c: 20*4=80, 6*4=34, 80+34=114", "d: 114+41=155", "#### 155"}),
+            V({1, 0, 0, 0}));
+  // Right arithmetic on a wrong operand.
+  EXPECT_EQ(label_steps(p, {"b: 61-36=25", "c: 25*4=100", "d: 100+41=141", "#### 141"}), V({0, 0, 0, 0}));
+  // An equation that is false even though the step's value is right.
+  EXPECT_EQ(label_steps(p, {"b: 61-35=26", "c: 20*4=80, 6*4=25, 80+24=104", "d: 104+41=145", "#### 145"}),
+            V({1, 0, 0, 0}));
+  // Wrong variable, missing step, wrong answer line, text after the answer.
+  EXPECT_EQ(label_steps(p, {"c: 61-35=26"}), V({0}));
+  EXPECT_EQ(label_steps(p, {"b: 61-35=26", "#### 145"}), V({1, 0}));
+  EXPECT_EQ(label_steps(p, {"b: 61-35=26", "c: 26*4=104", "d: 104+41=145", "#### 146"}), V({1, 1, 1, 0}));
+  EXPECT_EQ(label_steps(p, {"b: 61-35=26", "c: 26*4=104", "d: 104+41=145", "#### 145", "#### 145"}),
+            V({1, 1, 1, 1, 0}));
+  EXPECT_EQ(label_steps(p, {"b: 61-35=26 ", "c: 26*4=104"}), V({0, 0}));
+}
+
+TEST(ToyPrm, InjectedMistakesAreLabelledFromTheMistakeOn) {
+  Rng rng(9);
+  int with_mistake = 0, total = 0;
+  for (int i = 0; i < 400; ++i) {
+    const Problem p = generate_problem(rng, {1 + i % 5, 1 + i % 2});
+    const LabelledSolution s = make_prm_example(p, rng);
+    ASSERT_EQ(s.lines.size(), p.steps.size() + 1);
+    ASSERT_EQ(s.labels.size(), s.lines.size());
+    EXPECT_EQ(s.labels, label_steps(p, s.lines));
+    // Once wrong, always wrong.
+    for (size_t k = 1; k < s.labels.size(); ++k) EXPECT_TRUE(s.labels[k - 1] || !s.labels[k]);
+    with_mistake += !s.labels.back();
+    ++total;
+  }
+  EXPECT_NEAR(double(with_mistake) / total, 0.5, 0.1);
+  PrmDataOptions clean;
+  clean.mistake_rate = 0.0;
+  const Problem p = example_problem();
+  for (bool ok : make_prm_example(p, rng, clean).labels) EXPECT_TRUE(ok);
+  PrmDataOptions bad;
+  bad.mistake_rate = 1.5;
+  EXPECT_THROW(make_prm_example(p, rng, bad), std::invalid_argument);
+}
+
+TEST(ToyMetrics, RocAuc) {
+  EXPECT_DOUBLE_EQ(*roc_auc({{0.9, true}, {0.8, true}, {0.1, false}}), 1.0);
+  EXPECT_DOUBLE_EQ(*roc_auc({{0.1, true}, {0.8, false}}), 0.0);
+  EXPECT_DOUBLE_EQ(*roc_auc({{0.5, true}, {0.5, false}}), 0.5);
+  EXPECT_DOUBLE_EQ(*roc_auc({{0.9, true}, {0.3, true}, {0.5, false}, {0.1, false}}), 0.75);
+  EXPECT_FALSE(roc_auc({{0.9, true}}));
+}
+
+TEST(ToyMetrics, Votes) {
+  using A = std::vector<std::optional<int64_t>>;
+  EXPECT_EQ(majority_vote(A{1, 2, 2, std::nullopt, 1, 2}), 2);
+  EXPECT_EQ(majority_vote(A{3, 1, 1, 3}), 3) << "ties go to the answer seen first";
+  EXPECT_FALSE(majority_vote(A{std::nullopt}));
+  EXPECT_EQ(weighted_vote(A{1, 2, 2}, {0.9, 0.2, 0.3}), 1);
+  EXPECT_THROW(weighted_vote(A{1}, {}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ponder::toy

@@ -1,0 +1,65 @@
+#pragma once
+// Training documents and their packing into fixed-size batches.
+
+#include <torch/torch.h>
+
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "toy/prm.h"
+
+namespace ponder::trainer {
+
+inline constexpr int64_t kNoTarget = -100;  // cross-entropy ignore index
+
+// One document: the model reads `input` and is trained to predict target[i] at position
+// i, with loss weight weight[i] (0 where target[i] is kNoTarget).
+struct Doc {
+  std::vector<int64_t> input;
+  std::vector<int64_t> target;
+  std::vector<float> weight;
+};
+
+// BOS question "\n" solution EOS; loss on the solution and EOS only (questions are random
+// numbers, nothing to learn there).
+Doc reasoner_doc(const std::string& question, const std::string& solution);
+
+// The PRM text of toy/prm.h: after each tag the target is '+' or '-' (weight 1). With
+// lm_weight > 0 the tokens of correct steps are also next-token targets with that
+// weight: the PRM keeps predicting what a correct step says, which is what it compares
+// a written step against.
+Doc prm_doc(const std::string& question, const toy::LabelledSolution& solution, float lm_weight = 0.0f);
+
+struct Batch {
+  torch::Tensor tokens;     // [rows, ctx] int64
+  torch::Tensor targets;    // [rows, ctx] int64, kNoTarget where no loss
+  torch::Tensor weights;    // [rows, ctx] float, loss weight of each target
+  torch::Tensor positions;  // [rows, ctx] int64, restarting at 0 in each document
+  torch::Tensor docs;       // [rows, ctx] int64, document index within the row (-1: padding)
+  int64_t n_tokens = 0;     // non-padding tokens
+};
+
+// Packs whole documents into rows of `ctx` tokens (a document never spans two rows).
+// Documents wait in a small buffer and each row takes the oldest that still fits, which
+// halves the padding of first-fit packing without changing which documents are used.
+class Packer {
+ public:
+  // `source` returns the next document, or nullopt when there are no more.
+  Packer(int rows, int ctx, std::function<std::optional<Doc>()> source);
+  // nullopt when the source is exhausted and nothing is pending.
+  std::optional<Batch> next();
+
+ private:
+  void refill();
+
+  static constexpr size_t kBuffer = 16;
+  int rows_, ctx_;
+  std::function<std::optional<Doc>()> source_;
+  std::deque<Doc> buffer_;
+  bool exhausted_ = false;
+};
+
+}  // namespace ponder::trainer
