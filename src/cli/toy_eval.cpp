@@ -78,13 +78,18 @@ std::vector<Question> load_questions(const ToyEvalArgs& a) {
   return qs;
 }
 
+// An engine over the model's whole training context with `slots` sequence slots.
+Engine toy_engine(std::shared_ptr<const Model> model, int slots, int threads) {
+  EngineOptions options;
+  options.max_sequences = slots;
+  options.context_per_sequence = model->n_ctx_train();
+  options.threads = threads;
+  return Engine(std::move(model), options);
+}
+
 ReasonerReport run_reasoner(const std::string& path, const std::vector<Question>& qs, const ToyEvalArgs& a) {
   auto model = Model::load(path);
-  EngineOptions options;
-  options.max_sequences = a.samples;
-  options.context_per_sequence = model->n_ctx_train();
-  options.threads = a.threads;
-  Engine engine(model, options);
+  Engine engine = toy_engine(model, a.samples, a.threads);
   SamplingParams greedy;
   greedy.temperature = 0.0f;
   SamplingParams sampled;
@@ -167,11 +172,7 @@ struct PrmReport {
 PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, const ReasonerReport& large,
                   const ToyEvalArgs& a) {
   auto model = Model::load(path);
-  EngineOptions options;
-  options.max_sequences = a.samples + 1;  // the shared question prefix and its forks
-  options.context_per_sequence = model->n_ctx_train();
-  options.threads = a.threads;
-  Engine engine(model, options);
+  Engine engine = toy_engine(model, a.samples + 1, a.threads);  // the shared question prefix and its forks
   PrmReport r;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::pair<double, bool>> injected, natural;
