@@ -42,8 +42,11 @@ enum class KvLayout {
 };
 const char* kv_layout_name(KvLayout layout);
 
+// The most sequence slots an engine can have (llama.cpp's limit, less the engine's spare).
+int max_engine_sequences();
+
 struct EngineOptions {
-  int max_sequences = 16;          // live sequences with a KV slot at once; 1..256
+  int max_sequences = 16;          // live sequences with a KV slot at once; 1..255
   int context_per_sequence = 0;    // tokens per sequence; 0 = min(model's, 4096)
   KvLayout kv_layout = KvLayout::automatic;
   int batch_tokens = 512;          // tokens per llama_decode at most; >= 1
@@ -91,6 +94,7 @@ struct EngineStats {
   int64_t steps = 0;
   int64_t decoded_tokens = 0;
   int64_t retried_batches = 0;  // decode calls split because no KV slot was free
+  int64_t slot_moves = 0;       // sequences moved to pack a step's batch into consecutive slots
   int live_sequences = 0;
   int waiting_sequences = 0;
 };
@@ -154,6 +158,12 @@ class Engine {
   Live& live(SeqId seq);
   const Live& live(SeqId seq) const;
   void admit_waiting();
+  int lowest_free_slot() const;
+  void assign_slot(Live& seq, int slot);
+  void move_stream(int from, int to);
+  void move_to_slot(Live& seq, int slot);
+  void swap_slots(Live& a, Live& b);
+  void pack_slots(const std::vector<BatchItem>& items);
   void release(Live& seq);
   void run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finished);
   void after_decode(const std::vector<BatchItem>& items, std::vector<SeqId>& finished);
@@ -172,7 +182,8 @@ class Engine {
   RequestId next_request_id_ = 1;
   std::unordered_map<SeqId, std::unique_ptr<Live>> seqs_;
   std::unordered_map<RequestId, std::unique_ptr<Request>> requests_;
-  std::vector<int> free_slots_;   // llama seq ids not in use
+  std::vector<Live*> slot_owner_;  // by llama seq id; nullptr where free
+  int spare_slot_ = -1;            // split layout: a llama seq id never assigned
   std::vector<SeqId> waiting_;    // FIFO of sequences without a slot
   EngineStats stats_;
 };

@@ -44,7 +44,7 @@ void run_question(RunArgs a) {
 
   auto model = Model::load(a.model);
   EngineOptions engine_options;
-  engine_options.max_sequences = std::clamp(strategy->budget() + 1, 2, 256);
+  engine_options.max_sequences = std::clamp(strategy->budget() + 1, 2, max_engine_sequences());
   engine_options.threads = a.threads;
   engine_options.context_per_sequence =
       std::min(model->n_ctx_train(), int(format_question(*model, a.question).size()) + a.options.generation.stop.max_tokens + 1);

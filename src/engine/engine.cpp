@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+long g_attn_work = 0;
 namespace ponder {
 
 namespace {
@@ -91,9 +92,12 @@ const char* kv_layout_name(KvLayout layout) {
   return "unknown";
 }
 
+// One llama sequence is kept back as the spare for slot swaps.
+int max_engine_sequences() { return int(llama_max_parallel_sequences()) - 1; }
+
 void EngineOptions::validate() const {
-  require(max_sequences >= 1 && max_sequences <= int(llama_max_parallel_sequences()), "max_sequences",
-          "in [1, " + std::to_string(llama_max_parallel_sequences()) + "]");
+  const int most = max_engine_sequences();
+  require(max_sequences >= 1 && max_sequences <= most, "max_sequences", "in [1, " + std::to_string(most) + "]");
   require(context_per_sequence >= 0, "context_per_sequence", ">= 0 (0 = model default)");
   require(batch_tokens >= max_sequences, "batch_tokens", ">= max_sequences (one token per sequence per step)");
   require(threads >= 0, "threads", ">= 0 (0 = all hardware threads)");
@@ -107,10 +111,13 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   if (per_seq == 0) per_seq = std::min(model_->n_ctx_train(), 4096);
 
   llama_context_params params = llama_context_default_params();
-  params.n_ctx = uint32_t(per_seq) * uint32_t(options_.max_sequences);
+  // Split streams get one more, never assigned: the spare that lets pack_slots swap two.
+  if (layout_ == KvLayout::split) spare_slot_ = options_.max_sequences;
+  const int n_streams = options_.max_sequences + (layout_ == KvLayout::split ? 1 : 0);
+  params.n_ctx = uint32_t(per_seq) * uint32_t(n_streams);
   params.n_batch = uint32_t(options_.batch_tokens);
   params.n_ubatch = uint32_t(options_.batch_tokens);
-  params.n_seq_max = uint32_t(options_.max_sequences);
+  params.n_seq_max = uint32_t(n_streams);
   const int threads = options_.threads > 0 ? options_.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   params.n_threads = threads;
   params.n_threads_batch = threads;
@@ -119,6 +126,8 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   // (1e-2 logprob drift vs. decoding alone) and is not faster there; split keeps llama.cpp's choice.
   if (layout_ == KvLayout::unified) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   params.no_perf = true;
+  if (getenv("NOFA")) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  if (getenv("KVF32")) { params.type_k = GGML_TYPE_F32; params.type_v = GGML_TYPE_F32; }
   ctx_ = llama_init_from_model(model_->raw(), params);
   if (ctx_ == nullptr) {
     throw std::runtime_error("cannot create a llama context for " + model_->path() + " with " +
@@ -126,7 +135,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   }
   n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
   batch_ = std::make_unique<Batch>(options_.batch_tokens);
-  for (int s = options_.max_sequences - 1; s >= 0; --s) free_slots_.push_back(s);
+  slot_owner_.assign(size_t(options_.max_sequences), nullptr);
 }
 
 Engine::~Engine() { llama_free(ctx_); }
@@ -321,7 +330,7 @@ void Engine::release(Live& s) {
   }
   if (s.slot >= 0) {
     llama_memory_seq_rm(llama_get_memory(ctx_), s.slot, -1, -1);
-    free_slots_.push_back(s.slot);
+    slot_owner_[size_t(s.slot)] = nullptr;
   } else {
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), s.id), waiting_.end());
   }
@@ -341,9 +350,9 @@ void Engine::admit_waiting() {
   for (size_t i = 0; i < waiting_.size();) {
     Live& s = *seqs_.at(waiting_[i]);
     if (s.fork_source == 0) {
-      if (free_slots_.empty()) break;
-      s.slot = free_slots_.back();
-      free_slots_.pop_back();
+      const int slot = lowest_free_slot();
+      if (slot < 0) break;
+      assign_slot(s, slot);
     } else {
       Live& src = *seqs_.at(s.fork_source);
       // Work queued on the fork before it got a slot (a score, a truncate) changed its
@@ -355,16 +364,16 @@ void Engine::admit_waiting() {
       const int prefix = s.fork_prefix;
       if (src.free_requested && src.pending_forks == 1) {
         // The last fork of a freed sequence takes over its slot: no copy.
-        s.slot = src.slot;
+        assign_slot(s, src.slot);
         src.slot = -1;
         if (src.n_in_kv > prefix) llama_memory_seq_rm(mem, s.slot, prefix, -1);
       } else {
-        if (free_slots_.empty()) {
+        const int slot = lowest_free_slot();
+        if (slot < 0) {
           ++i;
           continue;
         }
-        s.slot = free_slots_.back();
-        free_slots_.pop_back();
+        assign_slot(s, slot);
         // A full copy (split streams only copy whole), then drop what the fork lacks.
         llama_memory_seq_cp(mem, src.slot, s.slot, -1, -1);
         if (src.n_in_kv > prefix) llama_memory_seq_rm(mem, s.slot, prefix, -1);
@@ -375,6 +384,77 @@ void Engine::admit_waiting() {
     }
     s.waiting = false;
     waiting_.erase(waiting_.begin() + long(i));
+  }
+}
+
+int Engine::lowest_free_slot() const {
+  for (size_t i = 0; i < slot_owner_.size(); ++i) {
+    if (slot_owner_[i] == nullptr) return int(i);
+  }
+  return -1;
+}
+
+void Engine::assign_slot(Live& s, int slot) {
+  slot_owner_[size_t(slot)] = &s;
+  s.slot = slot;
+}
+
+void Engine::move_stream(int from, int to) {
+  // Split streams copy whole; llama.cpp runs queued copies in order before the next
+  // decode, so a move after a fork's copy from the same slot still hands it the data.
+  llama_memory_t mem = llama_get_memory(ctx_);
+  llama_memory_seq_cp(mem, from, to, -1, -1);
+  llama_memory_seq_rm(mem, from, -1, -1);
+}
+
+void Engine::move_to_slot(Live& s, int slot) {
+  if (s.n_in_kv > 0) move_stream(s.slot, slot);
+  slot_owner_[size_t(s.slot)] = nullptr;
+  assign_slot(s, slot);
+  ++stats_.slot_moves;
+}
+
+void Engine::swap_slots(Live& a, Live& b) {
+  const int slot_a = a.slot, slot_b = b.slot;
+  if (a.n_in_kv > 0) move_stream(slot_a, spare_slot_);
+  if (b.n_in_kv > 0) move_stream(slot_b, slot_a);
+  if (a.n_in_kv > 0) move_stream(spare_slot_, slot_b);
+  assign_slot(a, slot_b);
+  assign_slot(b, slot_a);
+  stats_.slot_moves += 2;
+}
+
+// llama.cpp decodes split streams in one pass only over consecutive slots: a batch whose
+// sequences are scattered becomes one pass per run of slots, and each pass reads all the
+// weights again. Moving a sequence copies its stream, far cheaper than a pass, so the
+// batch's sequences are packed into slots [0, k) first.
+void Engine::pack_slots(const std::vector<BatchItem>& items) {
+  if (layout_ != KvLayout::split) return;
+  const int k = int(items.size());
+  std::vector<bool> in_batch(slot_owner_.size(), false);
+  for (const BatchItem& item : items) in_batch[size_t(item.seq->slot)] = true;
+  int target = 0;
+  for (const BatchItem& item : items) {
+    Live& s = *item.seq;
+    if (s.slot < k) continue;
+    while (in_batch[size_t(target)]) ++target;
+    in_batch[size_t(s.slot)] = false;
+    in_batch[size_t(target)] = true;
+    Live* idle = slot_owner_[size_t(target)];
+    if (idle == nullptr) {
+      move_to_slot(s, target);
+      continue;
+    }
+    int free_above = -1;  // where the idle sequence can go
+    for (int i = int(slot_owner_.size()) - 1; i >= k && free_above < 0; --i) {
+      if (slot_owner_[size_t(i)] == nullptr) free_above = i;
+    }
+    if (free_above >= 0) {
+      move_to_slot(*idle, free_above);
+      move_to_slot(s, target);
+    } else {
+      swap_slots(s, *idle);
+    }
   }
 }
 
@@ -413,6 +493,8 @@ std::vector<SeqId> Engine::step() {
 
   std::vector<SeqId> finished;
   if (items.empty()) return finished;
+  pack_slots(items);
+  std::sort(items.begin(), items.end(), [](const BatchItem& a, const BatchItem& b) { return a.seq->slot < b.seq->slot; });
   run_batch(items, finished);
   return finished;
 }
@@ -429,6 +511,7 @@ void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finish
       batch.n_seq_id[n] = 1;
       batch.seq_id[n][0] = item.seq->slot;
       batch.logits[n] = index >= item.logits_from;
+      g_attn_work += index + 1;
       ++n;
     }
   }

@@ -8,9 +8,18 @@ namespace ponder::strategies {
 
 Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g) {
   const std::vector<SeqId> seqs = q.launch(n, g, /*last=*/true);
-  co_await q.all(seqs);
-  std::vector<SampleTrace> traces;
-  for (SeqId s : seqs) traces.push_back(q.harvest(s, g.answers));
+  // Each sample is harvested as it finishes, which hands its KV slot back at once.
+  std::vector<SampleTrace> traces(seqs.size());
+  size_t left = seqs.size();
+  while (left > 0) {
+    co_await q.any(seqs);
+    for (size_t k = 0; k < seqs.size(); ++k) {
+      if (q.engine().contains(seqs[k]) && !q.engine().busy(seqs[k])) {
+        traces[k] = q.harvest(seqs[k], g.answers);
+        --left;
+      }
+    }
+  }
   co_return traces;
 }
 

@@ -371,6 +371,54 @@ TEST(Engine, ForksGivenWorkBeforeTheyHaveASlotMatchFreshSequences) {
   }
 }
 
+// Split streams decode in one pass only over consecutive slots, so the engine moves
+// sequences (a copy, or a swap through its spare stream when every slot is taken) to
+// pack each batch. Every sequence must still generate exactly what it generates alone.
+TEST(Engine, SequencesMovedToPackABatchDecodeAsAlone) {
+  auto model = load("tiny");
+  const std::vector<std::pair<std::string, int>> plan = {
+      {"alpha", 3}, {"bravo bravo", 40}, {"charlie", 2}, {"delta delta delta", 40}, {"echo", 25}};
+  Engine engine(model, options_for(KvLayout::split, 4));
+  const RequestId r = engine.begin_request();
+  std::vector<SeqId> seqs;
+  auto start = [&](size_t i) {
+    seqs.push_back(engine.add_sequence(r, prompt_of(*model, plan[i].first)));
+    engine.generate(seqs.back(), greedy(), max_tokens(plan[i].second));
+  };
+  for (size_t i = 0; i < 4; ++i) start(i);
+  // "charlie" finishes first and stays, idle, in slot 2: packing the other three swaps
+  // it with "delta" through the spare. Then "alpha" finishes; freeing "charlie" leaves a
+  // free slot for the next packing to move "alpha" into, and "echo" arrives after.
+  std::vector<std::vector<TokenRecord>> got(plan.size());
+  int phase = 0;
+  while (std::any_of(seqs.begin(), seqs.end(), [&](SeqId s) { return engine.contains(s) && engine.busy(s); })) {
+    engine.step();
+    if (phase == 0 && !engine.busy(seqs[0])) {
+      got[2] = engine.sequence(seqs[2]).records;
+      engine.free(seqs[2]);
+      phase = 1;
+    } else if (phase == 1) {
+      start(4);
+      phase = 2;
+    }
+  }
+  EXPECT_GE(engine.stats().slot_moves, 4);
+  for (size_t i : {0, 1, 3, 4}) got[i] = engine.sequence(seqs[i]).records;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    Engine alone(model, options_for(KvLayout::split, 1));
+    const SeqId seq = alone.add_sequence(alone.begin_request(), prompt_of(*model, plan[i].first));
+    alone.generate(seq, greedy(), max_tokens(plan[i].second));
+    const SeqId ids[] = {seq};
+    alone.run_until_done(ids);
+    const auto& want = alone.sequence(seq).records;
+    ASSERT_EQ(got[i].size(), want.size()) << plan[i].first;
+    for (size_t k = 0; k < want.size(); ++k) {
+      EXPECT_EQ(got[i][k].token, want[k].token) << plan[i].first << " token " << k;
+      EXPECT_NEAR(got[i][k].logprob, want[k].logprob, kLogprobTolerance) << plan[i].first << " token " << k;
+    }
+  }
+}
+
 TEST(Engine, StallIsAnErrorNotAHang) {
   auto model = load("tiny");
   Engine engine(model, options_for(KvLayout::automatic, 2));

@@ -19,16 +19,24 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using ponder::Token;
 
+// What a path asked of llama_decode.
+struct DecodeCount {
+  int64_t calls = 0;
+  int64_t tokens = 0;
+};
+
 struct Settings {
   int samples = 16;
   int max_tokens = 256;
   float temperature = 0.8f;
   int threads = 0;
+  int sequences = 64;  // ponder's engine slots
+  int in_flight = 0;   // ponder's questions in flight (0 = automatic)
 };
 
 // n samples of one prompt (n = 1 and temperature 0: greedy); returns their texts.
 std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model, const std::vector<Token>& prompt,
-                                       int n, float temperature, int max_tokens, uint32_t seed) {
+                                       int n, float temperature, int max_tokens, uint32_t seed, DecodeCount& count) {
   llama_memory_t mem = llama_get_memory(ctx);
   llama_memory_clear(mem, true);
   llama_batch batch = llama_batch_init(std::max<int>(int(prompt.size()), n), 0, 1);
@@ -41,6 +49,8 @@ std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& 
   }
   batch.n_tokens = int(prompt.size());
   if (llama_decode(ctx, batch) != 0) throw std::runtime_error("decode failed");
+  ++count.calls;
+  count.tokens += batch.n_tokens;
   for (int s = 1; s < n; ++s) llama_memory_seq_cp(mem, 0, s, -1, -1);
 
   std::vector<llama_sampler*> samplers;
@@ -78,6 +88,8 @@ std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& 
     }
     if (batch.n_tokens == 0) break;
     if (llama_decode(ctx, batch) != 0) throw std::runtime_error("decode failed");
+    ++count.calls;
+    count.tokens += batch.n_tokens;
     ++pos;
   }
   for (auto* s : samplers) llama_sampler_free(s);
@@ -111,6 +123,8 @@ int main(int argc, char** argv) {
   app.add_option("--temp", s.temperature, "Sampling temperature");
   app.add_option("--max-tokens", s.max_tokens, "Tokens per sample");
   app.add_option("-t,--threads", s.threads, "CPU threads (0 = all)");
+  app.add_option("--sequences", s.sequences, "ponder: engine sequence slots (64)");
+  app.add_option("--in-flight", s.in_flight, "ponder: questions in flight (0 = half the slots)");
   CLI11_PARSE(app, argc, argv);
   try {
     const int threads = s.threads > 0 ? s.threads : int(std::max(1u, std::thread::hardware_concurrency()));
@@ -128,13 +142,14 @@ int main(int argc, char** argv) {
     cp.kv_unified = true;  // one prompt, many forks: the layout that shares its cells
     llama_context* ctx = llama_init_from_model(model->raw(), cp);
     int naive_greedy = 0, naive_vote = 0;
+    DecodeCount naive_count;
     auto t0 = Clock::now();
     for (const auto& item : data.items) {
       const auto prompt = ponder::format_question(*model, item.question);
-      const auto g = naive_samples(ctx, *model, prompt, 1, 0.0f, s.max_tokens, 0);
+      const auto g = naive_samples(ctx, *model, prompt, 1, 0.0f, s.max_tokens, 0, naive_count);
       auto a = ponder::extract_answer(g[0], rule);
       naive_greedy += a && a->key == item.reference.key;
-      naive_vote += majority(naive_samples(ctx, *model, prompt, s.samples, s.temperature, s.max_tokens, 1), rule) ==
+      naive_vote += majority(naive_samples(ctx, *model, prompt, s.samples, s.temperature, s.max_tokens, 1, naive_count), rule) ==
                     item.reference.key;
     }
     const double naive_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -142,7 +157,8 @@ int main(int argc, char** argv) {
 
     // ponder: the same strategies through the scheduler.
     ponder::EngineOptions e;
-    e.max_sequences = 64;
+    e.max_sequences = s.sequences;
+    e.batch_tokens = std::max(512, s.sequences);
     e.context_per_sequence = 512;
     e.threads = threads;
     ponder::Engine engine(model, e);
@@ -158,7 +174,7 @@ int main(int argc, char** argv) {
       jobs.push_back({vote.get(), item.question});
     }
     t0 = Clock::now();
-    const auto results = ponder::Scheduler(engine).run(jobs);
+    const auto results = ponder::Scheduler(engine, {.max_in_flight = s.in_flight}).run(jobs);
     const double ponder_s = std::chrono::duration<double>(Clock::now() - t0).count();
     int ponder_greedy = 0, ponder_vote = 0;
     for (size_t i = 0; i < results.size(); ++i) {
@@ -168,9 +184,14 @@ int main(int argc, char** argv) {
     const double n = double(data.items.size());
     std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads\n", data.items.size(), s.samples, s.temperature,
                 threads);
-    std::printf("naive loop: %.2f s (greedy %.1f%%, vote %.1f%%)\n", naive_s, 100 * naive_greedy / n, 100 * naive_vote / n);
-    std::printf("ponder:     %.2f s (greedy %.1f%%, vote %.1f%%)\n", ponder_s, 100 * ponder_greedy / n,
-                100 * ponder_vote / n);
+    const ponder::EngineStats stats = engine.stats();
+    auto report = [](const char* name, double secs, double greedy, double vote, int64_t calls, int64_t tokens) {
+      std::printf("%s %.2f s (greedy %.1f%%, vote %.1f%%), %lld decode calls of %.1f tokens, %.0f tokens/s\n", name,
+                  secs, greedy, vote, (long long)calls, double(tokens) / double(std::max<int64_t>(1, calls)),
+                  double(tokens) / secs);
+    };
+    report("naive loop:", naive_s, 100 * naive_greedy / n, 100 * naive_vote / n, naive_count.calls, naive_count.tokens);
+    report("ponder:    ", ponder_s, 100 * ponder_greedy / n, 100 * ponder_vote / n, stats.steps, stats.decoded_tokens);
     std::printf("speedup_vs_naive_loop %.2f\n", naive_s / ponder_s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ponder-bench-eval: %s\n", e.what());
