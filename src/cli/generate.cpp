@@ -1,5 +1,6 @@
 // `ponder generate`: N samples of one prompt with their logprobs and the cost.
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -32,7 +33,7 @@ void run_generate(const GenerateArgs& a) {
   std::vector<Token> prompt = model->tokenize(text, true, a.chat);
 
   EngineOptions options;
-  options.max_sequences = a.n;
+  options.max_sequences = std::min(a.n, max_engine_sequences());  // more samples queue for a slot
   options.threads = a.threads;
   options.context_per_sequence = std::min(model->n_ctx_train(), int(prompt.size()) + a.stop.max_tokens + 1);
   options.batch_tokens = std::max(512, a.n);

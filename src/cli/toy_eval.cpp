@@ -2,6 +2,7 @@
 // greedy accuracy, majority vote and coverage of N samples for each toy reasoner, and
 // the toy PRM's step-level AUC and PRM-weighted vote over the large reasoner's samples.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -81,7 +82,7 @@ std::vector<Question> load_questions(const ToyEvalArgs& a) {
 // An engine over the model's whole training context with `slots` sequence slots.
 Engine toy_engine(std::shared_ptr<const Model> model, int slots, int threads) {
   EngineOptions options;
-  options.max_sequences = slots;
+  options.max_sequences = std::min(slots, max_engine_sequences());
   options.context_per_sequence = model->n_ctx_train();
   options.threads = threads;
   return Engine(std::move(model), options);
