@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <thread>
 
-long g_attn_work = 0;
 namespace ponder {
 
 namespace {
@@ -126,8 +125,6 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   // (1e-2 logprob drift vs. decoding alone) and is not faster there; split keeps llama.cpp's choice.
   if (layout_ == KvLayout::unified) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   params.no_perf = true;
-  if (getenv("NOFA")) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  if (getenv("KVF32")) { params.type_k = GGML_TYPE_F32; params.type_v = GGML_TYPE_F32; }
   ctx_ = llama_init_from_model(model_->raw(), params);
   if (ctx_ == nullptr) {
     throw std::runtime_error("cannot create a llama context for " + model_->path() + " with " +
@@ -511,7 +508,6 @@ void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finish
       batch.n_seq_id[n] = 1;
       batch.seq_id[n][0] = item.seq->slot;
       batch.logits[n] = index >= item.logits_from;
-      g_attn_work += index + 1;
       ++n;
     }
   }
