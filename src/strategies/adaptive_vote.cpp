@@ -96,10 +96,7 @@ class EarlyStoppingVote : public Strategy {
     StrategyResult r;
     while (q.launched() < max_) {
       const int n = std::min(window_, max_ - q.launched());
-      const auto seqs = q.launch(n, generation_, q.launched() + n >= max_);
-      co_await q.all(seqs);
-      std::vector<SampleTrace> window;
-      for (SeqId s : seqs) window.push_back(q.harvest(s, generation_.answers));
+      const std::vector<SampleTrace> window = co_await draw_all(q, n, generation_, q.launched() + n >= max_);
       const bool agreed = n == window_ && window.front().answer &&
                           std::all_of(window.begin(), window.end(), [&](const SampleTrace& t) {
                             return t.answer && t.answer->key == window.front().answer->key;

@@ -6,8 +6,8 @@
 
 namespace ponder::strategies {
 
-Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g) {
-  const std::vector<SeqId> seqs = q.launch(n, g, /*last=*/true);
+Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g, bool last) {
+  const std::vector<SeqId> seqs = q.launch(n, g, last);
   // Each sample is harvested as it finishes, which hands its KV slot back at once.
   std::vector<SampleTrace> traces(seqs.size());
   size_t left = seqs.size();

@@ -19,7 +19,8 @@ std::unique_ptr<Strategy> make_rpc(std::string name, int n, const StrategyOption
 std::unique_ptr<Strategy> make_prune(std::string name, int n, const StrategyOptions& o);
 
 // Launches n samples at once, waits for all of them, returns their traces in order.
-Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g);
+// `last`: no later launch follows, so the prompt's slot goes to the last sample.
+Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g, bool last = true);
 
 // exp(mean token logprob): the length-normalised probability of a sample.
 double sample_probability(const SampleTrace& s);
