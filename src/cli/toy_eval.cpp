@@ -166,7 +166,7 @@ struct PrmReport {
   int64_t steps_injected = 0;
   std::optional<double> auc_samples;   // the large reasoner's own sampled steps
   int64_t steps_samples = 0;
-  double weighted_vote = 0, best_of_n = 0, min_weighted_vote = 0;
+  double weighted_vote = 0, best_of_n = 0;
   double seconds = 0.0;
 };
 
