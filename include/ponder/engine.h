@@ -33,7 +33,7 @@ using RequestId = uint64_t;
 
 // How sequences share the KV cache. Measured with the pinned llama.cpp on 2 CPU cores
 // (`ponder bench` prints both): split decodes as fast as unified for one question's 16
-// forks and 3x faster for 64 sequences of several questions, so automatic means split.
+// forks and 1.2-1.9x faster for 64 sequences of several questions, so automatic means split.
 // Unified stores a shared prompt once; use it when KV memory, not speed, is the limit.
 enum class KvLayout {
   automatic,  // split (see above)
@@ -44,6 +44,14 @@ const char* kv_layout_name(KvLayout layout);
 
 // The most sequence slots an engine can have (llama.cpp's limit, less the engine's spare).
 int max_engine_sequences();
+
+// Every llama_decode, llama.cpp's KV cache copies the cell state of each stream the batch
+// touches (~13 KB a stream) and frees it; with 64 split streams that is ~1 MB a step,
+// which glibc by default returns to the system and page-faults back in every time
+// (measured: `ponder eval` 3x slower). This keeps freed memory in the process heap:
+// glibc's mmap threshold 4 MB, trim threshold 64 MB (process-wide; no-op elsewhere).
+// The Engine constructor calls it; calling it again does nothing.
+void keep_freed_memory_in_heap();
 
 struct EngineOptions {
   int max_sequences = 16;          // live sequences with a KV slot at once; 1..255

@@ -9,6 +9,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include "cli/commands.h"
 #include "ponder/engine.h"
 #include "ponder/generate.h"
@@ -66,6 +68,14 @@ double elapsed_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Every 25 questions on a terminal (one line, rewritten); only the last elsewhere.
+void show_progress(const std::string& path, size_t done, size_t total, std::chrono::steady_clock::time_point t0) {
+  static const bool terminal = isatty(STDERR_FILENO);
+  if (done != total && (!terminal || done % 25 != 0)) return;
+  std::fprintf(stderr, "%stoy-eval: %s %zu/%zu questions, %.0f s%s", terminal ? "\r" : "", path.c_str(), done, total,
+               elapsed_since(t0), done == total ? "\n" : "");
+}
+
 std::vector<Question> load_questions(const ToyEvalArgs& a) {
   std::vector<Question> qs;
   for (auto& e : toy::read_jsonl(a.data)) {
@@ -113,11 +123,8 @@ ReasonerReport run_reasoner(const std::string& path, const std::vector<Question>
     r.cost += s.cost;
     for (const Sample& x : s.samples) run.samples.push_back({x.text, toy::extract_answer(x.text)});
     r.runs.push_back(std::move(run));
-    if ((i + 1) % 25 == 0 || i + 1 == qs.size()) {
-      std::fprintf(stderr, "\rtoy-eval: %s %zu/%zu questions, %.0f s", path.c_str(), i + 1, qs.size(), elapsed_since(t0));
-    }
+    show_progress(path, i + 1, qs.size(), t0);
   }
-  std::fprintf(stderr, "\n");
   r.seconds = elapsed_since(t0);
   return r;
 }
@@ -202,11 +209,8 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
     weighted_ok += toy::weighted_vote(answers, weights) == q.answer;
     const size_t best = size_t(std::max_element(weights.begin(), weights.end()) - weights.begin());
     best_ok += answers[best] == q.answer;
-    if ((i + 1) % 25 == 0 || i + 1 == qs.size()) {
-      std::fprintf(stderr, "\rtoy-eval: %s %zu/%zu questions, %.0f s", path.c_str(), i + 1, qs.size(), elapsed_since(t0));
-    }
+    show_progress(path, i + 1, qs.size(), t0);
   }
-  std::fprintf(stderr, "\n");
   r.steps_injected = int64_t(injected.size());
   r.steps_samples = int64_t(natural.size());
   r.auc_injected = toy::roc_auc(std::move(injected));

@@ -2,9 +2,14 @@
 
 #include <llama.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -94,6 +99,16 @@ const char* kv_layout_name(KvLayout layout) {
 // One llama sequence is kept back as the spare for slot swaps.
 int max_engine_sequences() { return int(llama_max_parallel_sequences()) - 1; }
 
+void keep_freed_memory_in_heap() {
+#if defined(__GLIBC__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  });
+#endif
+}
+
 void EngineOptions::validate() const {
   const int most = max_engine_sequences();
   require(max_sequences >= 1 && max_sequences <= most, "max_sequences", "in [1, " + std::to_string(most) + "]");
@@ -105,6 +120,7 @@ void EngineOptions::validate() const {
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     : model_(std::move(model)), options_(options) {
   options_.validate();
+  keep_freed_memory_in_heap();
   layout_ = options_.kv_layout == KvLayout::automatic ? KvLayout::split : options_.kv_layout;
   int per_seq = options_.context_per_sequence;
   if (per_seq == 0) per_seq = std::min(model_->n_ctx_train(), 4096);

@@ -2,11 +2,14 @@
 //   naive   a plain loop on libllama, one question at a time: greedy alone, then its 16
 //           samples in one batch over a shared prompt (prefill once, llama_memory_seq_cp);
 //   ponder  the same work through ponder's scheduler, several questions in flight.
-// Prints both wall times, both accuracies and the speed ratio.
+// The two paths alternate for --rounds rounds, so a drift in the machine's speed hits
+// both; prints each round's wall times and accuracies, and the median of the rounds'
+// speed ratios.
 
 #include <llama.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -34,9 +37,17 @@ struct Settings {
   int in_flight = 0;   // ponder's questions in flight (0 = automatic)
 };
 
+// One timed pass of a path over the data set.
+struct PathRun {
+  double seconds = 0;
+  int greedy_right = 0, vote_right = 0;
+  DecodeCount decodes;
+};
+
 // n samples of one prompt (n = 1 and temperature 0: greedy); returns their texts.
-std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model, const std::vector<Token>& prompt,
-                                       int n, float temperature, int max_tokens, uint32_t seed, DecodeCount& count) {
+std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model,
+                                       const std::vector<Token>& prompt, int n, float temperature,
+                                       int max_tokens, uint32_t seed, DecodeCount& count) {
   llama_memory_t mem = llama_get_memory(ctx);
   llama_memory_clear(mem, true);
   llama_batch batch = llama_batch_init(std::max<int>(int(prompt.size()), n), 0, 1);
@@ -65,7 +76,8 @@ std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& 
     samplers.push_back(chain);
   }
   std::vector<std::vector<Token>> out(static_cast<size_t>(n));
-  std::vector<int> logits_row(static_cast<size_t>(n), batch.n_tokens - 1);  // every sample starts from the prompt's logits
+  std::vector<int> logits_row(static_cast<size_t>(n),
+                              batch.n_tokens - 1);  // every sample starts from the prompt's logits
   std::vector<bool> live(static_cast<size_t>(n), true);
   int pos = int(prompt.size());
   for (int step = 0; step < max_tokens; ++step) {
@@ -109,6 +121,70 @@ std::string majority(const std::vector<std::string>& texts, const ponder::Answer
   return best;
 }
 
+PathRun run_naive(const std::shared_ptr<const ponder::Model>& model, const ponder::Dataset& data,
+                  const ponder::AnswerOptions& rule, const Settings& s, int threads) {
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = uint32_t(s.samples) * 512;
+  cp.n_batch = 512;
+  cp.n_seq_max = uint32_t(s.samples);
+  cp.n_threads = cp.n_threads_batch = threads;
+  cp.kv_unified = true;  // one prompt, many forks: the layout that shares its cells
+  llama_context* ctx = llama_init_from_model(model->raw(), cp);
+  if (ctx == nullptr) throw std::runtime_error("llama_init_from_model failed");
+  PathRun r;
+  const auto t0 = Clock::now();
+  for (const auto& item : data.items) {
+    const auto prompt = ponder::format_question(*model, item.question);
+    const auto g = naive_samples(ctx, *model, prompt, 1, 0.0f, s.max_tokens, 0, r.decodes);
+    auto a = ponder::extract_answer(g[0], rule);
+    r.greedy_right += a && a->key == item.reference.key;
+    r.vote_right +=
+        majority(naive_samples(ctx, *model, prompt, s.samples, s.temperature, s.max_tokens, 1, r.decodes),
+                 rule) == item.reference.key;
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  llama_free(ctx);
+  return r;
+}
+
+PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const ponder::Dataset& data,
+                   const ponder::AnswerOptions& rule, const Settings& s, int threads) {
+  ponder::EngineOptions e;
+  e.max_sequences = s.sequences;
+  e.batch_tokens = std::max(512, s.sequences);
+  e.context_per_sequence = std::min(model->n_ctx_train(), 1024);  // as ponder eval
+  e.threads = threads;
+  ponder::Engine engine(model, e);
+  ponder::StrategyOptions so;
+  so.generation.sampling.temperature = s.temperature;
+  so.generation.stop.max_tokens = s.max_tokens;
+  so.generation.answers = rule;
+  auto greedy = ponder::make_strategy("greedy", so);
+  auto vote = ponder::make_strategy("vote@" + std::to_string(s.samples), so);
+  std::vector<ponder::Job> jobs;
+  for (const auto& item : data.items) {
+    jobs.push_back({greedy.get(), item.question});
+    jobs.push_back({vote.get(), item.question});
+  }
+  PathRun r;
+  const auto t0 = Clock::now();
+  const auto results = ponder::Scheduler(engine, {.max_in_flight = s.in_flight}).run(jobs);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (size_t i = 0; i < results.size(); ++i) {
+    const bool ok = results[i].answer && results[i].answer->key == data.items[i / 2].reference.key;
+    (i % 2 == 0 ? r.greedy_right : r.vote_right) += ok;
+  }
+  r.decodes = {engine.stats().steps, engine.stats().decoded_tokens};
+  return r;
+}
+
+void report(const char* name, const PathRun& r, double n) {
+  std::printf("  %s %.2f s (greedy %.1f%%, vote %.1f%%), %lld decode calls of %.1f tokens, %.0f tokens/s\n",
+              name, r.seconds, 100 * r.greedy_right / n, 100 * r.vote_right / n, (long long)r.decodes.calls,
+              double(r.decodes.tokens) / double(std::max<int64_t>(1, r.decodes.calls)),
+              double(r.decodes.tokens) / r.seconds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,83 +192,43 @@ int main(int argc, char** argv) {
   std::string model_path = PONDER_DEFAULT_MODEL;
   std::string data_path;
   int limit = 200;
+  int rounds = 3;
   Settings s;
   app.add_option("-m,--model", model_path, "GGUF model");
   app.add_option("--data", data_path, "JSONL data set")->required();
-  app.add_option("--limit", limit, "Questions");
+  app.add_option("--limit", limit, "Questions")->check(CLI::PositiveNumber);
+  app.add_option("--rounds", rounds, "Rounds of naive then ponder (the ratio is their median)")
+      ->check(CLI::Range(1, 100));
   app.add_option("--temp", s.temperature, "Sampling temperature");
-  app.add_option("--max-tokens", s.max_tokens, "Tokens per sample");
+  app.add_option("--max-tokens", s.max_tokens, "Tokens per sample")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", s.threads, "CPU threads (0 = all)");
   app.add_option("--sequences", s.sequences, "ponder: engine sequence slots (64)");
   app.add_option("--in-flight", s.in_flight, "ponder: questions in flight (0 = half the slots)");
   CLI11_PARSE(app, argc, argv);
+
   try {
+    ponder::keep_freed_memory_in_heap();  // before either path, so both run with it
     const int threads = s.threads > 0 ? s.threads : int(std::max(1u, std::thread::hardware_concurrency()));
     auto model = ponder::Model::load(model_path);
     ponder::Dataset data = ponder::load_dataset(data_path);
     if (int(data.items.size()) > limit) data.items.resize(size_t(limit));
     const ponder::AnswerOptions rule{ponder::default_answer_rule(data.format), ""};
-
-    // Naive: one question at a time, 16 samples batched over a shared prompt.
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = uint32_t(s.samples) * 512;
-    cp.n_batch = 512;
-    cp.n_seq_max = uint32_t(s.samples);
-    cp.n_threads = cp.n_threads_batch = threads;
-    cp.kv_unified = true;  // one prompt, many forks: the layout that shares its cells
-    llama_context* ctx = llama_init_from_model(model->raw(), cp);
-    int naive_greedy = 0, naive_vote = 0;
-    DecodeCount naive_count;
-    auto t0 = Clock::now();
-    for (const auto& item : data.items) {
-      const auto prompt = ponder::format_question(*model, item.question);
-      const auto g = naive_samples(ctx, *model, prompt, 1, 0.0f, s.max_tokens, 0, naive_count);
-      auto a = ponder::extract_answer(g[0], rule);
-      naive_greedy += a && a->key == item.reference.key;
-      naive_vote += majority(naive_samples(ctx, *model, prompt, s.samples, s.temperature, s.max_tokens, 1, naive_count), rule) ==
-                    item.reference.key;
-    }
-    const double naive_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    llama_free(ctx);
-
-    // ponder: the same strategies through the scheduler.
-    ponder::EngineOptions e;
-    e.max_sequences = s.sequences;
-    e.batch_tokens = std::max(512, s.sequences);
-    e.context_per_sequence = 512;
-    e.threads = threads;
-    ponder::Engine engine(model, e);
-    ponder::StrategyOptions so;
-    so.generation.sampling.temperature = s.temperature;
-    so.generation.stop.max_tokens = s.max_tokens;
-    so.generation.answers = rule;
-    auto greedy = ponder::make_strategy("greedy", so);
-    auto vote = ponder::make_strategy("vote@" + std::to_string(s.samples), so);
-    std::vector<ponder::Job> jobs;
-    for (const auto& item : data.items) {
-      jobs.push_back({greedy.get(), item.question});
-      jobs.push_back({vote.get(), item.question});
-    }
-    t0 = Clock::now();
-    const auto results = ponder::Scheduler(engine, {.max_in_flight = s.in_flight}).run(jobs);
-    const double ponder_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    int ponder_greedy = 0, ponder_vote = 0;
-    for (size_t i = 0; i < results.size(); ++i) {
-      const bool ok = results[i].answer && results[i].answer->key == data.items[i / 2].reference.key;
-      (i % 2 == 0 ? ponder_greedy : ponder_vote) += ok;
-    }
     const double n = double(data.items.size());
-    std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads\n", data.items.size(), s.samples, s.temperature,
-                threads);
-    const ponder::EngineStats stats = engine.stats();
-    auto report = [](const char* name, double secs, double greedy, double vote, int64_t calls, int64_t tokens) {
-      std::printf("%s %.2f s (greedy %.1f%%, vote %.1f%%), %lld decode calls of %.1f tokens, %.0f tokens/s\n", name,
-                  secs, greedy, vote, (long long)calls, double(tokens) / double(std::max<int64_t>(1, calls)),
-                  double(tokens) / secs);
-    };
-    report("naive loop:", naive_s, 100 * naive_greedy / n, 100 * naive_vote / n, naive_count.calls, naive_count.tokens);
-    report("ponder:    ", ponder_s, 100 * ponder_greedy / n, 100 * ponder_vote / n, stats.steps, stats.decoded_tokens);
-    std::printf("speedup_vs_naive_loop %.2f\n", naive_s / ponder_s);
+    std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads, %d rounds\n", data.items.size(),
+                s.samples, s.temperature, threads, rounds);
+    std::vector<double> ratios;
+    for (int round = 1; round <= rounds; ++round) {
+      const PathRun naive = run_naive(model, data, rule, s, threads);
+      const PathRun pondered = run_ponder(model, data, rule, s, threads);
+      ratios.push_back(naive.seconds / pondered.seconds);
+      std::printf("round %d: ratio %.2f\n", round, ratios.back());
+      report("naive loop:", naive, n);
+      report("ponder:    ", pondered, n);
+      std::fflush(stdout);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    std::printf("speedup_vs_naive_loop %.2f (median of %d rounds; range %.2f-%.2f)\n",
+                ratios[ratios.size() / 2], rounds, ratios.front(), ratios.back());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ponder-bench-eval: %s\n", e.what());
     return 1;

@@ -21,7 +21,9 @@
 #include "llama_model.h"
 #include "presets.h"
 #include "toy/dataset.h"
+#include "toy/metrics.h"
 #include "toy/prm.h"
+#include "toy/task.h"
 #include "toy/vocab.h"
 #include "train_loop.h"
 
@@ -169,6 +171,43 @@ void run_prm(const CommonArgs& a, float lm_weight) {
   finish(a, "prm", model, report, " lm_weight=" + std::to_string(lm_weight));
 }
 
+// Diagnostic: how well the reasoner's own surprise flags injected mistakes.
+void run_surprise(const std::string& model_path) {
+  auto model = load_model(model_path);
+  torch::NoGradGuard no_grad;
+  model->eval();
+  toy::Rng dev_rng(toy::kDevSeed);
+  std::vector<std::pair<double, bool>> by_min, by_local;
+  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+    auto ex = toy::make_prm_example(*toy::parse_question(e.question), dev_rng);
+    std::vector<int64_t> tokens{toy::kBosToken};
+    for (int32_t t : toy::toy_tokenize(toy::reasoner_prompt(e.question))) tokens.push_back(t);
+    std::vector<std::pair<size_t, size_t>> spans;
+    for (const auto& line : ex.lines) {
+      const size_t from = tokens.size();
+      for (int32_t t : toy::toy_tokenize(line + "\n")) tokens.push_back(t);
+      spans.emplace_back(from, tokens.size());
+    }
+    const int64_t n = int64_t(tokens.size());
+    if (n > model->shape().n_ctx) continue;
+    auto input = torch::tensor(tokens, torch::kInt64).view({1, n});
+    auto logp = torch::log_softmax(model->forward(input, torch::arange(n, torch::kInt64).view({1, n}),
+                                                 torch::zeros({1, n}, torch::kInt64))[0], -1);
+    double running = 0.0;
+    for (size_t i = 0; i < spans.size(); ++i) {
+      double worst = 0.0;
+      for (size_t k = spans[i].first; k < spans[i].second; ++k) {
+        worst = std::min(worst, logp[int64_t(k) - 1][tokens[k]].item<double>());
+      }
+      running = std::min(running, worst);
+      by_min.emplace_back(running, ex.labels[i]);
+      by_local.emplace_back(worst, ex.labels[i]);
+    }
+  }
+  std::printf("steps %zu: AUC cumulative-min surprise %.4f, this step only %.4f\n", by_min.size(),
+              toy::roc_auc(by_min).value_or(-1), toy::roc_auc(by_local).value_or(-1));
+}
+
 // Loads a GGUF into the trainer's model and writes it again (f16 or f32 matrices).
 void run_export(const std::string& model_path, bool f16, const std::string& out) {
   toy::LlamaFile file;
@@ -236,6 +275,9 @@ int main(int argc, char** argv) {
   logits->add_option("--text", text, "Text after BOS")->required();
   logits->add_option("-o,--out", out, "Binary file to write")->required();
 
+  auto* surprise = app.add_subcommand("surprise", "Diagnostic: AUC of the reasoner's surprise on injected mistakes");
+  surprise->add_option("-m,--model", model_path, "GGUF model")->required();
+
   bool f16 = false;
   auto* exp = app.add_subcommand("export", "Write a model again through the trainer (f32 or f16 matrices)");
   exp->add_option("-m,--model", model_path, "GGUF model")->required();
@@ -250,6 +292,7 @@ int main(int argc, char** argv) {
     if (reasoner->parsed()) run_reasoner(reasoner_args);
     if (prm->parsed()) run_prm(prm_args, lm_weight);
     if (logits->parsed()) run_logits(model_path, text, out);
+    if (surprise->parsed()) run_surprise(model_path);
     if (exp->parsed()) run_export(model_path, f16, out);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ponder-train: %s\n", e.what());

@@ -7,9 +7,9 @@ namespace ponder::trainer {
 const std::map<std::string, ModelPreset>& model_presets() {
   //                                  n_embd layer head kv  ff   ctx
   static const std::map<std::string, ModelPreset> presets = {
-      {"toy-reasoner-s", {{128, 4, 4, 4, 384, 256}, "small reasoner, ~0.94M parameters"}},
+      {"toy-reasoner-s", {{128, 4, 2, 2, 384, 256}, "small reasoner, ~0.94M parameters"}},
       {"toy-reasoner-l", {{256, 6, 8, 8, 768, 256}, "large reasoner, ~5.3M parameters"}},
-      {"toy-prm", {{128, 4, 4, 4, 384, 256}, "process reward model, toy-reasoner-s's shape"}},
+      {"toy-prm", {{128, 4, 2, 2, 384, 256}, "process reward model, toy-reasoner-s's shape"}},
       {"smoke", {{32, 2, 2, 2, 64, 256}, "tiny model for the trainer's tests"}},
   };
   return presets;
