@@ -5,6 +5,7 @@
 //   ponder-train prm      --init toy-reasoner-s.gguf --steps 800 -o toy-prm.gguf
 //   ponder-train export   -m model.gguf --f16 -o model-f16.gguf
 //   ponder-train logits   -m model.gguf --text "a=1; b=a+2; b?" -o logits.bin
+//   ponder-train surprise -m toy-reasoner-s.gguf   (the reasoner's own surprise as a PRM)
 //
 // Every random choice (initial weights, training problems, injected mistakes) comes from
 // a seed, so the same commands rebuild the same files on the same platform.
@@ -171,7 +172,10 @@ void run_prm(const CommonArgs& a, float lm_weight) {
   finish(a, "prm", model, report, " lm_weight=" + std::to_string(lm_weight));
 }
 
-// Diagnostic: how well the reasoner's own surprise flags injected mistakes.
+// Diagnostic: how well a reasoner's own surprise flags the injected mistakes of the PRM's
+// held-out steps (the dev problems, mistakes drawn as in run_prm). A step's score is the
+// lowest logprob of any token in it and the steps before it, or in it alone; prints the
+// step-level AUC of both against the PRM labels.
 void run_surprise(const std::string& model_path) {
   auto model = load_model(model_path);
   torch::NoGradGuard no_grad;
