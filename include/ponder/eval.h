@@ -95,6 +95,10 @@ struct EvalReport {
   int ran = 0;
 };
 
+// The engine `ponder eval` runs on: `max_sequences` slots, each with the model's training
+// context up to 1024 tokens, and a batch that holds a token of every slot.
+EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads);
+
 // Runs every strategy on every item, appending to out_dir/traces.jsonl as results come
 // (an interrupted run resumes from it), then writes summary.json, summary.md and the
 // plots (gnuplot, when installed). Throws std::runtime_error for unusable input.

@@ -49,12 +49,7 @@ void run_eval_command(EvalArgs a) {
   }
 
   auto model = Model::load(a.model);
-  EngineOptions e;
-  e.max_sequences = a.max_sequences;
-  e.threads = a.threads;
-  e.context_per_sequence = std::min(model->n_ctx_train(), 1024);
-  e.batch_tokens = std::max(512, e.max_sequences);
-  Engine engine(model, e);
+  Engine engine(model, eval_engine_options(*model, a.max_sequences, a.threads));
   const EvalReport report = run_eval(engine, data, a.options);
 
   std::printf("%-22s %9s %15s %12s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q", "wall s/q");

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -166,6 +167,15 @@ StrategySummary summarize(const std::string& name, const std::vector<const json*
 }
 
 }  // namespace
+
+EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads) {
+  EngineOptions e;
+  e.max_sequences = max_sequences;
+  e.threads = threads;
+  e.context_per_sequence = std::min(model.n_ctx_train(), 1024);
+  e.batch_tokens = std::max(512, max_sequences);
+  return e;
+}
 
 EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& options) {
   if (options.strategies.empty()) throw std::invalid_argument("strategies: give at least one");

@@ -45,9 +45,8 @@ struct PathRun {
 };
 
 // n samples of one prompt (n = 1 and temperature 0: greedy); returns their texts.
-std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model,
-                                       const std::vector<Token>& prompt, int n, float temperature,
-                                       int max_tokens, uint32_t seed, DecodeCount& count) {
+std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model, const std::vector<Token>& prompt,
+                                       int n, float temperature, int max_tokens, uint32_t seed, DecodeCount& count) {
   llama_memory_t mem = llama_get_memory(ctx);
   llama_memory_clear(mem, true);
   llama_batch batch = llama_batch_init(std::max<int>(int(prompt.size()), n), 0, 1);
@@ -76,8 +75,7 @@ std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& 
     samplers.push_back(chain);
   }
   std::vector<std::vector<Token>> out(static_cast<size_t>(n));
-  std::vector<int> logits_row(static_cast<size_t>(n),
-                              batch.n_tokens - 1);  // every sample starts from the prompt's logits
+  std::vector<int> logits_row(static_cast<size_t>(n), batch.n_tokens - 1);  // every sample starts from the prompt's logits
   std::vector<bool> live(static_cast<size_t>(n), true);
   int pos = int(prompt.size());
   for (int step = 0; step < max_tokens; ++step) {
@@ -149,12 +147,7 @@ PathRun run_naive(const std::shared_ptr<const ponder::Model>& model, const ponde
 
 PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const ponder::Dataset& data,
                    const ponder::AnswerOptions& rule, const Settings& s, int threads) {
-  ponder::EngineOptions e;
-  e.max_sequences = s.sequences;
-  e.batch_tokens = std::max(512, s.sequences);
-  e.context_per_sequence = std::min(model->n_ctx_train(), 1024);  // as ponder eval
-  e.threads = threads;
-  ponder::Engine engine(model, e);
+  ponder::Engine engine(model, ponder::eval_engine_options(*model, s.sequences, threads));
   ponder::StrategyOptions so;
   so.generation.sampling.temperature = s.temperature;
   so.generation.stop.max_tokens = s.max_tokens;

@@ -153,6 +153,16 @@ void run_reasoner(const CommonArgs& a) {
   finish(a, "reasoner", model, report);
 }
 
+// The PRM's held-out set: every dev problem with its own injected mistakes (fixed seed).
+std::vector<std::pair<std::string, toy::LabelledSolution>> heldout_prm_examples() {
+  toy::Rng dev_rng(toy::kDevSeed);
+  std::vector<std::pair<std::string, toy::LabelledSolution>> out;
+  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+    out.emplace_back(e.question, toy::make_prm_example(*toy::parse_question(e.question), dev_rng));
+  }
+  return out;
+}
+
 void run_prm(const CommonArgs& a, float lm_weight) {
   auto model = load_model(a.init);
   const int ctx = model->shape().n_ctx;
@@ -162,30 +172,24 @@ void run_prm(const CommonArgs& a, float lm_weight) {
     toy::Problem p = stream.next();
     return prm_doc(p.question(), toy::make_prm_example(p, rng), lm_weight);
   });
-  // Held-out: the dev problems, each with its own injected mistakes (fixed seed).
-  toy::Rng dev_rng(toy::kDevSeed);
   std::vector<Doc> dev;
-  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
-    dev.push_back(prm_doc(e.question, toy::make_prm_example(*toy::parse_question(e.question), dev_rng)));
-  }
+  for (const auto& [question, solution] : heldout_prm_examples()) dev.push_back(prm_doc(question, solution));
   auto report = train(model, packer, pack_all(std::move(dev), ctx), a.train, stdout);
   finish(a, "prm", model, report, " lm_weight=" + std::to_string(lm_weight));
 }
 
 // Diagnostic: how well a reasoner's own surprise flags the injected mistakes of the PRM's
-// held-out steps (the dev problems, mistakes drawn as in run_prm). A step's score is the
+// held-out steps (heldout_prm_examples, as in run_prm). A step's score is the
 // lowest logprob of any token in it and the steps before it, or in it alone; prints the
 // step-level AUC of both against the PRM labels.
 void run_surprise(const std::string& model_path) {
   auto model = load_model(model_path);
   torch::NoGradGuard no_grad;
   model->eval();
-  toy::Rng dev_rng(toy::kDevSeed);
   std::vector<std::pair<double, bool>> by_min, by_local;
-  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
-    auto ex = toy::make_prm_example(*toy::parse_question(e.question), dev_rng);
+  for (const auto& [question, ex] : heldout_prm_examples()) {
     std::vector<int64_t> tokens{toy::kBosToken};
-    for (int32_t t : toy::toy_tokenize(toy::reasoner_prompt(e.question))) tokens.push_back(t);
+    for (int32_t t : toy::toy_tokenize(toy::reasoner_prompt(question))) tokens.push_back(t);
     std::vector<std::pair<size_t, size_t>> spans;
     for (const auto& line : ex.lines) {
       const size_t from = tokens.size();
