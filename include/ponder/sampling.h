@@ -78,6 +78,7 @@ class Sampler {
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, Token>> candidates_;  // scratch
+  std::vector<float> weights_;                       // scratch
 };
 
 }  // namespace ponder

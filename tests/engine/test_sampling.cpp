@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "ponder/sampling.h"
 
@@ -29,6 +30,24 @@ TEST(LogitStats, MatchesTheDefinition) {
   EXPECT_FLOAT_EQ(s.max_logit, 3.0f);
   EXPECT_NEAR(s.log_sum_exp, std::log(z), 1e-6);
   EXPECT_NEAR(s.entropy, h, 1e-6);
+}
+
+// The vectorised exp against double precision over a vocabulary-sized row with a wide
+// spread (down to where float underflows, and -inf for a banned token).
+TEST(LogitStats, AccurateOverAWideRow) {
+  std::vector<float> logits;
+  for (int i = 0; i < 354; ++i) logits.push_back(12.0f - 0.31f * float(i));
+  logits[7] = -std::numeric_limits<float>::infinity();
+  const float max = 12.0f;
+  double z = 0, weighted = 0;
+  for (float x : logits) {
+    if (std::isinf(x)) continue;
+    z += std::exp(double(x - max));
+    weighted += std::exp(double(x - max)) * double(x - max);
+  }
+  const LogitStats s = logit_stats(logits);
+  EXPECT_NEAR(s.log_sum_exp, max + std::log(z), 1e-6);
+  EXPECT_NEAR(s.entropy, std::log(z) - weighted / z, 1e-6);
 }
 
 TEST(LogitStats, UniformEntropyIsLogN) {
