@@ -1,5 +1,6 @@
 #include "toy/prm.h"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 
@@ -109,6 +110,35 @@ std::vector<bool> label_steps(const Problem& problem, const std::vector<std::str
     labels.push_back(ok);
   }
   return labels;
+}
+
+std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std::vector<std::string>& lines) {
+  std::vector<std::vector<bool>> out;
+  bool ok = true;
+  int64_t x = problem.start;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::vector<std::string> correct;  // every right way to write this line, with its newline
+    if (i < problem.steps.size()) {
+      const ProblemStep& step = problem.steps[i];
+      for (Method m : methods_for(int(x), step.op, step.operand)) {
+        correct.push_back(work_step(step_variable(i), x, step.op, step.operand, m).text() + "\n");
+      }
+      x = step.value;
+    } else if (i == problem.steps.size()) {
+      correct.push_back("#### " + std::to_string(problem.answer()) + "\n");
+    }
+    std::string text = lines[i];
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    text += '\n';
+    std::vector<bool> labels;
+    for (size_t k = 0; k < text.size(); ++k) {
+      ok = ok && std::any_of(correct.begin(), correct.end(),
+                             [&](const std::string& c) { return c.compare(0, k + 1, text, 0, k + 1) == 0; });
+      labels.push_back(ok);
+    }
+    out.push_back(std::move(labels));
+  }
+  return out;
 }
 
 void PrmDataOptions::validate() const {

@@ -45,6 +45,14 @@ std::vector<std::string> solution_lines(const std::string& solution);
 // the answer line is incorrect.
 std::vector<bool> label_steps(const Problem& problem, const std::vector<std::string>& lines);
 
+// Per line, one label per character of the line and its newline: true while the text
+// so far is the start of a correct solution, i.e. every earlier line is exactly one of
+// the solution's ways to work that step (work_step with any method of methods_for) or
+// the answer line, and this line so far begins one. The first false marks the first
+// wrong character; everything after it is false. On the lines of make_prm_example, a
+// line's last label equals its label_steps label.
+std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std::vector<std::string>& lines);
+
 struct PrmDataOptions {
   double mistake_rate = 0.5;    // fraction of solutions with one injected mistake
   // How a mistake is made (relative weights):

@@ -58,6 +58,41 @@ TEST(ToyPrm, InjectedMistakesAreLabelledFromTheMistakeOn) {
   EXPECT_THROW(make_prm_example(p, rng, bad), std::invalid_argument);
 }
 
+// The first false label sits on the first character no correct solution has there.
+TEST(ToyPrm, PrefixLabelsMarkTheFirstWrongCharacter) {
+  const Problem p = example_problem();
+  auto first_wrong = [](const std::vector<std::vector<bool>>& labels) {
+    for (size_t line = 0; line < labels.size(); ++line) {
+      for (size_t k = 0; k < labels[line].size(); ++k) {
+        if (!labels[line][k]) return std::pair<size_t, size_t>{line, k};
+      }
+    }
+    return std::pair<size_t, size_t>{labels.size(), 0};
+  };
+  using At = std::pair<size_t, size_t>;
+  // Either way of working c is right; its newline is labelled too.
+  auto right = label_prefixes(p, {"b: 61-35=26", "c: 20*4=80, 6*4=24, 80+24=104", "d: 104+41=145", "#### 145"});
+  EXPECT_EQ(first_wrong(right), At(4, 0));
+  EXPECT_EQ(right[1].size(), std::string("c: 20*4=80, 6*4=24, 80+24=104\n").size());
+  EXPECT_EQ(first_wrong(label_prefixes(p, {"b: 61-35=26", "c: 26*4=104", "d: 104+41=145", "#### 145"})), At(4, 0));
+  // A wrong last digit, a wrong operand, an early newline, a wrong answer, a line too many.
+  EXPECT_EQ(first_wrong(label_prefixes(p, {"b: 61-35=26", "c: 26*4=105", "d: 105+41=146"})), At(1, 10));
+  EXPECT_EQ(first_wrong(label_prefixes(p, {"b: 61-36=25", "c: 25*4=100"})), At(0, 7));
+  EXPECT_EQ(first_wrong(label_prefixes(p, {"b: 61-35=2"})), At(0, 10));
+  EXPECT_EQ(first_wrong(label_prefixes(p, {"b: 61-35=26", "c: 26*4=104", "d: 104+41=145", "#### 154"})), At(3, 6));
+  EXPECT_EQ(first_wrong(label_prefixes(p, {"b: 61-35=26", "c: 26*4=104", "d: 104+41=145", "#### 145", "b"})),
+            At(4, 0));
+  // On generated examples the last label of each line is the step label.
+  Rng rng(4);
+  for (int i = 0; i < 300; ++i) {
+    const Problem q = generate_problem(rng, {1 + i % 5, 1 + i % 2});
+    const LabelledSolution s = make_prm_example(q, rng);
+    const auto prefixes = label_prefixes(q, s.lines);
+    ASSERT_EQ(prefixes.size(), s.lines.size());
+    for (size_t k = 0; k < s.lines.size(); ++k) EXPECT_EQ(prefixes[k].back(), s.labels[k]) << s.lines[k];
+  }
+}
+
 TEST(ToyMetrics, RocAuc) {
   EXPECT_DOUBLE_EQ(*roc_auc({{0.9, true}, {0.8, true}, {0.1, false}}), 1.0);
   EXPECT_DOUBLE_EQ(*roc_auc({{0.1, true}, {0.8, false}}), 0.0);

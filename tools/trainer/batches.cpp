@@ -118,4 +118,24 @@ std::optional<Batch> Packer::next() {
   return b;
 }
 
+Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& solution,
+                   const std::vector<std::vector<bool>>& prefix_labels) {
+  Doc d = prm_doc(question, solution);
+  if (prefix_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_prefix_doc: one label row per line");
+  // Each step is its line, "\n" and the tag, and ends the document or the next step starts.
+  size_t end = d.input.size();
+  for (size_t i = solution.lines.size(); i-- > 0;) {
+    const auto& labels = prefix_labels[i];
+    const size_t tag = end - 1;
+    if (tag < labels.size()) throw std::invalid_argument("prm_prefix_doc: labels longer than the text");
+    for (size_t k = 0; k < labels.size(); ++k) {
+      const size_t at = tag - labels.size() + k;
+      d.target[at] = toy::toy_token_for_char(labels[k] ? toy::kPrmGood : toy::kPrmBad);
+      d.weight[at] = 1.0f;
+    }
+    end = tag - labels.size();
+  }
+  return d;
+}
+
 }  // namespace ponder::trainer

@@ -33,6 +33,13 @@ Doc reasoner_doc(const std::string& question, const std::string& solution);
 // a written step against.
 Doc prm_doc(const std::string& question, const toy::LabelledSolution& solution, float lm_weight = 0.0f);
 
+// The same text with a '+' or '-' target after every character of every step too: its
+// toy::label_prefixes label (is the solution still right up to here?), so the model
+// learns to flag the first wrong character where it is written; the tags keep their
+// step labels.
+Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& solution,
+                   const std::vector<std::vector<bool>>& prefix_labels);
+
 struct Batch {
   torch::Tensor tokens;     // [rows, ctx] int64
   torch::Tensor targets;    // [rows, ctx] int64, kNoTarget where no loss

@@ -13,9 +13,11 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "batches.h"
@@ -136,6 +138,35 @@ void run_init(const std::string& preset, uint64_t seed, const std::string& out) 
   std::printf("%s: %s, %lld parameters\n", out.c_str(), p.about.c_str(), (long long)p.shape.n_params());
 }
 
+// A deeper copy of a model: its layers, then `extra` new ones whose output projections
+// (attention and feed-forward) start at zero, so the copy computes exactly what the model
+// did until training moves them. The PRM grows this way from a reasoner: its top layers
+// can then read the reasoner's finished prediction at the previous position.
+void run_grow(const std::string& model_path, int extra, uint64_t seed, const std::string& out) {
+  if (extra < 1) throw std::invalid_argument("grow: --layers must be >= 1");
+  toy::LlamaFile file = toy::read_llama_gguf(model_path);
+  toy::LlamaShape shape = file.shape;
+  const int old_layers = shape.n_layer;
+  shape.n_layer += extra;
+  auto weights = toy::random_llama_weights(shape, seed, 0.02f);
+  std::map<std::string, const toy::NamedTensor*> old;
+  for (const auto& t : file.tensors) old[t.name] = &t;
+  for (auto& t : weights) {
+    if (auto it = old.find(t.name); it != old.end()) {
+      t.data = it->second->data;
+    } else if (t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight")) {
+      std::fill(t.data.begin(), t.data.end(), 0.0f);
+    }
+  }
+  toy::GgufWriteOptions w;
+  w.name = stem(out);
+  w.metadata = {{"ponder.toy.role", "init"},
+                {"ponder.toy.recipe", "grown from " + stem(model_path) + " by " + std::to_string(extra) +
+                                          " layers, seed=" + std::to_string(seed)}};
+  toy::write_llama_gguf(out, shape, weights, w);
+  std::printf("%s: %d + %d layers, %lld parameters\n", out.c_str(), old_layers, extra, (long long)shape.n_params());
+}
+
 void run_reasoner(const CommonArgs& a) {
   auto model = load_model(a.init);
   const int ctx = model->shape().n_ctx;
@@ -163,19 +194,22 @@ std::vector<std::pair<std::string, toy::LabelledSolution>> heldout_prm_examples(
   return out;
 }
 
-void run_prm(const CommonArgs& a, float lm_weight) {
+void run_prm(const CommonArgs& a, float lm_weight, bool prefix_labels) {
   auto model = load_model(a.init);
   const int ctx = model->shape().n_ctx;
   toy::ProblemStream stream(toy::train_mix(), a.seed);
   toy::Rng rng(toy::derive_seed(a.seed, 2));
   Packer packer(kBatchRows, ctx, [&]() -> std::optional<Doc> {
     toy::Problem p = stream.next();
-    return prm_doc(p.question(), toy::make_prm_example(p, rng), lm_weight);
+    const toy::LabelledSolution s = toy::make_prm_example(p, rng);
+    if (prefix_labels) return prm_prefix_doc(p.question(), s, toy::label_prefixes(p, s.lines));
+    return prm_doc(p.question(), s, lm_weight);
   });
   std::vector<Doc> dev;
   for (const auto& [question, solution] : heldout_prm_examples()) dev.push_back(prm_doc(question, solution));
   auto report = train(model, packer, pack_all(std::move(dev), ctx), a.train, stdout);
-  finish(a, "prm", model, report, " lm_weight=" + std::to_string(lm_weight));
+  finish(a, "prm", model, report,
+         prefix_labels ? std::string(" prefix_labels") : " lm_weight=" + std::to_string(lm_weight));
 }
 
 // Diagnostic: how well a reasoner's own surprise flags the injected mistakes of the PRM's
@@ -270,6 +304,13 @@ int main(int argc, char** argv) {
   init->add_option("--seed", seed, "Seed of the weights");
   init->add_option("-o,--out", out, "GGUF file to write")->required();
 
+  int extra_layers = 2;
+  auto* grow = app.add_subcommand("grow", "Copy a model with new layers on top that start as the identity");
+  grow->add_option("-m,--model", model_path, "GGUF model")->required();
+  grow->add_option("--layers", extra_layers, "Layers to add")->check(CLI::PositiveNumber);
+  grow->add_option("--seed", seed, "Seed of the new layers' other weights");
+  grow->add_option("-o,--out", out, "GGUF file to write")->required();
+
   CommonArgs reasoner_args, prm_args;
   auto* reasoner = app.add_subcommand("reasoner", "Train a reasoner on the toy task");
   add_common(reasoner, reasoner_args);
@@ -277,6 +318,9 @@ int main(int argc, char** argv) {
   add_common(prm, prm_args);
   float lm_weight = 0.1f;
   prm->add_option("--lm-weight", lm_weight, "Loss weight of the correct steps' tokens (0: tags only)");
+  bool prefix_labels = false;
+  prm->add_flag("--prefix-labels", prefix_labels,
+                "Targets at every step character: is the solution still right there (replaces --lm-weight)");
 
   auto* logits = app.add_subcommand("logits", "Write the trainer's logits for BOS + text (export checks)");
   logits->add_option("-m,--model", model_path, "GGUF model")->required();
@@ -297,8 +341,9 @@ int main(int argc, char** argv) {
     const int n_threads = reasoner->parsed() ? reasoner_args.threads : prm->parsed() ? prm_args.threads : threads;
     torch::set_num_threads(std::max(1, n_threads));
     if (init->parsed()) run_init(preset, seed, out);
+    if (grow->parsed()) run_grow(model_path, extra_layers, seed, out);
     if (reasoner->parsed()) run_reasoner(reasoner_args);
-    if (prm->parsed()) run_prm(prm_args, lm_weight);
+    if (prm->parsed()) run_prm(prm_args, lm_weight, prefix_labels);
     if (logits->parsed()) run_logits(model_path, text, out);
     if (surprise->parsed()) run_surprise(model_path);
     if (exp->parsed()) run_export(model_path, f16, out);
