@@ -44,12 +44,13 @@ const char* finish_reason_name(FinishReason reason) {
 
 namespace {
 
-// e^x in float with no library call, so that the loop over a vocabulary below vectorises:
-// std::exp is one call per token, and was most of the cost of sampling from a small
-// model. 2^k * e^f with k = round(x / ln 2) and |f| <= ln 2 / 2 (ln 2 split in two so f
-// stays exact), e^f by its Taylor series to f^7. Relative error under 1e-7; 0 below -87,
-// where float e^x would be denormal.
-inline float exp_float(float x) {
+// e^x for x <= 0 (softmax weights relative to the top logit), in float with no library
+// call, so that the loop over a vocabulary below vectorises: std::exp is one call per
+// token, and was most of the cost of sampling from a small model. 2^k * e^f with
+// k = round(x / ln 2) and |f| <= ln 2 / 2 (ln 2 split in two so f stays exact), e^f by
+// its Taylor series to f^7. Relative error under 1e-7; 0 below -87, where float e^x
+// would be denormal.
+inline float exp_nonpositive(float x) {
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
   const bool underflow = x < -87.0f;
   x = underflow ? -87.0f : x;
@@ -69,7 +70,7 @@ inline float exp_float(float x) {
 __attribute__((target_clones("avx512f", "avx2", "default"))) void softmax_weights(const float* x, size_t n,
                                                                                   float max, float scale,
                                                                                   float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = exp_float((x[i] - max) * scale);
+  for (size_t i = 0; i < n; ++i) out[i] = exp_nonpositive((x[i] - max) * scale);
 }
 
 }  // namespace
@@ -152,7 +153,7 @@ Token Sampler::sample(std::span<const float> logits, const LogitStats& stats) {
   weights_.resize(keep);
   double total = 0.0;
   for (size_t i = 0; i < keep; ++i) {
-    weights_[i] = exp_float((candidates_[i].first - stats.max_logit) * float(inv_t));
+    weights_[i] = exp_nonpositive((candidates_[i].first - stats.max_logit) * float(inv_t));
     total += weights_[i];
   }
   double target = uniform() * total;
