@@ -127,9 +127,8 @@ std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std:
     } else if (i == problem.steps.size()) {
       correct.push_back("#### " + std::to_string(problem.answer()) + "\n");
     }
-    std::string text = lines[i];
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    text += '\n';
+    std::string text = prm_step(lines[i]);  // the line as the PRM reads it: "line\n" and the tag
+    text.pop_back();
     std::vector<bool> labels;
     for (size_t k = 0; k < text.size(); ++k) {
       ok = ok && std::any_of(correct.begin(), correct.end(),

@@ -122,7 +122,8 @@ Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& sol
                    const std::vector<std::vector<bool>>& prefix_labels) {
   Doc d = prm_doc(question, solution);
   if (prefix_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_prefix_doc: one label row per line");
-  // Each step is its line, "\n" and the tag, and ends the document or the next step starts.
+  // The steps lie back to back at the end of the document, each its labelled characters
+  // then its tag: walk them from the last.
   size_t end = d.input.size();
   for (size_t i = solution.lines.size(); i-- > 0;) {
     const auto& labels = prefix_labels[i];

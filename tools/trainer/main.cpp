@@ -120,6 +120,11 @@ void finish(const CommonArgs& a, const std::string& role, LlamaModel& model, con
   }
 }
 
+// The matrices that write into the residual stream: attention output and feed-forward down.
+bool is_residual_projection(const std::string& tensor_name) {
+  return tensor_name.ends_with("attn_output.weight") || tensor_name.ends_with("ffn_down.weight");
+}
+
 void run_init(const std::string& preset, uint64_t seed, const std::string& out) {
   const auto& p = model_preset(preset);
   // GPT-2's initialisation: N(0, 0.02^2), the residual projections scaled by
@@ -127,7 +132,7 @@ void run_init(const std::string& preset, uint64_t seed, const std::string& out) 
   auto weights = toy::random_llama_weights(p.shape, seed, 0.02f);
   const float residual_scale = 1.0f / std::sqrt(2.0f * float(p.shape.n_layer));
   for (auto& t : weights) {
-    if (t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight")) {
+    if (is_residual_projection(t.name)) {
       for (float& x : t.data) x *= residual_scale;
     }
   }
@@ -154,7 +159,7 @@ void run_grow(const std::string& model_path, int extra, uint64_t seed, const std
   for (auto& t : weights) {
     if (auto it = old.find(t.name); it != old.end()) {
       t.data = it->second->data;
-    } else if (t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight")) {
+    } else if (is_residual_projection(t.name)) {
       std::fill(t.data.begin(), t.data.end(), 0.0f);
     }
   }
