@@ -74,6 +74,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--seed", a->options.seed, "Sampling seed");
   cmd->add_option("--temp", a->options.strategy_options.generation.sampling.temperature, "Sampling temperature (0.8)");
   cmd->add_option("--max-tokens", a->options.strategy_options.generation.stop.max_tokens, "Tokens per sample (256)");
+  add_adaptive_options(cmd, a->options.strategy_options.adaptive);
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");
   cmd->add_option("--answer", a->answer_rule, "Answer rule for model outputs (default: the format's)");
   cmd->add_option("--answer-regex", a->options.strategy_options.generation.answers.pattern, "Pattern for --answer regex");

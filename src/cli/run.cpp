@@ -63,6 +63,14 @@ void run_question(RunArgs a) {
 
 }  // namespace
 
+void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
+  cmd->add_option("--threshold", options.threshold, "adaptive-vote: stop at this confidence (0.95)");
+  cmd->add_flag("--dirichlet", [&options](int64_t) { options.criterion = AdaptiveVoteOptions::Criterion::dirichlet; },
+                "adaptive-vote: the Dirichlet criterion instead of Beta");
+  cmd->add_option("--wave", options.wave, "adaptive-vote: samples in flight at a time (4)");
+  cmd->add_option("--esc-window", options.esc_window, "esc: samples per window (5)");
+}
+
 void add_run_command(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand("run", "Answer one question with a test-time compute strategy");
@@ -78,9 +86,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--max-tokens", a->options.generation.stop.max_tokens, "Tokens per sample at most (default 256)");
   cmd->add_option("--answer", a->answer_rule, "Answer rule: auto, hash, boxed, answer-is, last-number, option, regex");
   cmd->add_option("--answer-regex", a->options.generation.answers.pattern, "Pattern for --answer regex");
-  cmd->add_option("--threshold", a->options.adaptive.threshold, "adaptive-vote: stop at this confidence (0.95)");
-  cmd->add_flag("--dirichlet", [a](int64_t) { a->options.adaptive.criterion = AdaptiveVoteOptions::Criterion::dirichlet; },
-                "adaptive-vote: the Dirichlet criterion instead of Beta");
+  add_adaptive_options(cmd, a->options.adaptive);
   cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all)");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show samples, votes, stop reason and cost");

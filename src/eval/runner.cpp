@@ -55,6 +55,14 @@ json trace_json(const EvalItem& item, const StrategyResult& r) {
   return j;
 }
 
+json adaptive_settings(const AdaptiveVoteOptions& a) {
+  using C = AdaptiveVoteOptions::Criterion;
+  return {{"criterion", a.criterion == C::beta ? "beta" : a.criterion == C::dirichlet ? "dirichlet" : "esc"},
+          {"threshold", a.threshold},
+          {"wave", a.wave},
+          {"esc_window", a.esc_window}};
+}
+
 // The settings a resumed run must share with the run that wrote the directory.
 json run_settings(const Engine& engine, const EvalOptions& o, AnswerRule rule) {
   const auto& g = o.strategy_options.generation;
@@ -64,7 +72,8 @@ json run_settings(const Engine& engine, const EvalOptions& o, AnswerRule rule) {
           {"top_p", g.sampling.top_p},
           {"max_tokens", g.stop.max_tokens},
           {"answer_rule", answer_rule_name(rule)},
-          {"answer_pattern", g.answers.pattern}};
+          {"answer_pattern", g.answers.pattern},
+          {"adaptive", adaptive_settings(o.strategy_options.adaptive)}};
 }
 
 void check_or_write_settings(const fs::path& dir, const json& settings) {
@@ -74,6 +83,8 @@ void check_or_write_settings(const fs::path& dir, const json& settings) {
     const json old = json::parse(in, nullptr, false);
     if (old.is_discarded()) throw std::runtime_error(path.string() + " is not valid JSON; use another --out");
     for (auto& [key, value] : settings.items()) {
+      // Directories written before a setting existed ran with its default.
+      if (!old.contains(key) && key == "adaptive" && value == adaptive_settings({})) continue;
       if (!old.contains(key) || old[key] != value) {
         throw std::runtime_error(dir.string() + " holds a run with other settings (" + key + ": " +
                                  (old.contains(key) ? old[key].dump() : "none") + " there, " + value.dump() +

@@ -205,6 +205,16 @@ TEST_F(EvalRun, RefusesADirectoryWithOtherSettings) {
   run("settings", 2);
   options_.seed = 6;
   EXPECT_THROW(run("settings", 2), std::runtime_error);
+  options_.seed = 5;
+  options_.strategy_options.adaptive.wave = 1;
+  EXPECT_THROW(run("settings", 2), std::runtime_error);
+  // A directory written before the adaptive settings were recorded ran with the defaults.
+  options_.strategy_options.adaptive.wave = AdaptiveVoteOptions{}.wave;
+  const std::string settings = dir_ + "/settings/run.json";
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(settings));
+  j.erase("adaptive");
+  std::ofstream(settings) << j.dump();
+  EXPECT_NO_THROW(run("settings", 2));
 }
 
 TEST_F(EvalRun, BadDataCanStopTheRun) {
