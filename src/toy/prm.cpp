@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <stdexcept>
 
 namespace ponder::toy {
@@ -140,6 +141,50 @@ std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std:
   return out;
 }
 
+namespace {
+
+// Labels `written` (the characters from `at` of `labels`) against `expected`.
+void label_number(const std::string& written, int64_t expected, size_t at, std::vector<CharLabel>& labels) {
+  const std::string want = std::to_string(expected);
+  for (size_t k = 0; k <= written.size() && at + k < labels.size(); ++k) {
+    const bool departs = k == written.size() ? k < want.size() : k >= want.size() || written[k] != want[k];
+    if (departs) {
+      labels[at + k] = CharLabel::bad;
+      return;
+    }
+    if (k < written.size()) labels[at + k] = CharLabel::good;
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<CharLabel>> label_result_digits(const std::vector<std::string>& lines) {
+  std::vector<std::vector<CharLabel>> out;
+  std::optional<int64_t> last_result;
+  for (const auto& raw : lines) {
+    std::string line = raw;
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    std::vector<CharLabel> labels(line.size() + 1, CharLabel::none);
+    if (line.rfind("#### ", 0) == 0) {
+      if (last_result) label_number(line.substr(5), *last_result, 5, labels);
+    } else if (line.size() > 3 && line.compare(1, 2, ": ") == 0) {
+      for (size_t pos = 3; pos < line.size();) {
+        size_t comma = line.find(", ", pos);
+        if (comma == std::string::npos) comma = line.size();
+        const size_t eq = line.find('=', pos);
+        Equation e{};
+        if (eq < comma && parse_equation(line.substr(pos, comma - pos), e)) {
+          label_number(line.substr(eq + 1, comma - eq - 1), compute(e.lhs, e.op, e.rhs), eq + 1, labels);
+          last_result = e.result;
+        }
+        pos = comma + 2;
+      }
+    }
+    out.push_back(std::move(labels));
+  }
+  return out;
+}
+
 void PrmDataOptions::validate() const {
   if (mistake_rate < 0 || mistake_rate > 1) throw std::invalid_argument("PrmDataOptions.mistake_rate: must be in [0, 1]");
   if (result_slip < 0 || operand_slip < 0 || operator_slip < 0 || answer_slip < 0 ||
@@ -193,6 +238,34 @@ LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDat
     if (!valid) continue;
     const int64_t written = kind == 3 && mistake ? slip_number(x, rng) : x;
     out.lines.push_back("#### " + std::to_string(written));
+    out.labels = label_steps(problem, out.lines);
+    return out;
+  }
+}
+
+LabelledSolution make_slipped_example(const Problem& problem, Rng& rng, double rate) {
+  if (rate < 0 || rate > 1) throw std::invalid_argument("make_slipped_example: rate must be in [0, 1]");
+  for (;;) {
+    LabelledSolution out;
+    int64_t x = problem.start;
+    bool valid = true;
+    for (size_t i = 0; i < problem.steps.size() && valid; ++i) {
+      const ProblemStep& step = problem.steps[i];
+      if (x < 1 || compute(x, char(step.op), step.operand) < 0) {
+        valid = false;
+        break;
+      }
+      const auto methods = methods_for(int(x), step.op, int(step.operand));
+      const Method m = methods[size_t(rng.uniform_int(0, int(methods.size()) - 1))];
+      const WorkedStep w = work_step(step_variable(i), x, step.op, step.operand, m, [&](size_t, int64_t r) {
+        return rng.bernoulli(rate) ? slip_number(r, rng) : r;
+      });
+      x = w.value();
+      valid = x >= 0;
+      out.lines.push_back(w.text());
+    }
+    if (!valid) continue;
+    out.lines.push_back("#### " + std::to_string(x));
     out.labels = label_steps(problem, out.lines);
     return out;
   }

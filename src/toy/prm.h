@@ -53,6 +53,17 @@ std::vector<bool> label_steps(const Problem& problem, const std::vector<std::str
 // line's last label equals its label_steps label.
 std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std::vector<std::string>& lines);
 
+// Replaced-digit labels: per line, one per character of the line and its newline.
+// Each equation's result (and the answer line's number) is checked against what its
+// written left side gives (for the answer, the last written result): its characters are
+// `good` up to the first that departs from it, that one is `bad` (the comma or newline
+// when the written number stops short), and the rest of a departed number and every
+// other character get `none`. Only the written text counts, so after a slip, later
+// equations computed from the slipped value are good again: the labels are local,
+// unlike label_steps and label_prefixes.
+enum class CharLabel : signed char { none, good, bad };
+std::vector<std::vector<CharLabel>> label_result_digits(const std::vector<std::string>& lines);
+
 struct PrmDataOptions {
   double mistake_rate = 0.5;    // fraction of solutions with one injected mistake
   // How a mistake is made (relative weights):
@@ -73,5 +84,10 @@ struct LabelledSolution {
 // step at rate options.mistake_rate; steps after a mistake are computed correctly from
 // the wrong value, as a model that slipped would continue.
 LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDataOptions& options = {});
+
+// A solution of `problem` (methods drawn at random) whose equation results each slip
+// with probability `rate` (a wrong digit or carry); later equations and steps compute
+// from the slipped values. Labels as label_steps.
+LabelledSolution make_slipped_example(const Problem& problem, Rng& rng, double rate);
 
 }  // namespace ponder::toy

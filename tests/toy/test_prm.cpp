@@ -93,6 +93,40 @@ TEST(ToyPrm, PrefixLabelsMarkTheFirstWrongCharacter) {
   }
 }
 
+TEST(ToyPrm, ResultDigitLabelsAreLocal) {
+  // g: good, b: bad, .: none; one per character of the line and its newline.
+  auto render = [](const std::vector<CharLabel>& labels) {
+    std::string out;
+    for (CharLabel l : labels) out += l == CharLabel::good ? 'g' : l == CharLabel::bad ? 'b' : '.';
+    return out;
+  };
+  const auto labels = label_result_digits({"b: 61-35=26", "c: 20*4=80, 6*4=25, 80+25=105", "#### 105", "#### 15"});
+  ASSERT_EQ(labels.size(), 4u);
+  EXPECT_EQ(render(labels[0]), ".........gg.");
+  // 6*4=25 departs at its last digit; 80+25=105 is right for what is written.
+  EXPECT_EQ(render(labels[1]), "........gg......gb........ggg.");
+  EXPECT_EQ(render(labels[2]), ".....ggg.");
+  EXPECT_EQ(render(labels[3]), ".....gb.");
+  // A number that stops short is wrong at its terminator; one too long at its extra digit.
+  EXPECT_EQ(render(label_result_digits({"b: 61-35=2"})[0]), ".........gb");
+  EXPECT_EQ(render(label_result_digits({"b: 61-35=260, 1+1=2"})[0]), ".........ggb......g.");
+  // On slipped examples, a line with no bad digit has a good step label unless an earlier
+  // line was wrong; a line with one is wrong.
+  Rng rng(5);
+  for (int i = 0; i < 300; ++i) {
+    const Problem q = generate_problem(rng, {1 + i % 5, 1 + i % 2});
+    const LabelledSolution s = make_slipped_example(q, rng, 0.2);
+    ASSERT_EQ(s.labels, label_steps(q, s.lines));
+    const auto digits = label_result_digits(s.lines);
+    bool ok = true;
+    for (size_t k = 0; k < s.lines.size(); ++k) {
+      ok = ok && std::count(digits[k].begin(), digits[k].end(), CharLabel::bad) == 0;
+      EXPECT_EQ(ok, bool(s.labels[k])) << s.lines[k];
+    }
+  }
+  EXPECT_THROW(make_slipped_example(example_problem(), rng, 1.5), std::invalid_argument);
+}
+
 TEST(ToyMetrics, RocAuc) {
   EXPECT_DOUBLE_EQ(*roc_auc({{0.9, true}, {0.8, true}, {0.1, false}}), 1.0);
   EXPECT_DOUBLE_EQ(*roc_auc({{0.1, true}, {0.8, false}}), 0.0);

@@ -118,25 +118,36 @@ std::optional<Batch> Packer::next() {
   return b;
 }
 
-Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& solution,
-                   const std::vector<std::vector<bool>>& prefix_labels) {
+Doc prm_char_doc(const std::string& question, const toy::LabelledSolution& solution,
+                  const std::vector<std::vector<toy::CharLabel>>& char_labels) {
   Doc d = prm_doc(question, solution);
-  if (prefix_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_prefix_doc: one label row per line");
+  if (char_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_char_doc: one label row per line");
   // The steps lie back to back at the end of the document, each its labelled characters
   // then its tag: walk them from the last.
   size_t end = d.input.size();
   for (size_t i = solution.lines.size(); i-- > 0;) {
-    const auto& labels = prefix_labels[i];
+    const auto& labels = char_labels[i];
     const size_t tag = end - 1;
-    if (tag < labels.size()) throw std::invalid_argument("prm_prefix_doc: labels longer than the text");
+    if (tag < labels.size()) throw std::invalid_argument("prm_char_doc: labels longer than the text");
     for (size_t k = 0; k < labels.size(); ++k) {
+      if (labels[k] == toy::CharLabel::none) continue;
       const size_t at = tag - labels.size() + k;
-      d.target[at] = toy::toy_token_for_char(labels[k] ? toy::kPrmGood : toy::kPrmBad);
+      d.target[at] = toy::toy_token_for_char(labels[k] == toy::CharLabel::good ? toy::kPrmGood : toy::kPrmBad);
       d.weight[at] = 1.0f;
     }
     end = tag - labels.size();
   }
   return d;
+}
+
+Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& solution,
+                   const std::vector<std::vector<bool>>& prefix_labels) {
+  std::vector<std::vector<toy::CharLabel>> labels;
+  for (const auto& line : prefix_labels) {
+    auto& row = labels.emplace_back();
+    for (bool ok : line) row.push_back(ok ? toy::CharLabel::good : toy::CharLabel::bad);
+  }
+  return prm_char_doc(question, solution, labels);
 }
 
 }  // namespace ponder::trainer

@@ -40,6 +40,11 @@ Doc prm_doc(const std::string& question, const toy::LabelledSolution& solution, 
 Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& solution,
                    const std::vector<std::vector<bool>>& prefix_labels);
 
+// The PRM text with '+' / '-' targets at the step characters that toy::label_result_digits
+// labels (no target where it says none) and the step labels at the tags.
+Doc prm_char_doc(const std::string& question, const toy::LabelledSolution& solution,
+                  const std::vector<std::vector<toy::CharLabel>>& char_labels);
+
 struct Batch {
   torch::Tensor tokens;     // [rows, ctx] int64
   torch::Tensor targets;    // [rows, ctx] int64, kNoTarget where no loss

@@ -30,6 +30,18 @@ LlamaModelImpl::LlamaModelImpl(const toy::LlamaShape& shape) : shape_(shape) {
   output_ = register_parameter("output", torch::zeros({v, d}));
 }
 
+void LlamaModelImpl::freeze_below(int layer) {
+  if (layer < 0 || layer > shape_.n_layer) {
+    throw std::invalid_argument("freeze_below: layer " + std::to_string(layer) + " is not in [0, " +
+                                std::to_string(shape_.n_layer) + "]");
+  }
+  tok_embd_.set_requires_grad(false);
+  for (int i = 0; i < layer; ++i) {
+    const Layer& l = layers_[size_t(i)];
+    for (auto t : {l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.ffn_norm, l.w_gate, l.w_up, l.w_down}) t.set_requires_grad(false);
+  }
+}
+
 torch::Tensor LlamaModelImpl::rms_norm(const torch::Tensor& x, const torch::Tensor& weight) const {
   return x * torch::rsqrt(x.pow(2).mean(-1, true) + shape_.rms_norm_eps) * weight;
 }

@@ -30,6 +30,10 @@ class LlamaModelImpl : public torch::nn::Module {
 
   const toy::LlamaShape& shape() const { return shape_; }
 
+  // Stops training the token embeddings and the layers below `layer` (the optimiser
+  // skips parameters that do not require gradients).
+  void freeze_below(int layer);
+
  private:
   struct Layer {
     torch::Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;

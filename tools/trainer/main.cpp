@@ -199,29 +199,67 @@ std::vector<std::pair<std::string, toy::LabelledSolution>> heldout_prm_examples(
   return out;
 }
 
-void run_prm(const CommonArgs& a, float lm_weight, bool prefix_labels) {
+struct PrmArgs {
+  float lm_weight = 0.1f;
+  bool prefix_labels = false;
+  toy::PrmDataOptions data;
+  int train_from_layer = 0;  // layers below it (and the embeddings) stay fixed
+  // Share of documents that are slipped solutions with replaced-digit targets
+  // (toy::make_slipped_example, toy::label_result_digits) instead of injected mistakes.
+  double digit_docs = 0.0;
+  double slip_rate = 0.15;  // per equation result, in those documents
+};
+
+void run_prm(const CommonArgs& a, const PrmArgs& prm) {
+  prm.data.validate();
+  if (prm.digit_docs < 0 || prm.digit_docs > 1) throw std::invalid_argument("--digit-docs must be in [0, 1]");
   auto model = load_model(a.init);
+  model->freeze_below(prm.train_from_layer);
   const int ctx = model->shape().n_ctx;
   toy::ProblemStream stream(toy::train_mix(), a.seed);
   toy::Rng rng(toy::derive_seed(a.seed, 2));
   Packer packer(kBatchRows, ctx, [&]() -> std::optional<Doc> {
     toy::Problem p = stream.next();
-    const toy::LabelledSolution s = toy::make_prm_example(p, rng);
-    if (prefix_labels) return prm_prefix_doc(p.question(), s, toy::label_prefixes(p, s.lines));
-    return prm_doc(p.question(), s, lm_weight);
+    if (prm.digit_docs > 0 && rng.bernoulli(prm.digit_docs)) {
+      const toy::LabelledSolution s = toy::make_slipped_example(p, rng, prm.slip_rate);
+      return prm_char_doc(p.question(), s, toy::label_result_digits(s.lines));
+    }
+    const toy::LabelledSolution s = toy::make_prm_example(p, rng, prm.data);
+    if (prm.prefix_labels) return prm_prefix_doc(p.question(), s, toy::label_prefixes(p, s.lines));
+    return prm_doc(p.question(), s, prm.lm_weight);
   });
   std::vector<Doc> dev;
   for (const auto& [question, solution] : heldout_prm_examples()) dev.push_back(prm_doc(question, solution));
   auto report = train(model, packer, pack_all(std::move(dev), ctx), a.train, stdout);
+  if (prm.digit_docs > 0) {
+    // How well the model spots a replaced digit where it is written (the skill the
+    // digit documents teach), on held-out slipped solutions, tags left out.
+    toy::Rng dev_rng(toy::derive_seed(toy::kDevSeed, 3));
+    std::vector<Doc> digits;
+    for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+      const toy::LabelledSolution s = toy::make_slipped_example(*toy::parse_question(e.question), dev_rng, prm.slip_rate);
+      Doc d = prm_char_doc(e.question, s, toy::label_result_digits(s.lines));
+      for (size_t i = 0; i < d.input.size(); ++i) {
+        if (d.input[i] == toy::toy_token_for_char(toy::kPrmTag)) d.target[i] = kNoTarget, d.weight[i] = 0.0f;
+      }
+      digits.push_back(std::move(d));
+    }
+    const EvalResult r = evaluate(model, pack_all(std::move(digits), ctx));
+    std::printf("held-out replaced digits: loss %.4f, AUC %.4f over %lld targets\n", r.loss, r.auc, (long long)r.targets);
+  }
   finish(a, "prm", model, report,
-         prefix_labels ? std::string(" prefix_labels") : " lm_weight=" + std::to_string(lm_weight));
+         (prm.prefix_labels ? std::string(" prefix_labels") : " lm_weight=" + std::to_string(prm.lm_weight)) +
+             " mistake_rate=" + std::to_string(prm.data.mistake_rate) +
+             " train_from_layer=" + std::to_string(prm.train_from_layer) +
+             " digit_docs=" + std::to_string(prm.digit_docs) + " slip_rate=" + std::to_string(prm.slip_rate));
 }
 
 // Diagnostic: how well a reasoner's own surprise flags the injected mistakes of the PRM's
 // held-out steps (heldout_prm_examples, as in run_prm). A step's score is the
 // lowest logprob of any token in it and the steps before it, or in it alone; prints the
-// step-level AUC of both against the PRM labels.
-void run_surprise(const std::string& model_path) {
+// step-level AUC of both against the PRM labels. `tagged` reads the steps as the PRM
+// does (a tag after each line), text the reasoner never saw in training.
+void run_surprise(const std::string& model_path, bool tagged) {
   auto model = load_model(model_path);
   torch::NoGradGuard no_grad;
   model->eval();
@@ -234,6 +272,7 @@ void run_surprise(const std::string& model_path) {
       const size_t from = tokens.size();
       for (int32_t t : toy::toy_tokenize(line + "\n")) tokens.push_back(t);
       spans.emplace_back(from, tokens.size());
+      if (tagged) tokens.push_back(toy::toy_token_for_char(toy::kPrmTag));
     }
     const int64_t n = int64_t(tokens.size());
     if (n > model->shape().n_ctx) continue;
@@ -243,7 +282,8 @@ void run_surprise(const std::string& model_path) {
     double running = 0.0;
     for (size_t i = 0; i < spans.size(); ++i) {
       double worst = 0.0;
-      for (size_t k = spans[i].first; k < spans[i].second; ++k) {
+      // After a tag the model's next token is a label in the PRM's format, not the line.
+      for (size_t k = spans[i].first + (tagged && i > 0 ? 1 : 0); k < spans[i].second; ++k) {
         worst = std::min(worst, logp[int64_t(k) - 1][tokens[k]].item<double>());
       }
       running = std::min(running, worst);
@@ -321,11 +361,16 @@ int main(int argc, char** argv) {
   add_common(reasoner, reasoner_args);
   auto* prm = app.add_subcommand("prm", "Train a process reward model on solutions with injected mistakes");
   add_common(prm, prm_args);
-  float lm_weight = 0.1f;
-  prm->add_option("--lm-weight", lm_weight, "Loss weight of the correct steps' tokens (0: tags only)");
-  bool prefix_labels = false;
-  prm->add_flag("--prefix-labels", prefix_labels,
+  PrmArgs prm_only;
+  prm->add_option("--lm-weight", prm_only.lm_weight, "Loss weight of the correct steps' tokens (0: tags only)");
+  prm->add_flag("--prefix-labels", prm_only.prefix_labels,
                 "Targets at every step character: is the solution still right there (replaces --lm-weight)");
+  prm->add_option("--mistake-rate", prm_only.data.mistake_rate, "Fraction of solutions with an injected mistake");
+  prm->add_option("--train-from-layer", prm_only.train_from_layer,
+                  "Train only this layer and those above it, the output norm and matrix");
+  prm->add_option("--digit-docs", prm_only.digit_docs,
+                  "Share of documents with slipped results and a target at each result digit");
+  prm->add_option("--slip-rate", prm_only.slip_rate, "Per equation result in those documents")->check(CLI::Range(0.0, 1.0));
 
   auto* logits = app.add_subcommand("logits", "Write the trainer's logits for BOS + text (export checks)");
   logits->add_option("-m,--model", model_path, "GGUF model")->required();
@@ -334,6 +379,8 @@ int main(int argc, char** argv) {
 
   auto* surprise = app.add_subcommand("surprise", "Diagnostic: AUC of the reasoner's surprise on injected mistakes");
   surprise->add_option("-m,--model", model_path, "GGUF model")->required();
+  bool tagged = false;
+  surprise->add_flag("--tagged", tagged, "Read the steps in the PRM's format, a tag after each line");
 
   bool f16 = false;
   auto* exp = app.add_subcommand("export", "Write a model again through the trainer (f32 or f16 matrices)");
@@ -348,9 +395,9 @@ int main(int argc, char** argv) {
     if (init->parsed()) run_init(preset, seed, out);
     if (grow->parsed()) run_grow(model_path, extra_layers, seed, out);
     if (reasoner->parsed()) run_reasoner(reasoner_args);
-    if (prm->parsed()) run_prm(prm_args, lm_weight, prefix_labels);
+    if (prm->parsed()) run_prm(prm_args, prm_only);
     if (logits->parsed()) run_logits(model_path, text, out);
-    if (surprise->parsed()) run_surprise(model_path);
+    if (surprise->parsed()) run_surprise(model_path, tagged);
     if (exp->parsed()) run_export(model_path, f16, out);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ponder-train: %s\n", e.what());
