@@ -27,6 +27,7 @@ struct EvalItem {
   std::string question;
   Answer reference;
   int line = 0;
+  std::string group;     // the row's value of Dataset::group_by ("" when absent)
 };
 
 struct DataError {
@@ -36,13 +37,17 @@ struct DataError {
 
 struct Dataset {
   DatasetFormat format = DatasetFormat::automatic;  // as detected
+  std::string group_by;  // the field EvalItem::group was read from ("" = none)
   std::vector<EvalItem> items;
   std::vector<DataError> errors;  // malformed or incomplete rows, by line
 };
 
 // Reads JSONL; bad rows are collected in `errors` (never thrown). Throws
-// std::runtime_error only when the file cannot be read.
-Dataset load_dataset(const std::string& path, DatasetFormat format = DatasetFormat::automatic);
+// std::runtime_error only when the file cannot be read. `group_by` names a field,
+// dotted for nested objects ("difficulty.steps", MATH's "level"), whose value (a string
+// or a number) becomes each item's group, for summaries per group.
+Dataset load_dataset(const std::string& path, DatasetFormat format = DatasetFormat::automatic,
+                     const std::string& group_by = "");
 
 // The answer rule a format's model outputs are read with: boxed for MATH, hash_mark
 // otherwise.
@@ -88,8 +93,16 @@ struct EvalOptions {
   bool progress = true;      // a progress line on a terminal
 };
 
+struct GroupSummary {
+  std::string value;  // the group's field value; "" for items without one
+  int items = 0;      // evaluated items in the group
+  std::vector<StrategySummary> strategies;
+};
+
 struct EvalReport {
   std::vector<StrategySummary> strategies;
+  std::string group_by;             // Dataset::group_by
+  std::vector<GroupSummary> groups;  // per value of group_by, numbers in numeric order
   std::map<std::string, double> scaling_efficiency;
   int resumed = 0;  // items found done in out_dir and not rerun
   int ran = 0;

@@ -15,6 +15,7 @@ struct EvalArgs {
   std::string data;
   std::string strategies = "greedy,vote@4,vote@16,adaptive-vote";
   std::string format = "auto";
+  std::string group_by;
   std::string answer_rule;
   std::string on_bad_data = "skip";
   int threads = 0;
@@ -41,7 +42,7 @@ void run_eval_command(EvalArgs a) {
   if (!a.answer_rule.empty()) a.options.strategy_options.generation.answers.rule = parse_answer_rule(a.answer_rule);
   if (a.model.empty()) a.model = PONDER_DEFAULT_MODEL;
 
-  const Dataset data = load_dataset(a.data, parse_dataset_format(a.format));
+  const Dataset data = load_dataset(a.data, parse_dataset_format(a.format), a.group_by);
   for (const auto& e : data.errors) std::fprintf(stderr, "%s:%d: %s\n", a.data.c_str(), e.line, e.message.c_str());
   if (!data.errors.empty()) {
     std::fprintf(stderr, "%zu bad rows %s\n", data.errors.size(),
@@ -75,6 +76,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--temp", a->options.strategy_options.generation.sampling.temperature, "Sampling temperature (0.8)");
   cmd->add_option("--max-tokens", a->options.strategy_options.generation.stop.max_tokens, "Tokens per sample (256)");
   add_adaptive_options(cmd, a->options.strategy_options.adaptive);
+  cmd->add_option("--by", a->group_by,
+                  "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");
   cmd->add_option("--answer", a->answer_rule, "Answer rule for model outputs (default: the format's)");
   cmd->add_option("--answer-regex", a->options.strategy_options.generation.answers.pattern, "Pattern for --answer regex");

@@ -23,6 +23,21 @@ std::optional<std::string> string_field(const json& row, const char* name) {
   return std::nullopt;
 }
 
+// The value at a dotted path ("difficulty.steps"), as string_field reads it.
+std::optional<std::string> field_at(const json& row, const std::string& path) {
+  const json* node = &row;
+  size_t start = 0;
+  for (;;) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (dot == std::string::npos) return string_field(*node, key.c_str());
+    auto it = node->find(key);
+    if (it == node->end() || !it->is_object()) return std::nullopt;
+    node = &*it;
+    start = dot + 1;
+  }
+}
+
 DatasetFormat detect(const json& row) {
   if (row.contains("problem") && row.contains("solution")) return DatasetFormat::math;
   if (row.contains("question") && row.contains("answer")) {
@@ -77,11 +92,12 @@ AnswerRule default_answer_rule(DatasetFormat format) {
   return format == DatasetFormat::math ? AnswerRule::boxed : AnswerRule::hash_mark;
 }
 
-Dataset load_dataset(const std::string& path, DatasetFormat format) {
+Dataset load_dataset(const std::string& path, DatasetFormat format, const std::string& group_by) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read data file " + path);
   Dataset data;
   data.format = format;
+  data.group_by = group_by;
   std::string text;
   std::set<std::string> ids;
   int line = 0;
@@ -110,7 +126,8 @@ Dataset load_dataset(const std::string& path, DatasetFormat format) {
     } else if (!ids.insert(std::get<EvalItem>(parsed).id).second) {
       data.errors.push_back({line, "duplicate id \"" + std::get<EvalItem>(parsed).id + "\""});
     } else {
-      data.items.push_back(std::move(std::get<EvalItem>(parsed)));
+      auto& item = data.items.emplace_back(std::move(std::get<EvalItem>(parsed)));
+      if (!group_by.empty()) item.group = field_at(row, group_by).value_or("");
     }
   }
   return data;

@@ -12,9 +12,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-json summary_json(const EvalReport& report) {
+json strategies_json(const std::vector<StrategySummary>& strategies) {
   json list = json::array();
-  for (const auto& s : report.strategies) {
+  for (const auto& s : strategies) {
     json coverage = json::object();
     for (const auto& [k, v] : s.coverage) coverage[std::to_string(k)] = v;
     list.push_back({{"name", s.name},
@@ -29,7 +29,39 @@ json summary_json(const EvalReport& report) {
                     {"coverage", coverage},
                     {"errors", s.errors}});
   }
-  return {{"strategies", list}, {"scaling_efficiency", report.scaling_efficiency}};
+  return list;
+}
+
+json summary_json(const EvalReport& report) {
+  json j = {{"strategies", strategies_json(report.strategies)}, {"scaling_efficiency", report.scaling_efficiency}};
+  if (!report.group_by.empty()) {
+    json groups = json::array();
+    for (const auto& g : report.groups) {
+      groups.push_back({{"value", g.value}, {"items", g.items}, {"strategies", strategies_json(g.strategies)}});
+    }
+    j["group_by"] = report.group_by;
+    j["groups"] = groups;
+  }
+  return j;
+}
+
+// Accuracy and generated tokens per question of every strategy in every group.
+void group_table(std::ostringstream& md, const EvalReport& report) {
+  md << "\nBy " << report.group_by << " (accuracy, generated tokens / q):\n\n| strategy |";
+  for (const auto& g : report.groups) md << ' ' << (g.value.empty() ? "(none)" : g.value) << " (" << g.items << " q) |";
+  md << "\n|---|";
+  for (size_t i = 0; i < report.groups.size(); ++i) md << "---|";
+  md << '\n';
+  char cell[96];
+  for (size_t k = 0; k < report.strategies.size(); ++k) {
+    md << "| " << report.strategies[k].name << " |";
+    for (const auto& g : report.groups) {
+      const StrategySummary& s = g.strategies[k];
+      std::snprintf(cell, sizeof(cell), " %.1f%% %.1f |", 100 * s.accuracy, s.generated_tokens);
+      md << cell;
+    }
+    md << '\n';
+  }
 }
 
 std::string markdown(const EvalReport& report) {
@@ -55,6 +87,7 @@ std::string markdown(const EvalReport& report) {
     md << line;
   }
   md << "\n";
+  if (!report.group_by.empty()) group_table(md, report);
   return md.str();
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -177,6 +178,31 @@ StrategySummary summarize(const std::string& name, const std::vector<const json*
   return s;
 }
 
+// The items' distinct groups: in numeric order when every value is a number, else in
+// text order; items without a value last.
+std::vector<std::string> group_values(const std::vector<EvalItem>& items) {
+  std::set<std::string> values;
+  bool missing = false;
+  for (const auto& item : items) {
+    if (item.group.empty()) {
+      missing = true;
+    } else {
+      values.insert(item.group);
+    }
+  }
+  std::vector<std::string> out(values.begin(), values.end());
+  auto number = [](const std::string& v) -> std::optional<double> {
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    return end == v.c_str() + v.size() ? std::optional<double>(d) : std::nullopt;
+  };
+  if (std::all_of(out.begin(), out.end(), [&](const std::string& v) { return number(v).has_value(); })) {
+    std::stable_sort(out.begin(), out.end(), [&](const std::string& a, const std::string& b) { return *number(a) < *number(b); });
+  }
+  if (missing) out.push_back("");
+  return out;
+}
+
 }  // namespace
 
 EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads) {
@@ -255,6 +281,24 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
     report.strategies.back().errors = int(items.size() - rows.size());  // failed runs leave no row
   }
   report.scaling_efficiency = scaling_efficiency(report.strategies);
+  report.group_by = data.group_by;
+  if (!data.group_by.empty()) {
+    for (const std::string& value : group_values(items)) {
+      GroupSummary& g = report.groups.emplace_back();
+      g.value = value;
+      g.items = int(std::count_if(items.begin(), items.end(), [&](const EvalItem& i) { return i.group == value; }));
+      for (const auto& s : strategies) {
+        std::vector<const json*> rows;
+        for (const auto& item : items) {
+          if (item.group != value) continue;
+          auto it = done.find({item.id, s->name()});
+          if (it != done.end()) rows.push_back(&it->second);
+        }
+        g.strategies.push_back(summarize(s->name(), rows, options.seed));
+        g.strategies.back().errors = g.items - int(rows.size());
+      }
+    }
+  }
   eval::write_reports(dir, report);
   return report;
 }

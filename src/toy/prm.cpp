@@ -249,7 +249,7 @@ LabelledSolution make_slipped_example(const Problem& problem, Rng& rng, double r
     LabelledSolution out;
     int64_t x = problem.start;
     bool valid = true;
-    for (size_t i = 0; i < problem.steps.size() && valid; ++i) {
+    for (size_t i = 0; i < problem.steps.size(); ++i) {
       const ProblemStep& step = problem.steps[i];
       if (x < 1 || compute(x, char(step.op), step.operand) < 0) {
         valid = false;
@@ -261,10 +261,9 @@ LabelledSolution make_slipped_example(const Problem& problem, Rng& rng, double r
         return rng.bernoulli(rate) ? slip_number(r, rng) : r;
       });
       x = w.value();
-      valid = x >= 0;
       out.lines.push_back(w.text());
     }
-    if (!valid) continue;
+    if (!valid || x < 0) continue;
     out.lines.push_back("#### " + std::to_string(x));
     out.labels = label_steps(problem, out.lines);
     return out;

@@ -188,6 +188,41 @@ TEST_F(EvalRun, SameSeedSameSummaryBitForBit) {
   EXPECT_EQ(summary_without_timings(dir_ + "/one").dump(), summary_without_timings(dir_ + "/two").dump());
 }
 
+TEST_F(EvalRun, SummarisesPerGroup) {
+  // Groups from a nested field: numbers in numeric order, items without one last.
+  std::string rows;
+  const char* levels[] = {"10", "2", "2", "", "10", "2"};
+  for (int i = 0; i < 6; ++i) {
+    const std::string meta = *levels[i] ? R"(,"meta":{"level":)" + std::string(levels[i]) + "}" : "";
+    rows += R"({"id":"q)" + std::to_string(i) + R"(","question":"item )" + std::to_string(i) + R"(","answer":"a")" +
+            meta + "}\n";
+  }
+  data_ = load_dataset(write_file(dir_, "grouped.jsonl", rows), DatasetFormat::automatic, "meta.level");
+  ASSERT_EQ(data_.items.size(), 6u);
+  EXPECT_EQ(data_.items[0].group, "10");
+  EXPECT_EQ(data_.items[3].group, "");
+  const EvalReport report = run("grouped");
+  EXPECT_EQ(report.group_by, "meta.level");
+  ASSERT_EQ(report.groups.size(), 3u);
+  EXPECT_EQ(report.groups[0].value, "2");
+  EXPECT_EQ(report.groups[1].value, "10");
+  EXPECT_EQ(report.groups[2].value, "");
+  EXPECT_EQ(report.groups[0].items, 3);
+  for (size_t k = 0; k < report.strategies.size(); ++k) {
+    int questions = 0;
+    double correct = 0;
+    for (const auto& g : report.groups) {
+      ASSERT_EQ(g.strategies.size(), report.strategies.size());
+      questions += g.strategies[k].questions;
+      correct += g.strategies[k].accuracy * g.strategies[k].questions;
+    }
+    EXPECT_EQ(questions, report.strategies[k].questions);
+    EXPECT_NEAR(correct, report.strategies[k].accuracy * report.strategies[k].questions, 1e-9);
+  }
+  std::ifstream in(dir_ + "/grouped/summary.json");
+  EXPECT_EQ(json::parse(in)["groups"].size(), 3u);
+}
+
 TEST_F(EvalRun, ResumesWithoutRedoingFinishedItems) {
   run("resume", 3);
   // Interrupted mid-write: the last line is cut short.
