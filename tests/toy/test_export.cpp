@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "support/test_models.h"
+#include "toy/llama_gguf.h"
 #include "toy/vocab.h"
 
 #ifndef PONDER_TRAIN_BIN
@@ -144,6 +145,28 @@ TEST_F(ExportTest, F16LogitsMatchLlamaCpp) {
   const float diff = max_abs_difference(ours, theirs);
   std::printf("f16: max |logit difference| %.2e (logit span %.1f)\n", diff, logit_span(ours));
   EXPECT_LT(diff, 5e-2f);
+}
+
+// A PRM run with replaced-digit documents that trains only the top layer: the file it
+// writes has the embeddings and lower layers unchanged and the top layer changed.
+TEST_F(ExportTest, PrmTrainingLeavesFrozenLayersAlone) {
+  const std::string out = dir_ + "/prm-top.gguf";
+  run("prm --init " + dir_ + "/smoke-f32.gguf --steps 3 --warmup 1 --digit-docs 0.5 --train-from-layer 1 "
+      "--threads 1 --f32 -o " + out);
+  const LlamaFile before = read_llama_gguf(dir_ + "/smoke-f32.gguf");
+  const LlamaFile after = read_llama_gguf(out);
+  ASSERT_EQ(before.tensors.size(), after.tensors.size());
+  ASSERT_GE(before.shape.n_layer, 2);
+  for (size_t i = 0; i < before.tensors.size(); ++i) {
+    const std::string& name = before.tensors[i].name;
+    const bool frozen = name == "token_embd.weight" || name.rfind("blk.0.", 0) == 0;
+    const bool trained_matrix = name.rfind("blk.1.", 0) == 0 && name.find("norm") == std::string::npos;
+    if (frozen) {
+      EXPECT_EQ(before.tensors[i].data, after.tensors[i].data) << name;
+    } else if (trained_matrix) {
+      EXPECT_NE(before.tensors[i].data, after.tensors[i].data) << name;
+    }
+  }
 }
 
 }  // namespace

@@ -40,8 +40,9 @@ Doc prm_doc(const std::string& question, const toy::LabelledSolution& solution, 
 Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& solution,
                    const std::vector<std::vector<bool>>& prefix_labels);
 
-// The PRM text with '+' / '-' targets at the step characters that toy::label_result_digits
-// labels (no target where it says none) and the step labels at the tags.
+// The PRM text with a '+' / '-' target at every step character whose label (one per
+// character of each line and its newline, as toy::label_result_digits gives them) is
+// not none, and the step labels at the tags.
 Doc prm_char_doc(const std::string& question, const toy::LabelledSolution& solution,
                   const std::vector<std::vector<toy::CharLabel>>& char_labels);
 

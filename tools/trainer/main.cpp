@@ -199,6 +199,25 @@ std::vector<std::pair<std::string, toy::LabelledSolution>> heldout_prm_examples(
   return out;
 }
 
+// Slipped solutions of the dev problems with their replaced-digit targets and no tag
+// targets: how well a model spots a wrong digit where it is written.
+std::vector<Doc> heldout_digit_docs(double slip_rate) {
+  toy::Rng rng(toy::derive_seed(toy::kDevSeed, 3));
+  std::vector<Doc> docs;
+  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+    const toy::LabelledSolution s = toy::make_slipped_example(*toy::parse_question(e.question), rng, slip_rate);
+    Doc d = prm_char_doc(e.question, s, toy::label_result_digits(s.lines));
+    for (size_t i = 0; i < d.input.size(); ++i) {
+      if (d.input[i] == toy::toy_token_for_char(toy::kPrmTag)) {
+        d.target[i] = kNoTarget;
+        d.weight[i] = 0.0f;
+      }
+    }
+    docs.push_back(std::move(d));
+  }
+  return docs;
+}
+
 struct PrmArgs {
   float lm_weight = 0.1f;
   bool prefix_labels = false;
@@ -232,26 +251,20 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
   for (const auto& [question, solution] : heldout_prm_examples()) dev.push_back(prm_doc(question, solution));
   auto report = train(model, packer, pack_all(std::move(dev), ctx), a.train, stdout);
   if (prm.digit_docs > 0) {
-    // How well the model spots a replaced digit where it is written (the skill the
-    // digit documents teach), on held-out slipped solutions, tags left out.
-    toy::Rng dev_rng(toy::derive_seed(toy::kDevSeed, 3));
-    std::vector<Doc> digits;
-    for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
-      const toy::LabelledSolution s = toy::make_slipped_example(*toy::parse_question(e.question), dev_rng, prm.slip_rate);
-      Doc d = prm_char_doc(e.question, s, toy::label_result_digits(s.lines));
-      for (size_t i = 0; i < d.input.size(); ++i) {
-        if (d.input[i] == toy::toy_token_for_char(toy::kPrmTag)) d.target[i] = kNoTarget, d.weight[i] = 0.0f;
-      }
-      digits.push_back(std::move(d));
-    }
-    const EvalResult r = evaluate(model, pack_all(std::move(digits), ctx));
+    const EvalResult r = evaluate(model, pack_all(heldout_digit_docs(prm.slip_rate), ctx));
     std::printf("held-out replaced digits: loss %.4f, AUC %.4f over %lld targets\n", r.loss, r.auc, (long long)r.targets);
   }
-  finish(a, "prm", model, report,
-         (prm.prefix_labels ? std::string(" prefix_labels") : " lm_weight=" + std::to_string(prm.lm_weight)) +
-             " mistake_rate=" + std::to_string(prm.data.mistake_rate) +
-             " train_from_layer=" + std::to_string(prm.train_from_layer) +
-             " digit_docs=" + std::to_string(prm.digit_docs) + " slip_rate=" + std::to_string(prm.slip_rate));
+  // Settings at their defaults stay out of the recipe, so the committed toy-prm rebuilds
+  // byte for byte.
+  std::string recipe = prm.prefix_labels ? " prefix_labels" : " lm_weight=" + std::to_string(prm.lm_weight);
+  if (prm.data.mistake_rate != toy::PrmDataOptions{}.mistake_rate) {
+    recipe += " mistake_rate=" + std::to_string(prm.data.mistake_rate);
+  }
+  if (prm.train_from_layer > 0) recipe += " train_from_layer=" + std::to_string(prm.train_from_layer);
+  if (prm.digit_docs > 0) {
+    recipe += " digit_docs=" + std::to_string(prm.digit_docs) + " slip_rate=" + std::to_string(prm.slip_rate);
+  }
+  finish(a, "prm", model, report, recipe);
 }
 
 // Diagnostic: how well a reasoner's own surprise flags the injected mistakes of the PRM's
