@@ -1,7 +1,7 @@
 // A stand-in for libFuzzer where clang++ or its runtime is missing: runs LLVMFuzzerTestOneInput on
 // the seed files, then on deterministic random and mutated inputs until a time or run limit.
 //
-//   fuzz_answers [-max_total_time=S] [-runs=N] [-seed=N] [-dict=FILE] [DIR|FILE]...
+//   fuzz_TARGET [-max_total_time=S] [-runs=N] [-seed=N] [-dict=FILE] [DIR|FILE]...
 //
 // Other "-flag=value" arguments are ignored, so a libFuzzer command line works unchanged.
 
@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= max_seconds)
       break;
   }
-  std::printf("fuzz_answers driver: %zu seeds, %llu generated inputs, no invariant broken\n", seeds.size(),
+  const std::string name = std::filesystem::path(argv[0]).filename().string();
+  std::printf("%s driver: %zu seeds, %llu generated inputs, no invariant broken\n", name.c_str(), seeds.size(),
               static_cast<unsigned long long>(runs));
   return 0;
 }

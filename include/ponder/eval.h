@@ -3,6 +3,7 @@
 // coverage and reproducible reports.
 
 #include <functional>
+#include <istream>
 #include <map>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ struct Dataset {
 // dotted for nested objects ("difficulty.steps", MATH's "level"), whose value (a string
 // or a number) becomes each item's group, for summaries per group.
 Dataset load_dataset(const std::string& path, DatasetFormat format = DatasetFormat::automatic,
+                     const std::string& group_by = "");
+// The same from a stream of JSONL text (never throws for its content).
+Dataset read_dataset(std::istream& in, DatasetFormat format = DatasetFormat::automatic,
                      const std::string& group_by = "");
 
 // The answer rule a format's model outputs are read with: boxed for MATH, hash_mark

@@ -53,6 +53,7 @@ std::variant<EvalItem, std::string> parse_row(const json& row, DatasetFormat for
   EvalItem item;
   item.line = line;
   item.id = string_field(row, "id").value_or("line-" + std::to_string(line));
+  if (item.id.empty()) return std::string("empty \"id\"");
   const char* question_field = format == DatasetFormat::math ? "problem" : "question";
   const auto question = string_field(row, question_field);
   if (!question || question->empty()) return std::string("missing or empty \"") + question_field + "\"";
@@ -63,6 +64,8 @@ std::variant<EvalItem, std::string> parse_row(const json& row, DatasetFormat for
     const auto answer = string_field(row, "answer");
     if (!answer || answer->empty()) return std::string("missing or empty \"answer\"");
     reference = Answer{*answer, normalize_answer(*answer)};
+    // No model answer has an empty key: such a reference would mark every answer wrong.
+    if (reference->key.empty()) return std::string("\"answer\" is blank");
   } else if (format == DatasetFormat::gsm8k) {
     const auto answer = string_field(row, "answer");
     if (!answer) return std::string("missing \"answer\"");
@@ -95,6 +98,10 @@ AnswerRule default_answer_rule(DatasetFormat format) {
 Dataset load_dataset(const std::string& path, DatasetFormat format, const std::string& group_by) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read data file " + path);
+  return read_dataset(in, format, group_by);
+}
+
+Dataset read_dataset(std::istream& in, DatasetFormat format, const std::string& group_by) {
   Dataset data;
   data.format = format;
   data.group_by = group_by;

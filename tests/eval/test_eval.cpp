@@ -55,12 +55,17 @@ TEST(Dataset, BadRowsAreReportedWithLineNumbers) {
                                       R"({"id":"7","question":"","answer":"2"})"
                                       "\n"
                                       R"({"id":"8","question":"fine","answer":"3"})"
+                                      "\n"
+                                      R"({"id":"9","question":"blank","answer":" \t"})"
+                                      "\n"
+                                      R"({"id":"","question":"no id","answer":"1"})"
                                       "\n"));
   ASSERT_EQ(data.items.size(), 2u);
   std::vector<int> lines;
   for (const auto& e : data.errors) lines.push_back(e.line);
-  EXPECT_EQ(lines, (std::vector<int>{2, 3, 5, 6, 7}));
+  EXPECT_EQ(lines, (std::vector<int>{2, 3, 5, 6, 7, 9, 10}));
   EXPECT_NE(data.errors[3].message.find("duplicate id"), std::string::npos);
+  EXPECT_NE(data.errors[5].message.find("blank"), std::string::npos);
   EXPECT_THROW(load_dataset(dir + "/missing.jsonl"), std::runtime_error);
   EXPECT_THROW(parse_dataset_format("csv"), std::invalid_argument);
 }
