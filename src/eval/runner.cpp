@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -77,6 +78,10 @@ json run_settings(const Engine& engine, const EvalOptions& o, AnswerRule rule) {
           {"adaptive", adaptive_settings(o.strategy_options.adaptive)}};
 }
 
+// Settings added after the first directories were written, at their defaults: a
+// directory that lacks one ran with its default.
+json settings_defaults() { return {{"adaptive", adaptive_settings({})}}; }
+
 void check_or_write_settings(const fs::path& dir, const json& settings) {
   const fs::path path = dir / "run.json";
   if (fs::exists(path)) {
@@ -84,8 +89,7 @@ void check_or_write_settings(const fs::path& dir, const json& settings) {
     const json old = json::parse(in, nullptr, false);
     if (old.is_discarded()) throw std::runtime_error(path.string() + " is not valid JSON; use another --out");
     for (auto& [key, value] : settings.items()) {
-      // Directories written before a setting existed ran with its default.
-      if (!old.contains(key) && key == "adaptive" && value == adaptive_settings({})) continue;
+      if (!old.contains(key) && settings_defaults().value(key, json()) == value) continue;
       if (!old.contains(key) || old[key] != value) {
         throw std::runtime_error(dir.string() + " holds a run with other settings (" + key + ": " +
                                  (old.contains(key) ? old[key].dump() : "none") + " there, " + value.dump() +
@@ -178,28 +182,22 @@ StrategySummary summarize(const std::string& name, const std::vector<const json*
   return s;
 }
 
-// The items' distinct groups: in numeric order when every value is a number, else in
-// text order; items without a value last.
-std::vector<std::string> group_values(const std::vector<EvalItem>& items) {
-  std::set<std::string> values;
-  bool missing = false;
-  for (const auto& item : items) {
-    if (item.group.empty()) {
-      missing = true;
-    } else {
-      values.insert(item.group);
-    }
-  }
-  std::vector<std::string> out(values.begin(), values.end());
+// The items by their group: in numeric order of the values when every value is a
+// number, else in text order; items without a value last.
+std::vector<std::pair<std::string, std::vector<const EvalItem*>>> items_by_group(const std::vector<EvalItem>& items) {
+  std::map<std::string, std::vector<const EvalItem*>> valued;
+  std::vector<const EvalItem*> missing;
+  for (const auto& item : items) (item.group.empty() ? missing : valued[item.group]).push_back(&item);
+  std::vector<std::pair<std::string, std::vector<const EvalItem*>>> out(valued.begin(), valued.end());
   auto number = [](const std::string& v) -> std::optional<double> {
     char* end = nullptr;
     const double d = std::strtod(v.c_str(), &end);
     return end == v.c_str() + v.size() ? std::optional<double>(d) : std::nullopt;
   };
-  if (std::all_of(out.begin(), out.end(), [&](const std::string& v) { return number(v).has_value(); })) {
-    std::stable_sort(out.begin(), out.end(), [&](const std::string& a, const std::string& b) { return *number(a) < *number(b); });
+  if (std::all_of(out.begin(), out.end(), [&](const auto& g) { return number(g.first).has_value(); })) {
+    std::stable_sort(out.begin(), out.end(), [&](const auto& a, const auto& b) { return *number(a.first) < *number(b.first); });
   }
-  if (missing) out.push_back("");
+  if (!missing.empty()) out.emplace_back("", std::move(missing));
   return out;
 }
 
@@ -271,32 +269,28 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
     progress.tick();
   });
 
-  for (const auto& s : strategies) {
-    std::vector<const json*> rows;
-    for (const auto& item : items) {
-      auto it = done.find({item.id, s->name()});
-      if (it != done.end()) rows.push_back(&it->second);
+  // Every strategy's summary over `members`; a failed run leaves no row and counts as an error.
+  auto summarize_all = [&](const std::vector<const EvalItem*>& members) {
+    std::vector<StrategySummary> out;
+    for (const auto& s : strategies) {
+      std::vector<const json*> rows;
+      for (const EvalItem* item : members) {
+        auto it = done.find({item->id, s->name()});
+        if (it != done.end()) rows.push_back(&it->second);
+      }
+      out.push_back(summarize(s->name(), rows, options.seed));
+      out.back().errors = int(members.size() - rows.size());
     }
-    report.strategies.push_back(summarize(s->name(), rows, options.seed));
-    report.strategies.back().errors = int(items.size() - rows.size());  // failed runs leave no row
-  }
+    return out;
+  };
+  std::vector<const EvalItem*> all;
+  for (const auto& item : items) all.push_back(&item);
+  report.strategies = summarize_all(all);
   report.scaling_efficiency = scaling_efficiency(report.strategies);
   report.group_by = data.group_by;
   if (!data.group_by.empty()) {
-    for (const std::string& value : group_values(items)) {
-      GroupSummary& g = report.groups.emplace_back();
-      g.value = value;
-      g.items = int(std::count_if(items.begin(), items.end(), [&](const EvalItem& i) { return i.group == value; }));
-      for (const auto& s : strategies) {
-        std::vector<const json*> rows;
-        for (const auto& item : items) {
-          if (item.group != value) continue;
-          auto it = done.find({item.id, s->name()});
-          if (it != done.end()) rows.push_back(&it->second);
-        }
-        g.strategies.push_back(summarize(s->name(), rows, options.seed));
-        g.strategies.back().errors = g.items - int(rows.size());
-      }
+    for (const auto& [value, members] : items_by_group(items)) {
+      report.groups.push_back({value, int(members.size()), summarize_all(members)});
     }
   }
   eval::write_reports(dir, report);

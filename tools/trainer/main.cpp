@@ -231,7 +231,6 @@ struct PrmArgs {
 
 void run_prm(const CommonArgs& a, const PrmArgs& prm) {
   prm.data.validate();
-  if (prm.digit_docs < 0 || prm.digit_docs > 1) throw std::invalid_argument("--digit-docs must be in [0, 1]");
   auto model = load_model(a.init);
   model->freeze_below(prm.train_from_layer);
   const int ctx = model->shape().n_ctx;
@@ -382,7 +381,8 @@ int main(int argc, char** argv) {
   prm->add_option("--train-from-layer", prm_only.train_from_layer,
                   "Train only this layer and those above it, the output norm and matrix");
   prm->add_option("--digit-docs", prm_only.digit_docs,
-                  "Share of documents with slipped results and a target at each result digit");
+                  "Share of documents with slipped results and a target at each result digit")
+      ->check(CLI::Range(0.0, 1.0));
   prm->add_option("--slip-rate", prm_only.slip_rate, "Per equation result in those documents")->check(CLI::Range(0.0, 1.0));
 
   auto* logits = app.add_subcommand("logits", "Write the trainer's logits for BOS + text (export checks)");
