@@ -5,8 +5,10 @@
 # `make toy-models` runs it after installing the Debian packages, LibTorch among them.
 #
 #   BUILD=build                  build directory (configured here with the trainer)
-#   PONDER_TRAIN_THREADS=2       LibTorch threads; 1 trains faster on a machine busy with
-#                                other work (the two threads wait on each other)
+#   PONDER_TRAIN_THREADS=2       LibTorch threads of the reasoners; 1 trains faster on a
+#                                machine busy with other work (the two threads wait on each other)
+#   PONDER_PRM_THREADS=1         LibTorch threads of the PRM (one thread trains it ~1.6x faster
+#                                than two here: about 7,500 against 4,750 tokens/s)
 #   PONDER_EVAL_THREADS=2        threads of the evaluation
 #
 #   --keep    keep each model whose file and training summary (models/NAME.train.json)
@@ -18,6 +20,7 @@ keep=false
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 threads=${PONDER_TRAIN_THREADS:-2}
+prm_threads=${PONDER_PRM_THREADS:-1}
 eval_threads=${PONDER_EVAL_THREADS:-2}
 models=$root/models
 work=$(mktemp -d)
@@ -43,10 +46,10 @@ stage "writing data/toy/dev.jsonl and data/toy/test.jsonl"
 
 # Recipe (see models/*.md): AdamW betas 0.9/0.95, weight decay 0.1, clip 1.0, linear
 # warm-up then cosine decay to 10% of the peak, 16 x 256-token batches of whole problems.
-# train NAME ARGS...: runs ponder-train, writing models/NAME.gguf and NAME.train.json.
+# train NAME THREADS ARGS...: runs ponder-train, writing models/NAME.gguf and NAME.train.json.
 train() {
-  local name=$1
-  shift
+  local name=$1 threads=$2
+  shift 2
   if $keep && [[ -f "$models/$name.gguf" && -f "$models/$name.train.json" ]]; then
     stage "keeping $name"
     return
@@ -56,16 +59,16 @@ train() {
 }
 
 "$trainer" init --preset toy-reasoner-s --seed 1 -o "$work/s-init.gguf"
-train toy-reasoner-s reasoner --init "$work/s-init.gguf" --seed 11 \
+train toy-reasoner-s "$threads" reasoner --init "$work/s-init.gguf" --seed 11 \
   --steps 1200 --lr 2e-3 --warmup 200 --eval-every 300
 
 "$trainer" init --preset toy-reasoner-l --seed 2 -o "$work/l-init.gguf"
-train toy-reasoner-l reasoner --init "$work/l-init.gguf" --seed 12 \
+train toy-reasoner-l "$threads" reasoner --init "$work/l-init.gguf" --seed 12 \
   --steps 1200 --lr 1.5e-3 --warmup 200 --eval-every 300
 
 # Fine-tuned from toy-reasoner-s.
-train toy-prm prm --init "$models/toy-reasoner-s.gguf" --seed 13 \
-  --steps 400 --lr 1e-3 --warmup 50 --eval-every 200
+train toy-prm "$prm_threads" prm --init "$models/toy-reasoner-s.gguf" --seed 13 \
+  --steps 1200 --lr 2e-3 --warmup 50 --eval-every 300
 
 stage "measuring (ponder toy-eval on data/toy/test.jsonl)"
 "$build/ponder" toy-eval --threads "$eval_threads" --temp 0.8 -n 16 --seed 1 \
@@ -121,23 +124,24 @@ The toy process reward model (Math-Shepherd style), fine-tuned from toy-reasoner
   `~`. The token after a tag is `+` when that step and every step before it are
   correct, `-` otherwise; read P(+) against P(-) there.
 - Data: training-split problems (seed 13) with reference solutions; half of them get one
-  injected mistake (a wrong digit or carry in one equation 60%, a wrong operand 25%, a
-  wrong operation 10%, a wrong answer line 5%), after which the solution continues
-  correctly from the wrong value. Every step is labelled by src/toy/prm.h's checker.
-  Loss only at the tags.
-- Training: ponder-train prm, 400 steps of 16 x 256 tokens, AdamW lr 1e-3 (betas
-  0.9/0.95, weight decay 0.1), clip 1.0, warm-up 50, cosine to 1e-4.
+  injected mistake, of the kinds toy-reasoner-l makes: a blend of two methods 55%
+  (`toy::blend_methods`: every equation right, the plan wrong, e.g. 69*3 as
+  "60*3=180, 1*3=3, 180+3=183"), a wrong digit or carry in one equation 30%, a wrong
+  operand 5%, a wrong operation 5%, a wrong answer line 5%. After the mistake the
+  solution continues correctly from the wrong value. Every step is labelled by
+  src/toy/prm.h's checker. Loss at the tags, and at weight 0.1 on the tokens of correct
+  steps.
+- Why that mix: `ponder toy-eval` classifies how toy-reasoner-l's sampled solutions
+  first go wrong (below): about 3 in 4 write a wrong plan whose every equation holds,
+  most of them such blends; the rest slip in an equation's arithmetic.
+- Training: ponder-train prm on one thread, 1200 steps of 16 x 256 tokens, AdamW lr
+  2e-3 (betas 0.9/0.95, weight decay 0.1), clip 1.0, warm-up 50, cosine to 2e-4.
 - Solution score: the minimum P(+) over its steps; the PRM-weighted vote sums the
   scores of the samples giving each answer.
-- Known limitation: this recipe falls short of the toy world's targets (step AUC 0.85,
-  PRM-weighted vote above majority vote). Its scores fall with the step's position and
-  barely depend on whether the step is right: trained on the tags alone (also with
-  lr 2e-3 for 2,000 steps, or with per-character correctness labels) it stays at a
-  held-out AUC of 0.66-0.68, and so does a frozen toy-reasoner-s with two layers added
-  on top and trained alone (0.62-0.67). Yet toy-reasoner-s itself ranks the same
-  held-out steps at AUC 0.87 by its surprise (the lowest token logprob in the steps so
-  far; `ponder-train surprise -m models/toy-reasoner-s.gguf`): the signal is in the
-  reasoner's predictions, and this recipe does not learn to read it.
+- Known limitation: short of the toy world's step-AUC target (0.85): held-out step AUC
+  about 0.69 (dev problems with this mistake mix), below toy-reasoner-s's own surprise
+  (0.86 on the same steps, `ponder-train surprise --tagged -m models/toy-reasoner-s.gguf`).
+  What was tried is in the README.
 - Rebuild: `make toy-models` (scripts/build-toy-models.sh).
 CARD
     ;;

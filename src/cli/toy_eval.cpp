@@ -3,6 +3,7 @@
 // the toy PRM's step-level AUC and PRM-weighted vote over the large reasoner's samples.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -246,8 +247,18 @@ Accuracy accuracy(const ReasonerReport& r, const std::vector<Question>& qs, int 
   return {double(greedy) / n, double(vote) / n, double(coverage) / n};
 }
 
+// How the reasoner's wrong samples first went wrong (toy::first_mistake), by kind.
+std::array<int64_t, 4> first_mistakes(const ReasonerReport& r, const std::vector<Question>& qs) {
+  std::array<int64_t, 4> counts{};
+  for (size_t i = 0; i < qs.size(); ++i) {
+    for (const auto& s : r.runs[i].samples) ++counts[size_t(toy::first_mistake(qs[i].problem, toy::solution_lines(s.text)))];
+  }
+  return counts;
+}
+
 nlohmann::ordered_json reasoner_json(const ReasonerReport& r, const std::vector<Question>& qs) {
   const Accuracy all = accuracy(r, qs);
+  const auto mistakes = first_mistakes(r, qs);
   nlohmann::ordered_json by_steps = nlohmann::ordered_json::object();
   for (int s = 1; s <= 5; ++s) {
     const Accuracy acc = accuracy(r, qs, s, s);
@@ -259,6 +270,9 @@ nlohmann::ordered_json reasoner_json(const ReasonerReport& r, const std::vector<
           {"vote", all.vote},
           {"coverage", all.coverage},
           {"by_steps", by_steps},
+          {"first_mistakes", {{"arithmetic", mistakes[size_t(toy::FirstMistake::arithmetic)]},
+                              {"plan", mistakes[size_t(toy::FirstMistake::plan)]},
+                              {"other", mistakes[size_t(toy::FirstMistake::other)]}}},
           {"generated_tokens", r.cost.generated_tokens},
           {"seconds", r.seconds}};
 }
@@ -305,6 +319,17 @@ void run_toy_eval(ToyEvalArgs a) {
     const Accuracy acc = accuracy(reasoners.back().second, qs, s, s);
     std::snprintf(line, sizeof(line), "| %d | %.1f%% | %.1f%% | %.1f%% |\n", s, 100 * acc.greedy, 100 * acc.vote,
                   100 * acc.coverage);
+    md += line;
+  }
+  const auto mistakes = first_mistakes(reasoners.back().second, qs);
+  const double wrong = double(mistakes[1] + mistakes[2] + mistakes[3]);
+  if (wrong > 0) {
+    std::snprintf(line, sizeof(line),
+                  "\ntoy-reasoner-l's %.0f samples with a wrong step, by their first: a wrong plan (every "
+                  "equation holds) %.1f%%, an arithmetic slip %.1f%%, other %.1f%%.\n",
+                  wrong, 100 * mistakes[size_t(toy::FirstMistake::plan)] / wrong,
+                  100 * mistakes[size_t(toy::FirstMistake::arithmetic)] / wrong,
+                  100 * mistakes[size_t(toy::FirstMistake::other)] / wrong);
     md += line;
   }
   if (prm) {

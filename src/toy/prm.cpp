@@ -113,6 +113,24 @@ std::vector<bool> label_steps(const Problem& problem, const std::vector<std::str
   return labels;
 }
 
+FirstMistake first_mistake(const Problem& problem, const std::vector<std::string>& lines) {
+  const auto labels = label_steps(problem, lines);
+  const size_t at = size_t(std::find(labels.begin(), labels.end(), false) - labels.begin());
+  if (at == labels.size()) return FirstMistake::none;
+  const std::string& line = lines[at];
+  if (at >= problem.steps.size() || line.size() < 4 || line.compare(1, 2, ": ") != 0) return FirstMistake::other;
+  for (size_t pos = 3;;) {
+    const size_t comma = line.find(", ", pos);
+    Equation eq{};
+    if (!parse_equation(line.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos), eq)) {
+      return FirstMistake::other;
+    }
+    if (compute(eq.lhs, eq.op, eq.rhs) != eq.result) return FirstMistake::arithmetic;
+    if (comma == std::string::npos) return FirstMistake::plan;
+    pos = comma + 2;
+  }
+}
+
 std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std::vector<std::string>& lines) {
   std::vector<std::vector<bool>> out;
   bool ok = true;
@@ -185,10 +203,48 @@ std::vector<std::vector<CharLabel>> label_result_digits(const std::vector<std::s
   return out;
 }
 
+namespace {
+
+bool has_method_blend(int64_t x, Op op, int64_t n) {
+  return (op == Op::mul && x >= 10 && x % 10 != 0) || (op == Op::sub && n >= 10 && n % 10 != 0 && n + 10 - n % 10 <= x);
+}
+
+}  // namespace
+
+std::optional<WorkedStep> blend_methods(char variable, int64_t x, Op op, int64_t n, Rng& rng) {
+  if (!has_method_blend(x, op, n)) return std::nullopt;
+  // The two methods as (round number, remainder, sign that adds it back); any other
+  // choice of the three parts is a blend. Products: x = tens + units = up - (up - x).
+  // Differences: n = tens + units = rounded - (rounded - n).
+  const int64_t split = op == Op::mul ? x : n;
+  const int64_t round_a = split - split % 10, rest_a = split % 10, round_b = round_a + 10, rest_b = round_b - split;
+  const int64_t right = compute(x, char(op), n);
+  std::vector<WorkedStep> blends;
+  for (int64_t round : {round_a, round_b}) {
+    for (int64_t rest : {rest_a, rest_b}) {
+      for (char sign : {'+', '-'}) {
+        WorkedStep w{variable, {}};
+        auto eq = [&](int64_t a, char o, int64_t b) {
+          w.equations.push_back({a, o, b, compute(a, o, b)});
+          return w.equations.back().result;
+        };
+        if (op == Op::mul) {
+          const int64_t p = eq(round, '*', n), q = eq(rest, '*', n);
+          eq(p, sign, q);
+        } else {
+          eq(eq(x, '-', round), sign, rest);
+        }
+        if (w.value() != right && w.value() >= 0) blends.push_back(std::move(w));
+      }
+    }
+  }
+  return blends[size_t(rng.uniform_int(0, int(blends.size()) - 1))];
+}
+
 void PrmDataOptions::validate() const {
   if (mistake_rate < 0 || mistake_rate > 1) throw std::invalid_argument("PrmDataOptions.mistake_rate: must be in [0, 1]");
-  if (result_slip < 0 || operand_slip < 0 || operator_slip < 0 || answer_slip < 0 ||
-      result_slip + operand_slip + operator_slip + answer_slip <= 0) {
+  if (result_slip < 0 || method_slip < 0 || operand_slip < 0 || operator_slip < 0 || answer_slip < 0 ||
+      result_slip + method_slip + operand_slip + operator_slip + answer_slip <= 0) {
     throw std::invalid_argument("PrmDataOptions: slip weights must be >= 0 with a positive sum");
   }
 }
@@ -197,11 +253,25 @@ LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDat
   options.validate();
   const size_t n = problem.steps.size();
   for (;;) {
+    enum Kind : size_t { wrong_result, wrong_operand, wrong_operation, wrong_answer, blend };
     const bool mistake = rng.bernoulli(options.mistake_rate);
-    const size_t kind = mistake ? rng.choose({options.result_slip, options.operand_slip, options.operator_slip,
-                                              options.answer_slip})
-                                : 0;
-    const size_t where = mistake && kind != 3 ? size_t(rng.uniform_int(0, int(n) - 1)) : n;
+    size_t kind = mistake ? rng.choose({options.result_slip, options.operand_slip, options.operator_slip,
+                                        options.answer_slip, options.method_slip})
+                          : wrong_result;
+    size_t where = n;
+    if (mistake && kind == blend) {
+      std::vector<size_t> blendable;
+      for (size_t i = 0; i < n; ++i) {
+        const int64_t before = i == 0 ? problem.start : problem.steps[i - 1].value;
+        if (has_method_blend(before, problem.steps[i].op, problem.steps[i].operand)) blendable.push_back(i);
+      }
+      if (blendable.empty()) {
+        kind = wrong_result;
+      } else {
+        where = blendable[size_t(rng.uniform_int(0, int(blendable.size()) - 1))];
+      }
+    }
+    if (mistake && kind != wrong_answer && kind != blend) where = size_t(rng.uniform_int(0, int(n) - 1));
     LabelledSolution out;
     bool valid = true;
     int64_t x = problem.start;
@@ -209,9 +279,9 @@ LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDat
       Op op = problem.steps[i].op;
       int64_t operand = problem.steps[i].operand;
       ResultSlip slip;
-      if (i == where && kind == 1) {
+      if (i == where && kind == wrong_operand) {
         operand = slip_number(operand, rng);
-      } else if (i == where && kind == 2) {
+      } else if (i == where && kind == wrong_operation) {
         const Op others[2][3] = {{Op::sub, Op::mul, Op::add}, {Op::mul, Op::add, Op::sub}};
         op = others[rng.uniform_int(0, 1)][op == Op::add ? 0 : op == Op::sub ? 1 : 2];
       }
@@ -222,7 +292,8 @@ LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDat
       const auto methods = methods_for(int(x), op, int(operand));
       const Method m = methods[size_t(rng.uniform_int(0, int(methods.size()) - 1))];
       WorkedStep plain = work_step(step_variable(i), x, op, operand, m);
-      if (i == where && kind == 0) {
+      if (i == where && kind == blend) plain = *blend_methods(step_variable(i), x, op, operand, rng);
+      if (i == where && kind == wrong_result) {
         const size_t at = size_t(rng.uniform_int(0, int(plain.equations.size()) - 1));
         const int64_t wrong = slip_number(plain.equations[at].result, rng);
         plain = work_step(step_variable(i), x, op, operand, m,
@@ -236,7 +307,7 @@ LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDat
       out.lines.push_back(plain.text());
     }
     if (!valid) continue;
-    const int64_t written = kind == 3 && mistake ? slip_number(x, rng) : x;
+    const int64_t written = mistake && kind == wrong_answer ? slip_number(x, rng) : x;
     out.lines.push_back("#### " + std::to_string(written));
     out.labels = label_steps(problem, out.lines);
     return out;

@@ -17,6 +17,7 @@
 // of the last scored token. A whole solution scores in one pass the same way: the
 // candidates at the token after each tag. The answer line "#### N" is a step too.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,13 @@ std::vector<std::string> solution_lines(const std::string& solution);
 // the answer line is incorrect.
 std::vector<bool> label_steps(const Problem& problem, const std::vector<std::string>& lines);
 
+// What went wrong first in a solution: nothing; an equation that does not hold (an
+// arithmetic slip); a step whose equations all hold but whose value is wrong (a wrong
+// plan: a blend of methods, a wrong operand or operation, the wrong variable); or
+// anything else (a malformed line, a wrong or early answer line, a line too many).
+enum class FirstMistake { none, arithmetic, plan, other };
+FirstMistake first_mistake(const Problem& problem, const std::vector<std::string>& lines);
+
 // Per line, one label per character of the line and its newline: true while the text
 // so far is the start of a correct solution, i.e. every earlier line is exactly one of
 // the solution's ways to work that step (work_step with any method of methods_for) or
@@ -64,12 +72,23 @@ std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std:
 enum class CharLabel : signed char { none, good, bad };
 std::vector<std::vector<CharLabel>> label_result_digits(const std::vector<std::string>& lines);
 
+// A step `x op n` worked by a blend of its two two-part methods, every equation of it
+// right but its result wrong: each part (the first equation's round number, the
+// remainder, the sign that adds it back) taken from either method, e.g. 69*3 as
+// "60*3=180, 1*3=3, 180+3=183" (split_input's tens, round_input's remainder) or 96-73
+// as "96-70=26, 26+7=33". Most of toy-reasoner-l's wrong steps are such blends.
+// nullopt when `x op n` has no two such methods (only products of x >= 10 with a units
+// digit, and differences whose operand can be split and rounded up, do).
+std::optional<WorkedStep> blend_methods(char variable, int64_t x, Op op, int64_t n, Rng& rng);
+
 struct PrmDataOptions {
   double mistake_rate = 0.5;    // fraction of solutions with one injected mistake
-  // How a mistake is made (relative weights):
-  double result_slip = 0.6;     // one equation's result has a wrong digit or carry
-  double operand_slip = 0.25;   // the step uses a wrong operand (computed consistently)
-  double operator_slip = 0.1;   // the step uses the wrong operation
+  // How a mistake is made (relative weights), in about the proportions of toy-reasoner-l's
+  // own first wrong steps (3 in 4 blends, most of the rest arithmetic slips):
+  double result_slip = 0.3;     // one equation's result has a wrong digit or carry
+  double method_slip = 0.55;    // a step worked by blend_methods (else a result slip)
+  double operand_slip = 0.05;   // the step uses a wrong operand (computed consistently)
+  double operator_slip = 0.05;  // the step uses the wrong operation
   double answer_slip = 0.05;    // the answer line copies a wrong number
 
   void validate() const;  // throws std::invalid_argument

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <set>
+#include <tuple>
+
 #include "toy/metrics.h"
 #include "toy/prm.h"
 
@@ -49,6 +52,19 @@ TEST(ToyPrm, InjectedMistakesAreLabelledFromTheMistakeOn) {
     ++total;
   }
   EXPECT_NEAR(double(with_mistake) / total, 0.5, 0.1);
+  // Each kind of mistake on its own makes every solution wrong.
+  for (double PrmDataOptions::*kind : {&PrmDataOptions::result_slip, &PrmDataOptions::method_slip,
+                                       &PrmDataOptions::operand_slip, &PrmDataOptions::operator_slip,
+                                       &PrmDataOptions::answer_slip}) {
+    PrmDataOptions only{.mistake_rate = 1.0, .result_slip = 0, .method_slip = 0, .operand_slip = 0,
+                        .operator_slip = 0, .answer_slip = 0};
+    only.*kind = 1.0;
+    for (int i = 0; i < 100; ++i) {
+      const Problem p = generate_problem(rng, {1 + i % 5, 2});
+      const LabelledSolution s = make_prm_example(p, rng, only);
+      EXPECT_FALSE(s.labels.back()) << p.question();
+    }
+  }
   PrmDataOptions clean;
   clean.mistake_rate = 0.0;
   const Problem p = example_problem();
@@ -91,6 +107,47 @@ TEST(ToyPrm, PrefixLabelsMarkTheFirstWrongCharacter) {
     ASSERT_EQ(prefixes.size(), s.lines.size());
     for (size_t k = 0; k < s.lines.size(); ++k) EXPECT_EQ(prefixes[k].back(), s.labels[k]) << s.lines[k];
   }
+}
+
+// A blend's equations all hold and its result is wrong; only the written method is.
+TEST(ToyPrm, MethodBlendsAreRightArithmeticOnAWrongPlan) {
+  Rng rng(6);
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    for (auto [x, op, n] : {std::tuple<int64_t, Op, int64_t>{69, Op::mul, 3}, {96, Op::sub, 73}}) {
+      const auto w = blend_methods('b', x, op, n, rng);
+      ASSERT_TRUE(w.has_value());
+      for (const Equation& e : w->equations) {
+        EXPECT_EQ(e.result, e.op == '+' ? e.lhs + e.rhs : e.op == '-' ? e.lhs - e.rhs : e.lhs * e.rhs);
+      }
+      EXPECT_NE(w->value(), op == Op::mul ? x * n : x - n) << w->text();
+      const Problem p{.start = int(x), .difficulty = {1, 2}, .steps = {{op, int(n), int(op == Op::mul ? x * n : x - n)}}};
+      EXPECT_FALSE(label_steps(p, {w->text()})[0]) << w->text();
+      seen.insert(w->text());
+    }
+  }
+  // Every wrong choice of round number, remainder and sign turns up, e.g. toy-reasoner-l's own.
+  EXPECT_EQ(seen.size(), 12u);
+  EXPECT_TRUE(seen.count("b: 60*3=180, 1*3=3, 180+3=183"));
+  EXPECT_TRUE(seen.count("b: 96-70=26, 26+7=33"));
+  // Steps with a single two-part method have no blend.
+  EXPECT_FALSE(blend_methods('b', 7, Op::mul, 3, rng));
+  EXPECT_FALSE(blend_methods('b', 61, Op::add, 35, rng));
+  EXPECT_FALSE(blend_methods('b', 96, Op::sub, 70, rng));
+}
+
+TEST(ToyPrm, FirstMistakeKinds) {
+  const Problem p = example_problem();  // a=61; b=a-35; c=b*4; d=c+41; d?
+  EXPECT_EQ(first_mistake(p, {"b: 61-35=26", "c: 20*4=80, 6*4=24, 80+24=104", "d: 104+41=145", "#### 145"}),
+            FirstMistake::none);
+  EXPECT_EQ(first_mistake(p, {"b: 61-35=26", "c: 20*4=80, 6*4=25, 80+25=105"}), FirstMistake::arithmetic);
+  // Every equation holds: a blend of methods, a wrong operand, the wrong variable.
+  EXPECT_EQ(first_mistake(p, {"b: 61-35=26", "c: 20*4=80, 4*4=16, 80+16=96", "d: 96+41=137"}), FirstMistake::plan);
+  EXPECT_EQ(first_mistake(p, {"b: 61-36=25", "c: 25*4=101"}), FirstMistake::plan);
+  EXPECT_EQ(first_mistake(p, {"c: 61-35=26"}), FirstMistake::plan);
+  EXPECT_EQ(first_mistake(p, {"b: 61-35=26", "c: 26*4=104", "d: 104+41=145", "#### 154"}), FirstMistake::other);
+  EXPECT_EQ(first_mistake(p, {"b: 61-35=26", "#### 26"}), FirstMistake::other);
+  EXPECT_EQ(first_mistake(p, {"b: 61-35=26", "c: 26*4="}), FirstMistake::other);
 }
 
 TEST(ToyPrm, ResultDigitLabelsAreLocal) {
