@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -322,7 +323,8 @@ void run_toy_eval(ToyEvalArgs a) {
     md += line;
   }
   const auto mistakes = first_mistakes(reasoners.back().second, qs);
-  const double wrong = double(mistakes[1] + mistakes[2] + mistakes[3]);
+  const double wrong = double(std::accumulate(mistakes.begin(), mistakes.end(), int64_t{0}) -
+                              mistakes[size_t(toy::FirstMistake::none)]);
   if (wrong > 0) {
     std::snprintf(line, sizeof(line),
                   "\ntoy-reasoner-l's %.0f samples with a wrong step, by their first: a wrong plan (every "

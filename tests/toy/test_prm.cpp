@@ -109,7 +109,7 @@ TEST(ToyPrm, PrefixLabelsMarkTheFirstWrongCharacter) {
   }
 }
 
-// A blend's equations all hold and its result is wrong; only the written method is.
+// Every equation of a blend holds; only its plan is wrong, and so its result.
 TEST(ToyPrm, MethodBlendsAreRightArithmeticOnAWrongPlan) {
   Rng rng(6);
   std::set<std::string> seen;
