@@ -140,8 +140,9 @@ The toy process reward model (Math-Shepherd style), fine-tuned from toy-reasoner
   scores of the samples giving each answer.
 - Known limitation: short of the toy world's step-AUC target (0.85): held-out step AUC
   about 0.69 (dev problems with this mistake mix), below toy-reasoner-s's own surprise
-  (0.86 on the same steps, `ponder-train surprise --tagged -m models/toy-reasoner-s.gguf`).
-  What was tried is in the README.
+  (0.86 on the same steps, `ponder-train surprise --tagged -m models/toy-reasoner-s.gguf`),
+  and its weighted vote no better than the plain vote (below). What was tried is in
+  the README.
 - Rebuild: `make toy-models` (scripts/build-toy-models.sh).
 CARD
     ;;
