@@ -62,6 +62,7 @@ struct ReasonerReport {
   std::string name;
   int64_t parameters = 0;
   std::vector<QuestionRun> runs;
+  std::array<int64_t, 4> first_mistakes{};  // samples by toy::FirstMistake of their text
   Cost cost;
   double seconds = 0.0;
 };
@@ -123,7 +124,10 @@ ReasonerReport run_reasoner(const std::string& path, const std::vector<Question>
     r.cost += g.cost;
     SampleSet s = generate_samples(engine, prompt, a.samples, sampled, stop);
     r.cost += s.cost;
-    for (const Sample& x : s.samples) run.samples.push_back({x.text, toy::extract_answer(x.text)});
+    for (const Sample& x : s.samples) {
+      run.samples.push_back({x.text, toy::extract_answer(x.text)});
+      ++r.first_mistakes[size_t(toy::first_mistake(qs[i].problem, toy::solution_lines(x.text)))];
+    }
     r.runs.push_back(std::move(run));
     show_progress(path, i + 1, qs.size(), t0);
   }
@@ -248,18 +252,9 @@ Accuracy accuracy(const ReasonerReport& r, const std::vector<Question>& qs, int 
   return {double(greedy) / n, double(vote) / n, double(coverage) / n};
 }
 
-// How the reasoner's wrong samples first went wrong (toy::first_mistake), by kind.
-std::array<int64_t, 4> first_mistakes(const ReasonerReport& r, const std::vector<Question>& qs) {
-  std::array<int64_t, 4> counts{};
-  for (size_t i = 0; i < qs.size(); ++i) {
-    for (const auto& s : r.runs[i].samples) ++counts[size_t(toy::first_mistake(qs[i].problem, toy::solution_lines(s.text)))];
-  }
-  return counts;
-}
-
 nlohmann::ordered_json reasoner_json(const ReasonerReport& r, const std::vector<Question>& qs) {
   const Accuracy all = accuracy(r, qs);
-  const auto mistakes = first_mistakes(r, qs);
+  const auto& mistakes = r.first_mistakes;
   nlohmann::ordered_json by_steps = nlohmann::ordered_json::object();
   for (int s = 1; s <= 5; ++s) {
     const Accuracy acc = accuracy(r, qs, s, s);
@@ -322,7 +317,7 @@ void run_toy_eval(ToyEvalArgs a) {
                   100 * acc.coverage);
     md += line;
   }
-  const auto mistakes = first_mistakes(reasoners.back().second, qs);
+  const auto& mistakes = reasoners.back().second.first_mistakes;
   const double wrong = double(std::accumulate(mistakes.begin(), mistakes.end(), int64_t{0}) -
                               mistakes[size_t(toy::FirstMistake::none)]);
   if (wrong > 0) {

@@ -49,20 +49,37 @@ bool parse_equation(const std::string& text, Equation& eq) {
   return number(eq.result) && p == end;
 }
 
-bool step_line_correct(const std::string& line, char variable, int64_t value) {
-  if (line.size() < 4 || line[0] != variable || line.compare(1, 2, ": ") != 0) return false;
-  size_t pos = 3;
-  int64_t last = -1;
-  for (;;) {
+// The equations of a step line "v: A op B=C, ..." as written (results unchecked), up to
+// the first part that is not one; `whole` when that is the end of the line.
+struct StepEquations {
+  std::vector<Equation> equations;
+  bool whole = false;
+};
+
+StepEquations step_equations(const std::string& line) {
+  StepEquations out;
+  if (line.size() < 4 || line.compare(1, 2, ": ") != 0) return out;
+  for (size_t pos = 3;;) {
     const size_t comma = line.find(", ", pos);
     Equation eq{};
-    if (!parse_equation(line.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos), eq)) return false;
-    if (compute(eq.lhs, eq.op, eq.rhs) != eq.result) return false;
-    last = eq.result;
-    if (comma == std::string::npos) break;
+    if (!parse_equation(line.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos), eq)) {
+      return out;
+    }
+    out.equations.push_back(eq);
+    if (comma == std::string::npos) {
+      out.whole = true;
+      return out;
+    }
     pos = comma + 2;
   }
-  return last == value;
+}
+
+bool holds(const Equation& eq) { return compute(eq.lhs, eq.op, eq.rhs) == eq.result; }
+
+bool step_line_correct(const std::string& line, char variable, int64_t value) {
+  const StepEquations s = step_equations(line);
+  return s.whole && line[0] == variable && std::all_of(s.equations.begin(), s.equations.end(), holds) &&
+         s.equations.back().result == value;
 }
 
 }  // namespace
@@ -117,18 +134,10 @@ FirstMistake first_mistake(const Problem& problem, const std::vector<std::string
   const auto labels = label_steps(problem, lines);
   const size_t at = size_t(std::find(labels.begin(), labels.end(), false) - labels.begin());
   if (at == labels.size()) return FirstMistake::none;
-  const std::string& line = lines[at];
-  if (at >= problem.steps.size() || line.size() < 4 || line.compare(1, 2, ": ") != 0) return FirstMistake::other;
-  for (size_t pos = 3;;) {
-    const size_t comma = line.find(", ", pos);
-    Equation eq{};
-    if (!parse_equation(line.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos), eq)) {
-      return FirstMistake::other;
-    }
-    if (compute(eq.lhs, eq.op, eq.rhs) != eq.result) return FirstMistake::arithmetic;
-    if (comma == std::string::npos) return FirstMistake::plan;
-    pos = comma + 2;
-  }
+  if (at >= problem.steps.size()) return FirstMistake::other;
+  const StepEquations s = step_equations(lines[at]);
+  if (!std::all_of(s.equations.begin(), s.equations.end(), holds)) return FirstMistake::arithmetic;
+  return s.whole ? FirstMistake::plan : FirstMistake::other;
 }
 
 std::vector<std::vector<bool>> label_prefixes(const Problem& problem, const std::vector<std::string>& lines) {
@@ -205,8 +214,9 @@ std::vector<std::vector<CharLabel>> label_result_digits(const std::vector<std::s
 
 namespace {
 
+// Products and differences with both of their two-part methods (split and round) apply.
 bool has_method_blend(int64_t x, Op op, int64_t n) {
-  return (op == Op::mul && x >= 10 && x % 10 != 0) || (op == Op::sub && n >= 10 && n % 10 != 0 && n + 10 - n % 10 <= x);
+  return (op == Op::mul || op == Op::sub) && methods_for(int(x), op, int(n)).size() == 3;
 }
 
 }  // namespace
