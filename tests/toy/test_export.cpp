@@ -169,5 +169,22 @@ TEST_F(ExportTest, PrmTrainingLeavesFrozenLayersAlone) {
   }
 }
 
+// A PRM run with per-character flags (the committed toy-prm's recipe, in miniature):
+// it trains and says so in the recipe it writes.
+TEST_F(ExportTest, PrmTrainingWithPrefixFlags) {
+  const std::string out = dir_ + "/prm-flags.gguf";
+  run("prm --init " + dir_ + "/smoke-f32.gguf --steps 3 --warmup 1 --prefix-flags --flag-weight 2 --threads 1 --f32 -o " +
+      out);
+  const LlamaFile before = read_llama_gguf(dir_ + "/smoke-f32.gguf");
+  const LlamaFile after = read_llama_gguf(out);
+  ASSERT_EQ(before.tensors.size(), after.tensors.size());
+  EXPECT_NE(before.tensors.back().data, after.tensors.back().data) << before.tensors.back().name;
+  std::string recipe;
+  for (const auto& [key, value] : after.metadata) {
+    if (key == "ponder.toy.recipe") recipe = value;
+  }
+  EXPECT_NE(recipe.find("prefix_flags=2"), std::string::npos) << recipe;
+}
+
 }  // namespace
 }  // namespace ponder::toy

@@ -14,6 +14,19 @@ std::vector<int64_t> tokens_of(const std::string& text) {
   return {t.begin(), t.end()};
 }
 
+// Where each step's characters begin in a prm_doc, given how many each has (its line and
+// newline; its tag follows). The steps lie back to back at the end of the document.
+std::vector<size_t> step_starts(const Doc& d, const std::vector<size_t>& step_chars) {
+  std::vector<size_t> starts(step_chars.size());
+  size_t end = d.input.size();
+  for (size_t i = step_chars.size(); i-- > 0;) {
+    if (end < step_chars[i] + 1) throw std::invalid_argument("prm_doc labels: longer than the text");
+    end -= step_chars[i] + 1;
+    starts[i] = end;
+  }
+  return starts;
+}
+
 }  // namespace
 
 Doc reasoner_doc(const std::string& question, const std::string& solution) {
@@ -84,6 +97,8 @@ std::optional<Batch> Packer::next() {
   auto targets = torch::full({rows_, ctx_}, kNoTarget, torch::kInt64);
   auto weights = torch::zeros({rows_, ctx_}, torch::kFloat32);
   auto wgt = weights.accessor<float, 2>();
+  auto flags = torch::full({rows_, ctx_}, int64_t(kNoFlag), torch::kInt64);
+  auto flg = flags.accessor<int64_t, 2>();
   auto positions = torch::zeros({rows_, ctx_}, torch::kInt64);
   auto docs = torch::full({rows_, ctx_}, -1, torch::kInt64);
   auto tok = tokens.accessor<int64_t, 2>(), tgt = targets.accessor<int64_t, 2>();
@@ -101,6 +116,7 @@ std::optional<Batch> Packer::next() {
         tok[r][used + i] = fits->input[size_t(i)];
         tgt[r][used + i] = fits->target[size_t(i)];
         wgt[r][used + i] = fits->weight[size_t(i)];
+        if (!fits->flag.empty()) flg[r][used + i] = fits->flag[size_t(i)];
         pos[r][used + i] = i;
         doc[r][used + i] = index;
       }
@@ -113,6 +129,7 @@ std::optional<Batch> Packer::next() {
   b.tokens = tokens;
   b.targets = targets;
   b.weights = weights;
+  b.flags = flags;
   b.positions = positions;
   b.docs = docs;
   return b;
@@ -122,20 +139,16 @@ Doc prm_char_doc(const std::string& question, const toy::LabelledSolution& solut
                   const std::vector<std::vector<toy::CharLabel>>& char_labels) {
   Doc d = prm_doc(question, solution);
   if (char_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_char_doc: one label row per line");
-  // The steps lie back to back at the end of the document, each its labelled characters
-  // then its tag: walk them from the last.
-  size_t end = d.input.size();
-  for (size_t i = solution.lines.size(); i-- > 0;) {
-    const auto& labels = char_labels[i];
-    const size_t tag = end - 1;
-    if (tag < labels.size()) throw std::invalid_argument("prm_char_doc: labels longer than the text");
-    for (size_t k = 0; k < labels.size(); ++k) {
-      if (labels[k] == toy::CharLabel::none) continue;
-      const size_t at = tag - labels.size() + k;
-      d.target[at] = toy::toy_token_for_char(labels[k] == toy::CharLabel::good ? toy::kPrmGood : toy::kPrmBad);
-      d.weight[at] = 1.0f;
+  std::vector<size_t> sizes;
+  for (const auto& labels : char_labels) sizes.push_back(labels.size());
+  const auto starts = step_starts(d, sizes);
+  for (size_t i = 0; i < char_labels.size(); ++i) {
+    for (size_t k = 0; k < char_labels[i].size(); ++k) {
+      if (char_labels[i][k] == toy::CharLabel::none) continue;
+      d.target[starts[i] + k] =
+          toy::toy_token_for_char(char_labels[i][k] == toy::CharLabel::good ? toy::kPrmGood : toy::kPrmBad);
+      d.weight[starts[i] + k] = 1.0f;
     }
-    end = tag - labels.size();
   }
   return d;
 }
@@ -148,6 +161,20 @@ Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& sol
     for (bool ok : line) row.push_back(ok ? toy::CharLabel::good : toy::CharLabel::bad);
   }
   return prm_char_doc(question, solution, labels);
+}
+
+Doc prm_flagged_doc(const std::string& question, const toy::LabelledSolution& solution,
+                    const std::vector<std::vector<bool>>& prefix_labels, float lm_weight) {
+  Doc d = prm_doc(question, solution, lm_weight);
+  if (prefix_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_flagged_doc: one label row per line");
+  std::vector<size_t> sizes;
+  for (const auto& labels : prefix_labels) sizes.push_back(labels.size());
+  const auto starts = step_starts(d, sizes);
+  d.flag.assign(d.input.size(), kNoFlag);
+  for (size_t i = 0; i < prefix_labels.size(); ++i) {
+    for (size_t k = 0; k < prefix_labels[i].size(); ++k) d.flag[starts[i] + k] = prefix_labels[i][k] ? 1 : 0;
+  }
+  return d;
 }
 
 }  // namespace ponder::trainer

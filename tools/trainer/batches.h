@@ -14,13 +14,18 @@
 namespace ponder::trainer {
 
 inline constexpr int64_t kNoTarget = -100;  // cross-entropy ignore index
+inline constexpr int8_t kNoFlag = -1;
+
 
 // One document: the model reads `input` and is trained to predict target[i] at position
-// i, with loss weight weight[i] (0 where target[i] is kNoTarget).
+// i, with loss weight weight[i] (0 where target[i] is kNoTarget). A PRM document may
+// also flag positions: flag[i] is 1 ('+') or 0 ('-'), a target for the sign of
+// logit('+') - logit('-') at i besides target[i] (empty, or kNoFlag where none).
 struct Doc {
   std::vector<int64_t> input;
   std::vector<int64_t> target;
   std::vector<float> weight;
+  std::vector<int8_t> flag;
 };
 
 // BOS question "\n" solution EOS; loss on the solution and EOS only (questions are random
@@ -46,10 +51,19 @@ Doc prm_prefix_doc(const std::string& question, const toy::LabelledSolution& sol
 Doc prm_char_doc(const std::string& question, const toy::LabelledSolution& solution,
                   const std::vector<std::vector<toy::CharLabel>>& char_labels);
 
+// prm_doc with a flag at every character of every step and its newline: its
+// toy::label_prefixes label (is the solution still right up to here?). Unlike
+// prm_prefix_doc the flags leave the next-character targets in place, so the PRM learns
+// to flag the first wrong character where it is written while it keeps predicting what a
+// right one would be, which is what it compares the written one against.
+Doc prm_flagged_doc(const std::string& question, const toy::LabelledSolution& solution,
+                    const std::vector<std::vector<bool>>& prefix_labels, float lm_weight);
+
 struct Batch {
   torch::Tensor tokens;     // [rows, ctx] int64
   torch::Tensor targets;    // [rows, ctx] int64, kNoTarget where no loss
   torch::Tensor weights;    // [rows, ctx] float, loss weight of each target
+  torch::Tensor flags;      // [rows, ctx] int64, kNoFlag where none
   torch::Tensor positions;  // [rows, ctx] int64, restarting at 0 in each document
   torch::Tensor docs;       // [rows, ctx] int64, document index within the row (-1: padding)
   int64_t n_tokens = 0;     // non-padding tokens

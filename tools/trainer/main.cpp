@@ -221,6 +221,7 @@ std::vector<Doc> heldout_digit_docs(double slip_rate) {
 struct PrmArgs {
   float lm_weight = 0.1f;
   bool prefix_labels = false;
+  bool prefix_flags = false;
   toy::PrmDataOptions data;
   int train_from_layer = 0;  // layers below it (and the embeddings) stay fixed
   // Share of documents that are slipped solutions with replaced-digit targets
@@ -244,6 +245,7 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
     }
     const toy::LabelledSolution s = toy::make_prm_example(p, rng, prm.data);
     if (prm.prefix_labels) return prm_prefix_doc(p.question(), s, toy::label_prefixes(p, s.lines));
+    if (prm.prefix_flags) return prm_flagged_doc(p.question(), s, toy::label_prefixes(p, s.lines), prm.lm_weight);
     return prm_doc(p.question(), s, prm.lm_weight);
   });
   std::vector<Doc> dev;
@@ -259,6 +261,7 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
   if (prm.data.mistake_rate != toy::PrmDataOptions{}.mistake_rate) {
     recipe += " mistake_rate=" + std::to_string(prm.data.mistake_rate);
   }
+  if (prm.prefix_flags) recipe += " prefix_flags=" + std::to_string(a.train.flag_weight);
   if (prm.train_from_layer > 0) recipe += " train_from_layer=" + std::to_string(prm.train_from_layer);
   if (prm.digit_docs > 0) {
     recipe += " digit_docs=" + std::to_string(prm.digit_docs) + " slip_rate=" + std::to_string(prm.slip_rate);
@@ -377,6 +380,9 @@ int main(int argc, char** argv) {
   prm->add_option("--lm-weight", prm_only.lm_weight, "Loss weight of the correct steps' tokens (0: tags only)");
   prm->add_flag("--prefix-labels", prm_only.prefix_labels,
                 "Targets at every step character: is the solution still right there (replaces --lm-weight)");
+  prm->add_flag("--prefix-flags", prm_only.prefix_flags,
+                "Also flag every step character: is the solution still right there (a target for logit('+') - logit('-'))");
+  prm->add_option("--flag-weight", prm_args.train.flag_weight, "Loss weight of those flags")->check(CLI::NonNegativeNumber);
   prm->add_option("--mistake-rate", prm_only.data.mistake_rate, "Fraction of solutions with an injected mistake");
   prm->add_option("--train-from-layer", prm_only.train_from_layer,
                   "Train only this layer and those above it, the output norm and matrix");

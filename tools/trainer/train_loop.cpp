@@ -14,13 +14,25 @@ namespace ponder::trainer {
 
 namespace {
 
-torch::Tensor loss_of(LlamaModel& model, const Batch& b) {
+torch::Tensor loss_of(LlamaModel& model, const Batch& b, double flag_weight) {
   auto logits = model->forward(b.tokens, b.positions, b.docs);
+  auto flat = logits.view({-1, logits.size(-1)});
   auto per_token = torch::nn::functional::cross_entropy(
-      logits.view({-1, logits.size(-1)}), b.targets.view(-1),
+      flat, b.targets.view(-1),
       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kNoTarget).reduction(torch::kNone));
   auto weights = b.weights.view(-1);
-  return (per_token * weights).sum() / weights.sum().clamp_min(1e-6);
+  auto loss = (per_token * weights).sum() / weights.sum().clamp_min(1e-6);
+  auto flagged = b.flags.view(-1) != kNoFlag;
+  if (flag_weight > 0 && flagged.any().item<bool>()) {
+    // Only the difference of the two logits: the softmax over all characters stays free
+    // to predict the next one at the same position.
+    const int64_t plus = toy::toy_token_for_char(toy::kPrmGood), minus = toy::toy_token_for_char(toy::kPrmBad);
+    auto picked = flat.index({flagged});
+    auto margin = picked.select(1, plus) - picked.select(1, minus);
+    loss = loss + flag_weight * torch::nn::functional::binary_cross_entropy_with_logits(
+                                    margin, b.flags.view(-1).index({flagged}).to(torch::kFloat32));
+  }
+  return loss;
 }
 
 double lr_at(const TrainOptions& o, int step) {
@@ -43,6 +55,7 @@ void TrainOptions::validate() const {
   need(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "beta1/beta2: must be in [0, 1)");
   need(weight_decay >= 0, "weight_decay: must be >= 0");
   need(clip > 0, "clip: must be > 0");
+  need(flag_weight >= 0, "flag_weight: must be >= 0");
   need(log_every >= 1 && eval_every >= 1, "log_every/eval_every: must be >= 1");
 }
 
@@ -102,7 +115,7 @@ TrainReport train(LlamaModel& model, Packer& data, const std::vector<Batch>& eva
     const double lr = lr_at(o, step);
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     optimizer.zero_grad();
-    auto loss = loss_of(model, *batch);
+    auto loss = loss_of(model, *batch, o.flag_weight);
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
     optimizer.step();

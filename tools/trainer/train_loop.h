@@ -19,6 +19,7 @@ struct TrainOptions {
   double beta2 = 0.95;
   double weight_decay = 0.1;      // on matrices and embeddings; norms are not decayed
   double clip = 1.0;              // global gradient norm
+  double flag_weight = 1.0;       // loss weight of the flags (Doc::flag), mean over flags
   int log_every = 50;             // steps between progress lines
   int eval_every = 500;           // steps between held-out evaluations (and at the end)
 
