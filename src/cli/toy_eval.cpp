@@ -40,6 +40,7 @@ struct ToyEvalArgs {
   bool skip_prm = false;
   bool json = false;
   std::string markdown;   // also write the results as a markdown table here
+  std::string scores;     // also write each sample's PRM step scores and labels here (JSONL)
 };
 
 struct Question {
@@ -174,12 +175,20 @@ std::vector<std::vector<double>> prm_step_scores(Engine& engine, const Model& pr
   return scores;
 }
 
+// Accuracy of choosing among a question's samples by their PRM scores.
+struct PrmSelection {
+  double weighted_vote = 0;  // the answer whose samples' scores sum highest
+  double best_of_n = 0;      // the answer of the best-scored sample
+};
+
 struct PrmReport {
   std::optional<double> auc_injected;  // injected mistakes on the test questions
   int64_t steps_injected = 0;
   std::optional<double> auc_samples;   // the large reasoner's own sampled steps
   int64_t steps_samples = 0;
-  double weighted_vote = 0, best_of_n = 0;
+  // A solution's score: its weakest step's P(+) (Math-Shepherd's min), or its last
+  // step's, which the labels make the PRM's estimate that the whole solution is right.
+  PrmSelection by_min, by_last;
   double seconds = 0.0;
 };
 
@@ -191,7 +200,21 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::pair<double, bool>> injected, natural;
   toy::Rng rng(toy::derive_seed(a.seed, 77));
-  int weighted_ok = 0, best_ok = 0;
+  struct Tally {
+    int weighted_ok = 0, best_ok = 0;
+    void add(const std::vector<std::optional<int64_t>>& answers, const std::vector<double>& scores, int64_t truth) {
+      weighted_ok += toy::weighted_vote(answers, scores) == truth;
+      best_ok += answers[size_t(std::max_element(scores.begin(), scores.end()) - scores.begin())] == truth;
+    }
+    PrmSelection of(size_t questions) const {
+      return {double(weighted_ok) / double(questions), double(best_ok) / double(questions)};
+    }
+  } by_min, by_last;
+  std::ofstream scores_out;
+  if (!a.scores.empty()) {
+    scores_out.open(a.scores);
+    if (!scores_out) throw UsageError("toy-eval: cannot write " + a.scores);
+  }
   for (size_t i = 0; i < qs.size(); ++i) {
     const auto& q = qs[i];
     // Held-out labelled steps: this question's reference path with injected mistakes.
@@ -203,26 +226,35 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
     for (const auto& s : large.runs[i].samples) lines.push_back(toy::solution_lines(s.text));
     const auto scores = prm_step_scores(engine, *model, q.example.question, lines);
     std::vector<std::optional<int64_t>> answers;
-    std::vector<double> weights;
+    std::vector<double> min_scores, last_scores;
     for (size_t j = 0; j < lines.size(); ++j) {
       const auto labels = toy::label_steps(q.problem, lines[j]);
       for (size_t k = 0; k < scores[j].size(); ++k) natural.emplace_back(scores[j][k], labels[k]);
-      // A solution is as good as its weakest step (Math-Shepherd's min aggregation).
-      const double w = scores[j].empty() ? 0.0 : *std::min_element(scores[j].begin(), scores[j].end());
       answers.push_back(large.runs[i].samples[j].answer);
-      weights.push_back(w);
+      min_scores.push_back(scores[j].empty() ? 0.0 : *std::min_element(scores[j].begin(), scores[j].end()));
+      last_scores.push_back(scores[j].empty() ? 0.0 : scores[j].back());
     }
-    weighted_ok += toy::weighted_vote(answers, weights) == q.answer;
-    const size_t best = size_t(std::max_element(weights.begin(), weights.end()) - weights.begin());
-    best_ok += answers[best] == q.answer;
+    by_min.add(answers, min_scores, q.answer);
+    by_last.add(answers, last_scores, q.answer);
+    if (scores_out.is_open()) {
+      nlohmann::json samples = nlohmann::json::array();
+      for (size_t j = 0; j < lines.size(); ++j) {
+        const auto& answer = answers[j];
+        samples.push_back({{"text", large.runs[i].samples[j].text},
+                           {"answer", answer ? nlohmann::json(*answer) : nlohmann::json()},
+                           {"step_scores", scores[j]},
+                           {"step_labels", toy::label_steps(q.problem, lines[j])}});
+      }
+      scores_out << nlohmann::json{{"id", q.example.id}, {"answer", q.answer}, {"samples", samples}}.dump() << "\n";
+    }
     show_progress(path, i + 1, qs.size(), t0);
   }
   r.steps_injected = int64_t(injected.size());
   r.steps_samples = int64_t(natural.size());
   r.auc_injected = toy::roc_auc(std::move(injected));
   r.auc_samples = toy::roc_auc(std::move(natural));
-  r.weighted_vote = double(weighted_ok) / double(qs.size());
-  r.best_of_n = double(best_ok) / double(qs.size());
+  r.by_min = by_min.of(qs.size());
+  r.by_last = by_last.of(qs.size());
   r.seconds = elapsed_since(t0);
   return r;
 }
@@ -296,8 +328,10 @@ void run_toy_eval(ToyEvalArgs a) {
                       {"steps_injected", prm->steps_injected},
                       {"step_auc_samples", prm->auc_samples.value_or(NAN)},
                       {"steps_samples", prm->steps_samples},
-                      {"prm_weighted_vote", prm->weighted_vote},
-                      {"prm_best_of_n", prm->best_of_n},
+                      {"min_step", {{"prm_weighted_vote", prm->by_min.weighted_vote},
+                                    {"prm_best_of_n", prm->by_min.best_of_n}}},
+                      {"last_step", {{"prm_weighted_vote", prm->by_last.weighted_vote},
+                                     {"prm_best_of_n", prm->by_last.best_of_n}}},
                       {"seconds", prm->seconds}};
   }
 
@@ -331,13 +365,17 @@ void run_toy_eval(ToyEvalArgs a) {
   }
   if (prm) {
     std::snprintf(line, sizeof(line),
-                  "\ntoy-prm on toy-reasoner-l's %d samples per question: PRM-weighted vote %.1f%%, "
-                  "PRM best-of-%d %.1f%%; step AUC %.3f on %lld injected-mistake steps, %.3f on %lld "
-                  "sampled steps.\n",
-                  a.samples, 100 * prm->weighted_vote, a.samples, 100 * prm->best_of_n,
-                  prm->auc_injected.value_or(NAN), (long long)prm->steps_injected, prm->auc_samples.value_or(NAN),
-                  (long long)prm->steps_samples);
+                  "\ntoy-prm on toy-reasoner-l's %d samples per question: step AUC %.3f on %lld injected-mistake "
+                  "steps, %.3f on %lld sampled steps.\n\n| solution score | PRM-weighted vote@%d | PRM best-of-%d |\n"
+                  "|---|---|---|\n",
+                  a.samples, prm->auc_injected.value_or(NAN), (long long)prm->steps_injected,
+                  prm->auc_samples.value_or(NAN), (long long)prm->steps_samples, a.samples, a.samples);
     md += line;
+    for (const auto& [what, sel] : {std::pair{"weakest step's P(+)", prm->by_min}, {"last step's P(+)", prm->by_last}}) {
+      std::snprintf(line, sizeof(line), "| %s | %.1f%% | %.1f%% |\n", what, 100 * sel.weighted_vote,
+                    100 * sel.best_of_n);
+      md += line;
+    }
   }
   if (!a.markdown.empty()) {
     std::ofstream f(a.markdown);
@@ -371,6 +409,7 @@ void add_toy_eval_command(CLI::App& app) {
   cmd->add_flag("--skip-prm", a->skip_prm, "Do not evaluate the PRM");
   cmd->add_flag("--json", a->json, "Print the results as JSON");
   cmd->add_option("--markdown", a->markdown, "Also write the results as markdown to this file");
+  cmd->add_option("--scores", a->scores, "Also write each sample's PRM step scores and step labels here (JSONL)");
   cmd->callback([a] { run_toy_eval(*a); });
 }
 
