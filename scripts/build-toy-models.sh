@@ -8,7 +8,7 @@
 #   PONDER_TRAIN_THREADS=2       LibTorch threads of toy-reasoner-l
 #   PONDER_SMALL_THREADS=1       LibTorch threads of toy-reasoner-s and toy-prm: their 128-wide
 #                                matrices train ~2x faster on one thread than on two here
-#                                (about 10,000 against 5,200 tokens/s)
+#                                (toy-reasoner-s: about 12,000 against 5,200 tokens/s)
 #   PONDER_EVAL_THREADS=2        threads of the evaluation
 #
 #   --keep    keep each model whose file and training summary (models/NAME.train.json)

@@ -227,9 +227,10 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
     const auto scores = prm_step_scores(engine, *model, q.example.question, lines);
     std::vector<std::optional<int64_t>> answers;
     std::vector<double> min_scores, last_scores;
+    std::vector<std::vector<bool>> labels;
     for (size_t j = 0; j < lines.size(); ++j) {
-      const auto labels = toy::label_steps(q.problem, lines[j]);
-      for (size_t k = 0; k < scores[j].size(); ++k) natural.emplace_back(scores[j][k], labels[k]);
+      labels.push_back(toy::label_steps(q.problem, lines[j]));
+      for (size_t k = 0; k < scores[j].size(); ++k) natural.emplace_back(scores[j][k], labels[j][k]);
       answers.push_back(large.runs[i].samples[j].answer);
       min_scores.push_back(scores[j].empty() ? 0.0 : *std::min_element(scores[j].begin(), scores[j].end()));
       last_scores.push_back(scores[j].empty() ? 0.0 : scores[j].back());
@@ -243,7 +244,7 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
         samples.push_back({{"text", large.runs[i].samples[j].text},
                            {"answer", answer ? nlohmann::json(*answer) : nlohmann::json()},
                            {"step_scores", scores[j]},
-                           {"step_labels", toy::label_steps(q.problem, lines[j])}});
+                           {"step_labels", labels[j]}});
       }
       scores_out << nlohmann::json{{"id", q.example.id}, {"answer", q.answer}, {"samples", samples}}.dump() << "\n";
     }

@@ -14,14 +14,16 @@ std::vector<int64_t> tokens_of(const std::string& text) {
   return {t.begin(), t.end()};
 }
 
-// Where each step's characters begin in a prm_doc, given how many each has (its line and
-// newline; its tag follows). The steps lie back to back at the end of the document.
-std::vector<size_t> step_starts(const Doc& d, const std::vector<size_t>& step_chars) {
-  std::vector<size_t> starts(step_chars.size());
+// Where each step's characters begin in a prm_doc, given one row of per-character labels
+// per step (its line and newline; its tag follows). The steps lie back to back at the
+// end of the document.
+template <class Label>
+std::vector<size_t> step_starts(const Doc& d, const std::vector<std::vector<Label>>& rows) {
+  std::vector<size_t> starts(rows.size());
   size_t end = d.input.size();
-  for (size_t i = step_chars.size(); i-- > 0;) {
-    if (end < step_chars[i] + 1) throw std::invalid_argument("prm_doc labels: longer than the text");
-    end -= step_chars[i] + 1;
+  for (size_t i = rows.size(); i-- > 0;) {
+    if (end < rows[i].size() + 1) throw std::invalid_argument("prm_doc labels: longer than the text");
+    end -= rows[i].size() + 1;
     starts[i] = end;
   }
   return starts;
@@ -139,9 +141,7 @@ Doc prm_char_doc(const std::string& question, const toy::LabelledSolution& solut
                   const std::vector<std::vector<toy::CharLabel>>& char_labels) {
   Doc d = prm_doc(question, solution);
   if (char_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_char_doc: one label row per line");
-  std::vector<size_t> sizes;
-  for (const auto& labels : char_labels) sizes.push_back(labels.size());
-  const auto starts = step_starts(d, sizes);
+  const auto starts = step_starts(d, char_labels);
   for (size_t i = 0; i < char_labels.size(); ++i) {
     for (size_t k = 0; k < char_labels[i].size(); ++k) {
       if (char_labels[i][k] == toy::CharLabel::none) continue;
@@ -167,9 +167,7 @@ Doc prm_flagged_doc(const std::string& question, const toy::LabelledSolution& so
                     const std::vector<std::vector<bool>>& prefix_labels, float lm_weight) {
   Doc d = prm_doc(question, solution, lm_weight);
   if (prefix_labels.size() != solution.lines.size()) throw std::invalid_argument("prm_flagged_doc: one label row per line");
-  std::vector<size_t> sizes;
-  for (const auto& labels : prefix_labels) sizes.push_back(labels.size());
-  const auto starts = step_starts(d, sizes);
+  const auto starts = step_starts(d, prefix_labels);
   d.flag.assign(d.input.size(), kNoFlag);
   for (size_t i = 0; i < prefix_labels.size(); ++i) {
     for (size_t k = 0; k < prefix_labels[i].size(); ++k) d.flag[starts[i] + k] = prefix_labels[i][k] ? 1 : 0;

@@ -16,7 +16,6 @@ namespace ponder::trainer {
 inline constexpr int64_t kNoTarget = -100;  // cross-entropy ignore index
 inline constexpr int8_t kNoFlag = -1;
 
-
 // One document: the model reads `input` and is trained to predict target[i] at position
 // i, with loss weight weight[i] (0 where target[i] is kNoTarget). A PRM document may
 // also flag positions: flag[i] is 1 ('+') or 0 ('-'), a target for the sign of
