@@ -14,6 +14,11 @@ namespace ponder::trainer {
 
 namespace {
 
+const int64_t kPlus = toy::toy_token_for_char(toy::kPrmGood), kMinus = toy::toy_token_for_char(toy::kPrmBad);
+
+// logit('+') - logit('-') of each row of [n, vocab] logits: the PRM's verdict.
+torch::Tensor prm_margin(const torch::Tensor& rows) { return rows.select(1, kPlus) - rows.select(1, kMinus); }
+
 torch::Tensor loss_of(LlamaModel& model, const Batch& b, double flag_weight) {
   auto logits = model->forward(b.tokens, b.positions, b.docs);
   auto flat = logits.view({-1, logits.size(-1)});
@@ -26,11 +31,8 @@ torch::Tensor loss_of(LlamaModel& model, const Batch& b, double flag_weight) {
   if (flag_weight > 0 && flagged.any().item<bool>()) {
     // Only the difference of the two logits: the softmax over all characters stays free
     // to predict the next one at the same position.
-    const int64_t plus = toy::toy_token_for_char(toy::kPrmGood), minus = toy::toy_token_for_char(toy::kPrmBad);
-    auto picked = flat.index({flagged});
-    auto margin = picked.select(1, plus) - picked.select(1, minus);
     loss = loss + flag_weight * torch::nn::functional::binary_cross_entropy_with_logits(
-                                    margin, b.flags.view(-1).index({flagged}).to(torch::kFloat32));
+                                    prm_margin(flat.index({flagged})), b.flags.view(-1).index({flagged}).to(torch::kFloat32));
   }
   return loss;
 }
@@ -62,7 +64,6 @@ void TrainOptions::validate() const {
 EvalResult evaluate(LlamaModel& model, const std::vector<Batch>& batches) {
   torch::NoGradGuard no_grad;
   model->eval();
-  const int64_t plus = toy::toy_token_for_char(toy::kPrmGood), minus = toy::toy_token_for_char(toy::kPrmBad);
   EvalResult r;
   double total = 0.0;
   bool binary = true;
@@ -78,10 +79,10 @@ EvalResult evaluate(LlamaModel& model, const std::vector<Batch>& batches) {
     auto tgt = targets.index({mask});
     total += torch::nn::functional::cross_entropy(picked, tgt).item<double>() * double(n);
     r.targets += n;
-    binary = binary && ((tgt == plus) | (tgt == minus)).all().item<bool>();
+    binary = binary && ((tgt == kPlus) | (tgt == kMinus)).all().item<bool>();
     if (binary) {
-      auto margin = (picked.select(1, plus) - picked.select(1, minus)).contiguous();
-      for (int64_t i = 0; i < n; ++i) scored.emplace_back(margin[i].item<double>(), tgt[i].item<int64_t>() == plus);
+      auto margin = prm_margin(picked).contiguous();
+      for (int64_t i = 0; i < n; ++i) scored.emplace_back(margin[i].item<double>(), tgt[i].item<int64_t>() == kPlus);
     }
   }
   model->train();
