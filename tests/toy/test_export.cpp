@@ -186,5 +186,16 @@ TEST_F(ExportTest, PrmTrainingWithPrefixFlags) {
   EXPECT_NE(recipe.find("prefix_flags=2"), std::string::npos) << recipe;
 }
 
+// Settings that would be silently ignored are refused: a flag weight without flags, and
+// flags beside per-character labels (which replace the targets the flags sit beside).
+TEST_F(ExportTest, PrmFlagSettingsThatWouldDoNothingAreRefused) {
+  const std::string base = std::string(PONDER_TRAIN_BIN) + " prm --init " + dir_ + "/smoke-f32.gguf --steps 1 -o " +
+                           dir_ + "/unused.gguf ";
+  for (const char* bad : {"--flag-weight 2", "--prefix-flags --prefix-labels"}) {
+    const std::string cmd = base + bad + " > /dev/null 2>&1";
+    EXPECT_NE(std::system(cmd.c_str()), 0) << cmd;
+  }
+}
+
 }  // namespace
 }  // namespace ponder::toy

@@ -378,11 +378,16 @@ int main(int argc, char** argv) {
   add_common(prm, prm_args);
   PrmArgs prm_only;
   prm->add_option("--lm-weight", prm_only.lm_weight, "Loss weight of the correct steps' tokens (0: tags only)");
-  prm->add_flag("--prefix-labels", prm_only.prefix_labels,
-                "Targets at every step character: is the solution still right there (replaces --lm-weight)");
-  prm->add_flag("--prefix-flags", prm_only.prefix_flags,
-                "Also flag every step character: is the solution still right there (a target for logit('+') - logit('-'))");
-  prm->add_option("--flag-weight", prm_args.train.flag_weight, "Loss weight of those flags")->check(CLI::NonNegativeNumber);
+  auto* prefix_labels =
+      prm->add_flag("--prefix-labels", prm_only.prefix_labels,
+                    "Targets at every step character: is the solution still right there (replaces --lm-weight)");
+  auto* prefix_flags = prm->add_flag(
+      "--prefix-flags", prm_only.prefix_flags,
+      "Also flag every step character: is the solution still right there (a target for logit('+') - logit('-'))");
+  prefix_flags->excludes(prefix_labels);
+  prm->add_option("--flag-weight", prm_args.train.flag_weight, "Loss weight of those flags")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(prefix_flags);
   prm->add_option("--mistake-rate", prm_only.data.mistake_rate, "Fraction of solutions with an injected mistake");
   prm->add_option("--train-from-layer", prm_only.train_from_layer,
                   "Train only this layer and those above it, the output norm and matrix");
