@@ -183,6 +183,9 @@ struct PrmSelection {
 
 struct PrmReport {
   std::optional<double> auc_injected;  // injected mistakes on the test questions
+  // The same steps scored without a PRM: the large reasoner's lowest token logprob in the
+  // step and every step before it. The PRM has to beat this to be worth running.
+  std::optional<double> auc_injected_surprise;
   int64_t steps_injected = 0;
   std::optional<double> auc_samples;   // the large reasoner's own sampled steps
   int64_t steps_samples = 0;
@@ -192,14 +195,55 @@ struct PrmReport {
   double seconds = 0.0;
 };
 
+// Held-out labelled steps: each question's reference path with injected mistakes.
+std::vector<toy::LabelledSolution> injected_examples(const std::vector<Question>& qs, uint64_t seed) {
+  toy::Rng rng(toy::derive_seed(seed, 77));
+  std::vector<toy::LabelledSolution> out;
+  for (const auto& q : qs) out.push_back(toy::make_prm_example(q.problem, rng));
+  return out;
+}
+
+// Step AUC of the reasoner's own surprise on the injected examples: a step scores the
+// lowest logprob of any token of it and of the steps before it.
+std::optional<double> surprise_auc(const std::string& path, const std::vector<Question>& qs,
+                                   const std::vector<toy::LabelledSolution>& injected, const ToyEvalArgs& a) {
+  auto model = Model::load(path);
+  Engine engine = toy_engine(model, 1, a.threads);
+  std::vector<std::pair<double, bool>> scored;
+  for (size_t i = 0; i < qs.size(); ++i) {
+    const auto& ex = injected[i];
+    std::vector<Token> continuation;
+    std::vector<size_t> line_ends;  // in continuation
+    for (const auto& line : ex.lines) {
+      for (Token t : model->tokenize(line + "\n", false)) continuation.push_back(t);
+      line_ends.push_back(continuation.size());
+    }
+    const std::vector<Token> prompt = model->tokenize(toy::reasoner_prompt(qs[i].example.question), true);
+    if (prompt.size() + continuation.size() > size_t(engine.context_per_sequence())) continue;
+    const RequestId request = engine.begin_request();
+    const SeqId seq = engine.add_sequence(request, prompt);
+    engine.score(seq, continuation);
+    engine.run_until_done(std::vector<SeqId>{seq});
+    const auto& logprobs = engine.sequence(seq).score->logprobs;
+    double running = 0.0;
+    size_t t = 0;
+    for (size_t k = 0; k < ex.lines.size(); ++k) {
+      for (; t < line_ends[k]; ++t) running = std::min(running, double(logprobs[t]));
+      scored.emplace_back(running, ex.labels[k]);
+    }
+    engine.free(seq);
+    engine.end_request(request);
+  }
+  return toy::roc_auc(std::move(scored));
+}
+
 PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, const ReasonerReport& large,
-                  const ToyEvalArgs& a) {
+                  const std::vector<toy::LabelledSolution>& injected_steps, const ToyEvalArgs& a) {
   auto model = Model::load(path);
   Engine engine = toy_engine(model, a.samples + 1, a.threads);  // the shared question prefix and its forks
   PrmReport r;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::pair<double, bool>> injected, natural;
-  toy::Rng rng(toy::derive_seed(a.seed, 77));
   struct Tally {
     int weighted_ok = 0, best_ok = 0;
     void add(const std::vector<std::optional<int64_t>>& answers, const std::vector<double>& scores, int64_t truth) {
@@ -217,8 +261,7 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
   }
   for (size_t i = 0; i < qs.size(); ++i) {
     const auto& q = qs[i];
-    // Held-out labelled steps: this question's reference path with injected mistakes.
-    const toy::LabelledSolution ls = toy::make_prm_example(q.problem, rng);
+    const toy::LabelledSolution& ls = injected_steps[i];
     const auto inj = prm_step_scores(engine, *model, q.example.question, {ls.lines});
     for (size_t k = 0; k < inj[0].size(); ++k) injected.emplace_back(inj[0][k], ls.labels[k]);
 
@@ -246,7 +289,10 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
                            {"step_scores", scores[j]},
                            {"step_labels", labels[j]}});
       }
-      scores_out << nlohmann::json{{"id", q.example.id}, {"answer", q.answer}, {"samples", samples}}.dump() << "\n";
+      const nlohmann::json held_out = {{"lines", ls.lines}, {"step_scores", inj[0]}, {"step_labels", ls.labels}};
+      scores_out << nlohmann::json{{"id", q.example.id}, {"answer", q.answer}, {"injected", held_out}, {"samples", samples}}
+                        .dump()
+                 << "\n";
     }
     show_progress(path, i + 1, qs.size(), t0);
   }
@@ -323,9 +369,12 @@ void run_toy_eval(ToyEvalArgs a) {
   for (const auto& [name, r] : reasoners) out[name] = reasoner_json(r, qs);
   std::optional<PrmReport> prm;
   if (!a.skip_prm) {
-    prm = run_prm(a.prm, qs, reasoners.back().second, a);
+    const auto injected = injected_examples(qs, a.seed);
+    prm = run_prm(a.prm, qs, reasoners.back().second, injected, a);
+    prm->auc_injected_surprise = surprise_auc(a.large, qs, injected, a);
     out["toy-prm"] = {{"model", a.prm},
                       {"step_auc_injected", prm->auc_injected.value_or(NAN)},
+                      {"step_auc_injected_reasoner_surprise", prm->auc_injected_surprise.value_or(NAN)},
                       {"steps_injected", prm->steps_injected},
                       {"step_auc_samples", prm->auc_samples.value_or(NAN)},
                       {"steps_samples", prm->steps_samples},
@@ -367,9 +416,10 @@ void run_toy_eval(ToyEvalArgs a) {
   if (prm) {
     std::snprintf(line, sizeof(line),
                   "\ntoy-prm on toy-reasoner-l's %d samples per question: step AUC %.3f on %lld injected-mistake "
-                  "steps, %.3f on %lld sampled steps.\n\n| solution score | PRM-weighted vote@%d | PRM best-of-%d |\n"
-                  "|---|---|---|\n",
+                  "steps (toy-reasoner-l's own token surprise on them: %.3f), %.3f on %lld sampled steps.\n\n"
+                  "| solution score | PRM-weighted vote@%d | PRM best-of-%d |\n|---|---|---|\n",
                   a.samples, prm->auc_injected.value_or(NAN), (long long)prm->steps_injected,
+                  prm->auc_injected_surprise.value_or(NAN),
                   prm->auc_samples.value_or(NAN), (long long)prm->steps_samples, a.samples, a.samples);
     md += line;
     for (const auto& [what, sel] : {std::pair{"weakest step's P(+)", prm->by_min}, {"last step's P(+)", prm->by_last}}) {

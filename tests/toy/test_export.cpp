@@ -169,12 +169,12 @@ TEST_F(ExportTest, PrmTrainingLeavesFrozenLayersAlone) {
   }
 }
 
-// A PRM run with per-character flags (the committed toy-prm's recipe, in miniature):
-// it trains and says so in the recipe it writes.
+// A PRM run with per-character flags (the committed toy-prm's recipe, in miniature),
+// measured on the test split's problems: it trains and says both in the recipe it writes.
 TEST_F(ExportTest, PrmTrainingWithPrefixFlags) {
   const std::string out = dir_ + "/prm-flags.gguf";
-  run("prm --init " + dir_ + "/smoke-f32.gguf --steps 3 --warmup 1 --prefix-flags --flag-weight 2 --threads 1 --f32 -o " +
-      out);
+  run("prm --init " + dir_ + "/smoke-f32.gguf --steps 3 --warmup 1 --prefix-flags --flag-weight 2 --heldout test --threads 1 "
+      "--f32 -o " + out);
   const LlamaFile before = read_llama_gguf(dir_ + "/smoke-f32.gguf");
   const LlamaFile after = read_llama_gguf(out);
   ASSERT_EQ(before.tensors.size(), after.tensors.size());
@@ -184,14 +184,16 @@ TEST_F(ExportTest, PrmTrainingWithPrefixFlags) {
     if (key == "ponder.toy.recipe") recipe = value;
   }
   EXPECT_NE(recipe.find("prefix_flags=2"), std::string::npos) << recipe;
+  EXPECT_NE(recipe.find("heldout=test"), std::string::npos) << recipe;
 }
 
 // Settings that would be silently ignored are refused: a flag weight without flags, and
-// flags beside per-character labels (which replace the targets the flags sit beside).
+// flags beside per-character labels (which replace the targets the flags sit beside);
+// so is a held-out split that does not exist.
 TEST_F(ExportTest, PrmFlagSettingsThatWouldDoNothingAreRefused) {
   const std::string base = std::string(PONDER_TRAIN_BIN) + " prm --init " + dir_ + "/smoke-f32.gguf --steps 1 -o " +
                            dir_ + "/unused.gguf ";
-  for (const char* bad : {"--flag-weight 2", "--prefix-flags --prefix-labels"}) {
+  for (const char* bad : {"--flag-weight 2", "--prefix-flags --prefix-labels", "--heldout train"}) {
     const std::string cmd = base + bad + " > /dev/null 2>&1";
     EXPECT_NE(std::system(cmd.c_str()), 0) << cmd;
   }

@@ -189,14 +189,25 @@ void run_reasoner(const CommonArgs& a) {
   finish(a, "reasoner", model, report);
 }
 
-// The PRM's held-out set: every dev problem with its own injected mistakes (fixed seed).
-std::vector<std::pair<std::string, toy::LabelledSolution>> heldout_prm_examples() {
-  toy::Rng dev_rng(toy::kDevSeed);
+// The PRM's held-out set: every problem of the dev split (or, to see how the quality
+// targets' split fares, of the test split) with its own injected mistakes, drawn with
+// one fixed seed.
+std::vector<std::pair<std::string, toy::LabelledSolution>> heldout_prm_examples(toy::Split split) {
+  const bool test = split == toy::Split::test;
+  toy::Rng rng(toy::kDevSeed);
   std::vector<std::pair<std::string, toy::LabelledSolution>> out;
-  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
-    out.emplace_back(e.question, toy::make_prm_example(*toy::parse_question(e.question), dev_rng));
+  for (const auto& e : test ? toy::make_split(toy::Split::test, toy::test_mix(), toy::kTestSeed)
+                            : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+    out.emplace_back(e.question, toy::make_prm_example(*toy::parse_question(e.question), rng));
   }
   return out;
+}
+
+void add_heldout_option(CLI::App* cmd, toy::Split& split) {
+  cmd->add_option("--heldout", split, "Problems of the held-out mistakes: dev, or test (a diagnostic)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, toy::Split>{{"dev", toy::Split::dev},
+                                                                            {"test", toy::Split::test}}))
+      ->option_text("dev|test");
 }
 
 // Slipped solutions of the dev problems with their replaced-digit targets and no tag
@@ -219,6 +230,7 @@ std::vector<Doc> heldout_digit_docs(double slip_rate) {
 }
 
 struct PrmArgs {
+  toy::Split heldout = toy::Split::dev;
   float lm_weight = 0.1f;
   bool prefix_labels = false;
   bool prefix_flags = false;
@@ -248,9 +260,9 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
     if (prm.prefix_flags) return prm_flagged_doc(p.question(), s, toy::label_prefixes(p, s.lines), prm.lm_weight);
     return prm_doc(p.question(), s, prm.lm_weight);
   });
-  std::vector<Doc> dev;
-  for (const auto& [question, solution] : heldout_prm_examples()) dev.push_back(prm_doc(question, solution));
-  auto report = train(model, packer, pack_all(std::move(dev), ctx), a.train, stdout);
+  std::vector<Doc> heldout;
+  for (const auto& [question, solution] : heldout_prm_examples(prm.heldout)) heldout.push_back(prm_doc(question, solution));
+  auto report = train(model, packer, pack_all(std::move(heldout), ctx), a.train, stdout);
   if (prm.digit_docs > 0) {
     const EvalResult r = evaluate(model, pack_all(heldout_digit_docs(prm.slip_rate), ctx));
     std::printf("held-out replaced digits: loss %.4f, AUC %.4f over %lld targets\n", r.loss, r.auc, (long long)r.targets);
@@ -262,6 +274,7 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
     recipe += " mistake_rate=" + std::to_string(prm.data.mistake_rate);
   }
   if (prm.prefix_flags) recipe += " prefix_flags=" + std::to_string(a.train.flag_weight);
+  if (prm.heldout == toy::Split::test) recipe += " heldout=test";
   if (prm.train_from_layer > 0) recipe += " train_from_layer=" + std::to_string(prm.train_from_layer);
   if (prm.digit_docs > 0) {
     recipe += " digit_docs=" + std::to_string(prm.digit_docs) + " slip_rate=" + std::to_string(prm.slip_rate);
@@ -274,12 +287,12 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
 // lowest logprob of any token in it and the steps before it, or in it alone; prints the
 // step-level AUC of both against the PRM labels. `tagged` reads the steps as the PRM
 // does (a tag after each line), text the reasoner never saw in training.
-void run_surprise(const std::string& model_path, bool tagged) {
+void run_surprise(const std::string& model_path, bool tagged, toy::Split heldout) {
   auto model = load_model(model_path);
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<std::pair<double, bool>> by_min, by_local;
-  for (const auto& [question, ex] : heldout_prm_examples()) {
+  for (const auto& [question, ex] : heldout_prm_examples(heldout)) {
     std::vector<int64_t> tokens{toy::kBosToken};
     for (int32_t t : toy::toy_tokenize(toy::reasoner_prompt(question))) tokens.push_back(t);
     std::vector<std::pair<size_t, size_t>> spans;
@@ -388,6 +401,7 @@ int main(int argc, char** argv) {
   prm->add_option("--flag-weight", prm_args.train.flag_weight, "Loss weight of those flags")
       ->check(CLI::NonNegativeNumber)
       ->needs(prefix_flags);
+  add_heldout_option(prm, prm_only.heldout);
   prm->add_option("--mistake-rate", prm_only.data.mistake_rate, "Fraction of solutions with an injected mistake");
   prm->add_option("--train-from-layer", prm_only.train_from_layer,
                   "Train only this layer and those above it, the output norm and matrix");
@@ -405,6 +419,8 @@ int main(int argc, char** argv) {
   surprise->add_option("-m,--model", model_path, "GGUF model")->required();
   bool tagged = false;
   surprise->add_flag("--tagged", tagged, "Read the steps in the PRM's format, a tag after each line");
+  ponder::toy::Split surprise_heldout = ponder::toy::Split::dev;
+  add_heldout_option(surprise, surprise_heldout);
 
   bool f16 = false;
   auto* exp = app.add_subcommand("export", "Write a model again through the trainer (f32 or f16 matrices)");
@@ -421,7 +437,7 @@ int main(int argc, char** argv) {
     if (reasoner->parsed()) run_reasoner(reasoner_args);
     if (prm->parsed()) run_prm(prm_args, prm_only);
     if (logits->parsed()) run_logits(model_path, text, out);
-    if (surprise->parsed()) run_surprise(model_path, tagged);
+    if (surprise->parsed()) run_surprise(model_path, tagged, surprise_heldout);
     if (exp->parsed()) run_export(model_path, f16, out);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ponder-train: %s\n", e.what());
