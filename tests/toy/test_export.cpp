@@ -189,7 +189,7 @@ TEST_F(ExportTest, PrmTrainingWithPrefixFlags) {
 
 // Settings that would be silently ignored are refused: a flag weight without flags, and
 // flags beside per-character labels (which replace the targets the flags sit beside);
-// so is a held-out split that does not exist.
+// so is a held-out split other than dev or test (train problems are what it trains on).
 TEST_F(ExportTest, PrmFlagSettingsThatWouldDoNothingAreRefused) {
   const std::string base = std::string(PONDER_TRAIN_BIN) + " prm --init " + dir_ + "/smoke-f32.gguf --steps 1 -o " +
                            dir_ + "/unused.gguf ";
