@@ -85,6 +85,15 @@ std::vector<Example> make_split(Split split, const DifficultyMix& counts, uint64
   return out;
 }
 
+std::vector<Example> committed_split(Split split) {
+  switch (split) {
+    case Split::dev: return make_split(Split::dev, dev_mix(), kDevSeed);
+    case Split::test: return make_split(Split::test, test_mix(), kTestSeed);
+    case Split::train: break;
+  }
+  throw std::invalid_argument("committed_split: only dev and test are committed files");
+}
+
 ProblemStream::ProblemStream(const DifficultyMix& weights, uint64_t seed) : mix_(weights), rng_(seed) {
   validate_mix(mix_);
   for (const auto& cell : mix_) weights_.push_back(cell.amount);

@@ -50,6 +50,9 @@ void validate_mix(const DifficultyMix& mix);  // throws std::invalid_argument
 
 // Draws problems cell by cell until each cell has `amount` distinct questions of `split`.
 std::vector<Example> make_split(Split split, const DifficultyMix& counts, uint64_t seed);
+// The committed dev or test file's examples: make_split with that split's mix and seed.
+// Throws std::invalid_argument for the train split, which has no file.
+std::vector<Example> committed_split(Split split);
 
 // An endless stream of training problems (split train only), cells drawn by weight.
 class ProblemStream {

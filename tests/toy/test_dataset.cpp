@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
 #include "support/test_models.h"
 #include "toy/dataset.h"
@@ -20,6 +21,16 @@ TEST(ToyDataset, CommittedFilesAreWhatTheGeneratorWrites) {
   for (size_t i = 0; i < dev.size(); ++i) EXPECT_EQ(example_to_json(dev[i]), example_to_json(want_dev[i]));
   for (size_t i = 0; i < test.size(); ++i) EXPECT_EQ(example_to_json(test[i]), example_to_json(want_test[i]));
   EXPECT_GE(test.size(), 200u) << "the quality targets need at least 200 test problems";
+}
+
+TEST(ToyDataset, OnlyDevAndTestAreCommittedSplits) {
+  for (const auto& [split, want] : {std::pair{Split::dev, make_split(Split::dev, dev_mix(), kDevSeed)},
+                                    std::pair{Split::test, make_split(Split::test, test_mix(), kTestSeed)}}) {
+    const auto got = committed_split(split);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(example_to_json(got[i]), example_to_json(want[i]));
+  }
+  EXPECT_THROW(committed_split(Split::train), std::invalid_argument);
 }
 
 TEST(ToyDataset, SplitsShareNoQuestion) {

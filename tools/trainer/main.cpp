@@ -182,7 +182,7 @@ void run_reasoner(const CommonArgs& a) {
     return reasoner_doc(p.question(), toy::solve(p, paths).text());
   });
   std::vector<Doc> dev;
-  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+  for (const auto& e : toy::committed_split(toy::Split::dev)) {
     dev.push_back(reasoner_doc(e.question, e.solution));
   }
   auto report = train(model, packer, pack_all(std::move(dev), ctx), a.train, stdout);
@@ -193,11 +193,9 @@ void run_reasoner(const CommonArgs& a) {
 // targets' split fares, of the test split) with its own injected mistakes, drawn with
 // one fixed seed.
 std::vector<std::pair<std::string, toy::LabelledSolution>> heldout_prm_examples(toy::Split split) {
-  const bool test = split == toy::Split::test;
   toy::Rng rng(toy::kDevSeed);
   std::vector<std::pair<std::string, toy::LabelledSolution>> out;
-  for (const auto& e : test ? toy::make_split(toy::Split::test, toy::test_mix(), toy::kTestSeed)
-                            : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+  for (const auto& e : toy::committed_split(split)) {
     out.emplace_back(e.question, toy::make_prm_example(*toy::parse_question(e.question), rng));
   }
   return out;
@@ -215,7 +213,7 @@ void add_heldout_option(CLI::App* cmd, toy::Split& split) {
 std::vector<Doc> heldout_digit_docs(double slip_rate) {
   toy::Rng rng(toy::derive_seed(toy::kDevSeed, 3));
   std::vector<Doc> docs;
-  for (const auto& e : toy::make_split(toy::Split::dev, toy::dev_mix(), toy::kDevSeed)) {
+  for (const auto& e : toy::committed_split(toy::Split::dev)) {
     const toy::LabelledSolution s = toy::make_slipped_example(*toy::parse_question(e.question), rng, slip_rate);
     Doc d = prm_char_doc(e.question, s, toy::label_result_digits(s.lines));
     for (size_t i = 0; i < d.input.size(); ++i) {

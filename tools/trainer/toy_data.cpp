@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
   app.add_option("--train-seed", train_seed, "Seed of the training sample");
   CLI11_PARSE(app, argc, argv);
   try {
-    write_jsonl(dir + "/dev.jsonl", make_split(Split::dev, dev_mix(), kDevSeed));
-    write_jsonl(dir + "/test.jsonl", make_split(Split::test, test_mix(), kTestSeed));
+    write_jsonl(dir + "/dev.jsonl", committed_split(Split::dev));
+    write_jsonl(dir + "/test.jsonl", committed_split(Split::test));
     if (train_sample > 0) {
       ProblemStream stream(train_mix(), train_seed);
       Rng paths(derive_seed(train_seed, 1));
