@@ -126,7 +126,7 @@ fine-tuned. Matrices f16, norms f32.
 
 - Input (src/toy/prm.h): BOS, question, "\n", then each step's line, "\n" and the tag
   `~`. The token after a tag is `+` when that step and every step before it are
-  correct, `-` otherwise; read P(+) against P(-) there.
+  correct, `-` otherwise; read P(+) against P(-) there (the verdict).
 - Data: training-split problems (seed 13) with reference solutions; half of them get one
   injected mistake, of the kinds toy-reasoner-l makes: a blend of two methods 55%
   (`toy::blend_methods`: every equation right, the plan wrong, e.g. 69*3 as
@@ -151,13 +151,19 @@ fine-tuned. Matrices f16, norms f32.
   most of them such blends; the rest slip in an equation's arithmetic.
 - Training: ponder-train prm on one thread, 1800 steps of 16 x 256 tokens, AdamW
   lr 2e-3 (betas 0.9/0.95, weight decay 0.1), clip 1.0, warm-up 50, cosine to 2e-4.
-- Solution score: the minimum P(+) over its steps (toy-eval also reports the last
-  step's); the PRM-weighted vote sums the scores of the samples giving each answer.
-- Known limitation: short of the toy world's step-AUC target (0.85) on the test split,
-  whose problems all have two-digit operands: 0.76 there (below), 0.87 on the dev
-  split's mix (half of it one-digit). It rarely catches a mistake in a step written as
-  one equation (a wrong product such as 74*8=588, or a wrongly copied operand):
-  checking those takes the arithmetic the reasoner itself got wrong.
+- Step score (`toy::prm_step_probabilities`): sigmoid(log P(+) - log P(-) after the
+  step's tag + 0.5 x the lowest logprob the PRM gave any token of this step or one
+  before it). The verdict and the PRM's own surprise at the text catch different
+  mistakes: on the dev split's held-out steps the verdict alone separates them at
+  0.871, the surprise alone at 0.896, the step score at 0.941 (the weight 0.5 was
+  chosen there: `ponder-train surprise -m models/toy-prm.gguf --prm`).
+- Solution score: its weakest step's score (toy-eval also reports the last step's);
+  the PRM-weighted vote sums the scores of the samples giving each answer.
+- Known limitation: on toy-reasoner-l's own samples the scores barely rank right
+  answers above wrong ones within a question, so the PRM-weighted vote does not beat
+  the plain vote (below). It rarely catches a mistake in a step written as one
+  equation (a wrong product such as 59*8=432): checking that takes arithmetic it does
+  not have. toy-reasoner-l's own surprise checks the injected steps better (below).
 - Rebuild: `make toy-models` (scripts/build-toy-models.sh).
 CARD
     ;;

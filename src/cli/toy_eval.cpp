@@ -136,15 +136,15 @@ ReasonerReport run_reasoner(const std::string& path, const std::vector<Question>
   return r;
 }
 
-// P('+') against P('-') after every tag of each solution, all solutions of one question
-// scored together on forks of the shared question prefix.
-std::vector<std::vector<double>> prm_step_scores(Engine& engine, const Model& prm, const std::string& question,
-                                                 const std::vector<std::vector<std::string>>& solutions) {
+// What toy-prm gives each solution's text (toy::PrmReading), all solutions of one question
+// read together on forks of the shared question prefix; empty for a solution that is
+// empty or does not fit the context.
+std::vector<toy::PrmReading> prm_readings(Engine& engine, const Model& prm, const std::string& question,
+                                          const std::vector<std::vector<std::string>>& solutions) {
   const Token plus = prm.tokenize(std::string(1, toy::kPrmGood), false).at(0);
   const Token minus = prm.tokenize(std::string(1, toy::kPrmBad), false).at(0);
-  const Token tag = prm.tokenize(std::string(1, toy::kPrmTag), false).at(0);
   std::vector<Token> prompt = prm.tokenize(toy::prm_prefix(question), true);
-  std::vector<std::vector<double>> scores(solutions.size());
+  std::vector<toy::PrmReading> readings(solutions.size());
   std::vector<std::vector<Token>> continuations(solutions.size());
   std::vector<size_t> scored;  // solutions that fit the context
   for (size_t i = 0; i < solutions.size(); ++i) {
@@ -154,7 +154,7 @@ std::vector<std::vector<double>> prm_step_scores(Engine& engine, const Model& pr
     continuations[i] = prm.tokenize(text + toy::kPrmGood, false);
     if (prompt.size() + continuations[i].size() <= size_t(engine.context_per_sequence())) scored.push_back(i);
   }
-  if (scored.empty()) return scores;
+  if (scored.empty()) return readings;
   const RequestId request = engine.begin_request();
   const SeqId root = engine.add_sequence(request, prompt);
   const std::vector<SeqId> seqs = engine.fork(root, int(scored.size()));
@@ -162,17 +162,18 @@ std::vector<std::vector<double>> prm_step_scores(Engine& engine, const Model& pr
   for (size_t k = 0; k < scored.size(); ++k) engine.score(seqs[k], continuations[scored[k]], {plus, minus});
   engine.run_until_done(seqs, [&](SeqId id) {
     const size_t k = size_t(std::find(seqs.begin(), seqs.end(), id) - seqs.begin());
-    const auto& cont = continuations[scored[k]];
     const ScoreResult& res = *engine.sequence(id).score;
-    for (size_t t = 1; t < cont.size(); ++t) {
-      if (cont[t - 1] != tag) continue;
-      const double lp = res.candidate_logprobs[t][0], lm = res.candidate_logprobs[t][1];
-      scores[scored[k]].push_back(1.0 / (1.0 + std::exp(lm - lp)));
+    toy::PrmReading& r = readings[scored[k]];
+    r.tokens.assign(continuations[scored[k]].begin(), continuations[scored[k]].end());
+    r.logprobs = res.logprobs;
+    for (const auto& candidates : res.candidate_logprobs) {
+      r.good.push_back(candidates[0]);
+      r.bad.push_back(candidates[1]);
     }
     engine.free(id);
   });
   engine.end_request(request);
-  return scores;
+  return readings;
 }
 
 // Accuracy of choosing among a question's samples by their PRM scores.
@@ -181,17 +182,19 @@ struct PrmSelection {
   double best_of_n = 0;      // the answer of the best-scored sample
 };
 
+// Step AUCs and selections use toy-prm's score (toy::prm_step_probabilities at
+// toy::kPrmSurpriseWeight); the `verdict` ones its verdict after the tag alone.
 struct PrmReport {
-  std::optional<double> auc_injected;  // injected mistakes on the test questions
+  std::optional<double> auc_injected, auc_injected_verdict;  // injected mistakes on the test questions
   // The same steps scored without a PRM: the large reasoner's lowest token logprob in the
   // step and every step before it. The PRM has to beat this to be worth running.
   std::optional<double> auc_injected_surprise;
   int64_t steps_injected = 0;
-  std::optional<double> auc_samples;   // the large reasoner's own sampled steps
+  std::optional<double> auc_samples, auc_samples_verdict;  // the large reasoner's own sampled steps
   int64_t steps_samples = 0;
-  // A solution's score: its weakest step's P(+) (Math-Shepherd's min), or its last
-  // step's, which the labels make the PRM's estimate that the whole solution is right.
-  PrmSelection by_min, by_last;
+  // A solution's score: its weakest step's (Math-Shepherd's min), or its last step's,
+  // which the labels make the PRM's estimate that the whole solution is right.
+  PrmSelection by_min, by_last, by_min_verdict;
   double seconds = 0.0;
 };
 
@@ -212,12 +215,9 @@ std::optional<double> surprise_auc(const std::string& path, const std::vector<Qu
   std::vector<std::pair<double, bool>> scored;
   for (size_t i = 0; i < qs.size(); ++i) {
     const auto& ex = injected[i];
-    std::vector<Token> continuation;
-    std::vector<size_t> line_ends;  // in continuation
-    for (const auto& line : ex.lines) {
-      for (Token t : model->tokenize(line + "\n", false)) continuation.push_back(t);
-      line_ends.push_back(continuation.size());
-    }
+    const toy::ReasonerOutput output = toy::reasoner_output(ex.lines);
+    const std::vector<Token> continuation(output.tokens.begin(), output.tokens.end());
+    const auto& line_ends = output.line_ends;
     const std::vector<Token> prompt = model->tokenize(toy::reasoner_prompt(qs[i].example.question), true);
     if (prompt.size() + continuation.size() > size_t(engine.context_per_sequence())) continue;
     const RequestId request = engine.begin_request();
@@ -243,7 +243,7 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
   Engine engine = toy_engine(model, a.samples + 1, a.threads);  // the shared question prefix and its forks
   PrmReport r;
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::pair<double, bool>> injected, natural;
+  std::vector<std::pair<double, bool>> injected, injected_verdict, natural, natural_verdict;
   struct Tally {
     int weighted_ok = 0, best_ok = 0;
     void add(const std::vector<std::optional<int64_t>>& answers, const std::vector<double>& scores, int64_t truth) {
@@ -253,7 +253,7 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
     PrmSelection of(size_t questions) const {
       return {double(weighted_ok) / double(questions), double(best_ok) / double(questions)};
     }
-  } by_min, by_last;
+  } by_min, by_last, by_min_verdict;
   std::ofstream scores_out;
   if (!a.scores.empty()) {
     scores_out.open(a.scores);
@@ -262,24 +262,37 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
   for (size_t i = 0; i < qs.size(); ++i) {
     const auto& q = qs[i];
     const toy::LabelledSolution& ls = injected_steps[i];
-    const auto inj = prm_step_scores(engine, *model, q.example.question, {ls.lines});
-    for (size_t k = 0; k < inj[0].size(); ++k) injected.emplace_back(inj[0][k], ls.labels[k]);
+    const toy::PrmReading inj_reading = prm_readings(engine, *model, q.example.question, {ls.lines})[0];
+    const auto inj = toy::prm_step_probabilities(inj_reading), inj_verdict = toy::prm_step_probabilities(inj_reading, 0.0);
+    for (size_t k = 0; k < inj.size(); ++k) {
+      injected.emplace_back(inj[k], ls.labels[k]);
+      injected_verdict.emplace_back(inj_verdict[k], ls.labels[k]);
+    }
 
     std::vector<std::vector<std::string>> lines;
     for (const auto& s : large.runs[i].samples) lines.push_back(toy::solution_lines(s.text));
-    const auto scores = prm_step_scores(engine, *model, q.example.question, lines);
+    const auto readings = prm_readings(engine, *model, q.example.question, lines);
     std::vector<std::optional<int64_t>> answers;
-    std::vector<double> min_scores, last_scores;
+    std::vector<double> min_scores, last_scores, min_verdicts;
+    std::vector<std::vector<double>> scores;
     std::vector<std::vector<bool>> labels;
+    auto weakest = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()); };
     for (size_t j = 0; j < lines.size(); ++j) {
+      scores.push_back(toy::prm_step_probabilities(readings[j]));
+      const auto verdicts = toy::prm_step_probabilities(readings[j], 0.0);
       labels.push_back(toy::label_steps(q.problem, lines[j]));
-      for (size_t k = 0; k < scores[j].size(); ++k) natural.emplace_back(scores[j][k], labels[j][k]);
+      for (size_t k = 0; k < scores[j].size(); ++k) {
+        natural.emplace_back(scores[j][k], labels[j][k]);
+        natural_verdict.emplace_back(verdicts[k], labels[j][k]);
+      }
       answers.push_back(large.runs[i].samples[j].answer);
-      min_scores.push_back(scores[j].empty() ? 0.0 : *std::min_element(scores[j].begin(), scores[j].end()));
+      min_scores.push_back(weakest(scores[j]));
       last_scores.push_back(scores[j].empty() ? 0.0 : scores[j].back());
+      min_verdicts.push_back(weakest(verdicts));
     }
     by_min.add(answers, min_scores, q.answer);
     by_last.add(answers, last_scores, q.answer);
+    by_min_verdict.add(answers, min_verdicts, q.answer);
     if (scores_out.is_open()) {
       nlohmann::json samples = nlohmann::json::array();
       for (size_t j = 0; j < lines.size(); ++j) {
@@ -289,7 +302,7 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
                            {"step_scores", scores[j]},
                            {"step_labels", labels[j]}});
       }
-      const nlohmann::json held_out = {{"lines", ls.lines}, {"step_scores", inj[0]}, {"step_labels", ls.labels}};
+      const nlohmann::json held_out = {{"lines", ls.lines}, {"step_scores", inj}, {"step_labels", ls.labels}};
       scores_out << nlohmann::json{{"id", q.example.id}, {"answer", q.answer}, {"injected", held_out}, {"samples", samples}}
                         .dump()
                  << "\n";
@@ -299,9 +312,12 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
   r.steps_injected = int64_t(injected.size());
   r.steps_samples = int64_t(natural.size());
   r.auc_injected = toy::roc_auc(std::move(injected));
+  r.auc_injected_verdict = toy::roc_auc(std::move(injected_verdict));
   r.auc_samples = toy::roc_auc(std::move(natural));
+  r.auc_samples_verdict = toy::roc_auc(std::move(natural_verdict));
   r.by_min = by_min.of(qs.size());
   r.by_last = by_last.of(qs.size());
+  r.by_min_verdict = by_min_verdict.of(qs.size());
   r.seconds = elapsed_since(t0);
   return r;
 }
@@ -373,15 +389,20 @@ void run_toy_eval(ToyEvalArgs a) {
     prm = run_prm(a.prm, qs, reasoners.back().second, injected, a);
     prm->auc_injected_surprise = surprise_auc(a.large, qs, injected, a);
     out["toy-prm"] = {{"model", a.prm},
+                      {"surprise_weight", toy::kPrmSurpriseWeight},
                       {"step_auc_injected", prm->auc_injected.value_or(NAN)},
+                      {"step_auc_injected_verdict", prm->auc_injected_verdict.value_or(NAN)},
                       {"step_auc_injected_reasoner_surprise", prm->auc_injected_surprise.value_or(NAN)},
                       {"steps_injected", prm->steps_injected},
                       {"step_auc_samples", prm->auc_samples.value_or(NAN)},
+                      {"step_auc_samples_verdict", prm->auc_samples_verdict.value_or(NAN)},
                       {"steps_samples", prm->steps_samples},
                       {"min_step", {{"prm_weighted_vote", prm->by_min.weighted_vote},
                                     {"prm_best_of_n", prm->by_min.best_of_n}}},
                       {"last_step", {{"prm_weighted_vote", prm->by_last.weighted_vote},
                                      {"prm_best_of_n", prm->by_last.best_of_n}}},
+                      {"min_step_verdict", {{"prm_weighted_vote", prm->by_min_verdict.weighted_vote},
+                                            {"prm_best_of_n", prm->by_min_verdict.best_of_n}}},
                       {"seconds", prm->seconds}};
   }
 
@@ -415,14 +436,17 @@ void run_toy_eval(ToyEvalArgs a) {
   }
   if (prm) {
     std::snprintf(line, sizeof(line),
-                  "\ntoy-prm on toy-reasoner-l's %d samples per question: step AUC %.3f on %lld injected-mistake "
-                  "steps (toy-reasoner-l's own token surprise on them: %.3f), %.3f on %lld sampled steps.\n\n"
-                  "| solution score | PRM-weighted vote@%d | PRM best-of-%d |\n|---|---|---|\n",
-                  a.samples, prm->auc_injected.value_or(NAN), (long long)prm->steps_injected,
-                  prm->auc_injected_surprise.value_or(NAN),
-                  prm->auc_samples.value_or(NAN), (long long)prm->steps_samples, a.samples, a.samples);
+                  "\ntoy-prm's step score (its verdict + %.1f x its surprise) on toy-reasoner-l's %d samples per "
+                  "question: step AUC %.3f on %lld injected-mistake steps (the verdict alone: %.3f; "
+                  "toy-reasoner-l's own token surprise: %.3f), %.3f on %lld sampled steps (the verdict alone: "
+                  "%.3f).\n\n| solution score | PRM-weighted vote@%d | PRM best-of-%d |\n|---|---|---|\n",
+                  toy::kPrmSurpriseWeight, a.samples, prm->auc_injected.value_or(NAN), (long long)prm->steps_injected,
+                  prm->auc_injected_verdict.value_or(NAN), prm->auc_injected_surprise.value_or(NAN),
+                  prm->auc_samples.value_or(NAN), (long long)prm->steps_samples,
+                  prm->auc_samples_verdict.value_or(NAN), a.samples, a.samples);
     md += line;
-    for (const auto& [what, sel] : {std::pair{"weakest step's P(+)", prm->by_min}, {"last step's P(+)", prm->by_last}}) {
+    for (const auto& [what, sel] : {std::pair{"weakest step's score", prm->by_min}, {"last step's score", prm->by_last},
+                                    {"weakest step's verdict alone", prm->by_min_verdict}}) {
       std::snprintf(line, sizeof(line), "| %s | %.1f%% | %.1f%% |\n", what, 100 * sel.weighted_vote,
                     100 * sel.best_of_n);
       md += line;

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <optional>
 #include <stdexcept>
+
+#include "toy/vocab.h"
 
 namespace ponder::toy {
 
@@ -96,6 +99,25 @@ std::string prm_text(const std::string& question, const std::vector<std::string>
   std::string t = prm_prefix(question);
   for (const auto& line : lines) t += prm_step(line);
   return t;
+}
+
+std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight) {
+  const size_t n = reading.tokens.size();
+  if (reading.logprobs.size() != n || reading.good.size() != n || reading.bad.size() != n) {
+    throw std::invalid_argument("prm_step_probabilities: tokens, logprobs, good and bad differ in length");
+  }
+  const int32_t tag = toy_token_for_char(kPrmTag);
+  std::vector<double> out;
+  double lowest = 0.0;
+  for (size_t t = 0; t < n; ++t) {
+    if (t > 0 && reading.tokens[t - 1] == tag) {
+      const double verdict = double(reading.good[t]) - double(reading.bad[t]);
+      out.push_back(1.0 / (1.0 + std::exp(-(verdict + surprise_weight * lowest))));
+    } else if (reading.tokens[t] != tag) {
+      lowest = std::min(lowest, double(reading.logprobs[t]));
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> solution_lines(const std::string& solution) {

@@ -36,6 +36,28 @@ std::string prm_step(const std::string& line);
 // prm_prefix + every prm_step.
 std::string prm_text(const std::string& question, const std::vector<std::string>& lines);
 
+// What a PRM gave the text after prm_prefix (prm_step lines, then one more token, e.g.
+// '+'): tokens[t] is its t-th token, logprobs[t] that token's logprob, good[t] and bad[t]
+// the logprobs '+' and '-' would have had in its place (read them after a tag).
+struct PrmReading {
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs, good, bad;
+};
+
+// toy-prm's step score weighs its surprise at the text with this (see prm_step_probabilities).
+// Chosen on the dev split's held-out steps (`ponder-train surprise -m models/toy-prm.gguf
+// --prm` prints the step AUC at several weights).
+inline constexpr double kPrmSurpriseWeight = 0.5;
+
+// Per step, the probability that it and every step before it are correct:
+//   sigmoid(log P('+') - log P('-') after the step's tag + surprise_weight * lowest),
+// where `lowest` is the lowest logprob of any token of this step or one before it (the tags
+// and the token after each, where the PRM answers a label, do not count). The verdict
+// after the tag and the PRM's own surprise at the text catch different mistakes (a wrong
+// digit it would not have written, a plan it would not have chosen); weight 0 is the
+// verdict alone. Throws std::invalid_argument when the reading's vectors differ in length.
+std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight = kPrmSurpriseWeight);
+
 // The lines of a solution text (split at "\n", empty lines dropped).
 std::vector<std::string> solution_lines(const std::string& solution);
 

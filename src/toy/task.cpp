@@ -4,6 +4,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "toy/vocab.h"
+
 namespace ponder::toy {
 
 namespace {
@@ -245,6 +247,16 @@ Solution solve_direct(const Problem& problem) {
 }
 
 std::string reasoner_prompt(const std::string& question) { return question + "\n"; }
+
+ReasonerOutput reasoner_output(const std::vector<std::string>& lines) {
+  ReasonerOutput out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    for (int32_t t : toy_tokenize(lines[i])) out.tokens.push_back(t);
+    out.tokens.push_back(i + 1 < lines.size() ? toy_token_for_char('\n') : kEosToken);
+    out.line_ends.push_back(out.tokens.size());
+  }
+  return out;
+}
 
 std::optional<int64_t> extract_answer(const std::string& text) {
   const size_t at = text.rfind("#### ");

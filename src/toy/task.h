@@ -112,6 +112,15 @@ Solution solve_direct(const Problem& problem);
 // The prompt a reasoner continues: the question and a newline (BOS is added by the tokenizer).
 std::string reasoner_prompt(const std::string& question);
 
+// The toy tokens a reasoner writes for a solution's lines: the lines joined by "\n", then
+// EOS. line_ends[i] is one past line i's last token (its "\n", or the EOS after the last),
+// so scoring a line's span scores what the reasoner chose there, the line break included.
+struct ReasonerOutput {
+  std::vector<int32_t> tokens;
+  std::vector<size_t> line_ends;
+};
+ReasonerOutput reasoner_output(const std::vector<std::string>& lines);
+
 // The integer after the last "#### " in text; nullopt when there is none.
 std::optional<int64_t> extract_answer(const std::string& text);
 

@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 #include <tuple>
 
 #include "toy/metrics.h"
 #include "toy/prm.h"
+#include "toy/vocab.h"
 
 namespace ponder::toy {
 namespace {
@@ -14,6 +16,40 @@ Problem example_problem() { return *parse_question("a=61; b=a-35; c=b*4; d=c+41;
 TEST(ToyPrm, TextFormat) {
   EXPECT_EQ(prm_text("a=2; b=a+8; b?", {"b: 2+8=10", "#### 10\n"}), "a=2; b=a+8; b?\nb: 2+8=10\n~#### 10\n~");
   EXPECT_EQ(prm_step("c: 26*4=104\n"), "c: 26*4=104\n~");
+}
+
+TEST(ToyPrm, StepProbabilitiesWeighTheVerdictWithTheLowestLogprobSoFar) {
+  PrmReading r;
+  r.tokens = toy_tokenize(prm_step("b: 2+8=11") + prm_step("#### 11") + kPrmGood);
+  const size_t n = r.tokens.size();
+  r.logprobs.assign(n, -0.1f);
+  r.good.assign(n, -0.7f);
+  r.bad.assign(n, -0.7f);
+  const int32_t tag = toy_token_for_char(kPrmTag);
+  std::vector<size_t> after_tags;
+  for (size_t t = 1; t < n; ++t) {
+    if (r.tokens[t - 1] == tag) after_tags.push_back(t);
+  }
+  ASSERT_EQ(after_tags.size(), 2u);
+  // Neither the tags nor the label position after them are text the PRM reads.
+  for (size_t t : after_tags) r.logprobs[t - 1] = r.logprobs[t] = -50.0f;
+  r.logprobs[8] = -3.0f;  // the second '1' of "11"
+  r.good[after_tags[0]] = std::log(0.8f);
+  r.bad[after_tags[0]] = std::log(0.2f);
+  r.good[after_tags[1]] = std::log(0.5f);
+  r.bad[after_tags[1]] = std::log(0.5f);
+  auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+
+  const auto verdicts = prm_step_probabilities(r, 0.0);
+  ASSERT_EQ(verdicts.size(), 2u);
+  EXPECT_NEAR(verdicts[0], 0.8, 1e-6);
+  EXPECT_NEAR(verdicts[1], 0.5, 1e-6);
+  const auto scores = prm_step_probabilities(r, 0.5);
+  EXPECT_NEAR(scores[0], sigmoid(std::log(4.0) - 1.5), 1e-6);
+  EXPECT_NEAR(scores[1], sigmoid(-1.5), 1e-6);  // the first step's surprise stays with the second
+
+  r.bad.pop_back();
+  EXPECT_THROW(prm_step_probabilities(r), std::invalid_argument);
 }
 
 TEST(ToyPrm, LabelsAreCorrectPrefixes) {

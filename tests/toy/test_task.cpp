@@ -4,6 +4,7 @@
 
 #include "toy/prm.h"
 #include "toy/task.h"
+#include "toy/vocab.h"
 
 namespace ponder::toy {
 namespace {
@@ -107,6 +108,15 @@ TEST(ToyTask, QuestionsParseBack) {
   EXPECT_FALSE(parse_question("a=61; b=a/35; b?"));
   EXPECT_FALSE(parse_question("a=61; c=a-35; c?"));
   EXPECT_FALSE(parse_question("What is 2+2?"));
+}
+
+TEST(ToyTask, ReasonerOutputEndsLinesAsTheReasonerDoes) {
+  const ReasonerOutput out = reasoner_output({"b: 1+1=2", "#### 2"});
+  std::vector<int32_t> expected = toy_tokenize("b: 1+1=2\n#### 2");
+  expected.push_back(kEosToken);
+  EXPECT_EQ(out.tokens, expected);
+  EXPECT_EQ(out.line_ends, std::vector<size_t>({9, 16}));  // after the "\n", after the EOS
+  EXPECT_TRUE(reasoner_output({}).tokens.empty());
 }
 
 TEST(ToyTask, ExtractAnswer) {

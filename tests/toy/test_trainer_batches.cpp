@@ -70,5 +70,25 @@ TEST(TrainerBatches, PackerCarriesFlags) {
   EXPECT_TRUE((flags.slice(0, plain_len + int64_t(flagged.input.size())) == kNoFlag).all().item<bool>());
 }
 
+TEST(TrainerBatches, PackerLeavesOutAndCountsDocumentsLongerThanARow) {
+  const Doc plain = reasoner_doc(kProblem.question(), "b: 61-35=26\n#### 26\n");
+  const size_t row = plain.input.size() + 1;
+  Doc too_long = plain;
+  too_long.input.resize(row + 1, toy::kBosToken);
+  too_long.target.resize(row + 1, kNoTarget);
+  too_long.weight.resize(row + 1, 0.0f);
+  std::vector<Doc> docs{too_long, plain};
+  size_t next = 0;
+  Packer packer(1, int(row), [&]() -> std::optional<Doc> {
+    if (next == docs.size()) return std::nullopt;
+    return docs[next++];
+  });
+  const auto batch = packer.next();
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->n_tokens, int64_t(plain.input.size()));
+  EXPECT_EQ(packer.too_long(), 1);
+  EXPECT_FALSE(packer.next());
+}
+
 }  // namespace
 }  // namespace ponder::trainer

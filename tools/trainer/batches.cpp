@@ -87,8 +87,8 @@ void Packer::refill() {
       break;
     }
     if (int(doc->input.size()) > ctx_) {
-      throw std::runtime_error("Packer: a document of " + std::to_string(doc->input.size()) +
-                               " tokens exceeds the context of " + std::to_string(ctx_));
+      ++too_long_;
+      continue;
     }
     buffer_.push_back(std::move(*doc));
   }

@@ -71,12 +71,15 @@ struct Batch {
 // Packs whole documents into rows of `ctx` tokens (a document never spans two rows).
 // Documents wait in a small buffer and each row takes the oldest that still fits, which
 // halves the padding of first-fit packing without changing which documents are used.
+// A document longer than a row is left out and counted (a rare long generated problem
+// must not stop a training run).
 class Packer {
  public:
   // `source` returns the next document, or nullopt when there are no more.
   Packer(int rows, int ctx, std::function<std::optional<Doc>()> source);
   // nullopt when the source is exhausted and nothing is pending.
   std::optional<Batch> next();
+  int64_t too_long() const { return too_long_; }  // documents left out so far
 
  private:
   void refill();
@@ -86,6 +89,7 @@ class Packer {
   std::function<std::optional<Doc>()> source_;
   std::deque<Doc> buffer_;
   bool exhausted_ = false;
+  int64_t too_long_ = 0;
 };
 
 }  // namespace ponder::trainer

@@ -116,6 +116,7 @@ void finish(const CommonArgs& a, const std::string& role, LlamaModel& model, con
                                 {"seconds", report.seconds},
                                 {"threads", a.threads}};
     if (report.eval.auc >= 0) j["heldout_step_auc"] = report.eval.auc;
+    if (report.too_long > 0) j["documents_too_long"] = report.too_long;
     std::ofstream(a.summary) << j.dump(2) << "\n";
   }
 }
@@ -280,37 +281,66 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
   finish(a, "prm", model, report, recipe);
 }
 
-// Diagnostic: how well a reasoner's own surprise flags the injected mistakes of the PRM's
-// held-out steps (heldout_prm_examples, as in run_prm). A step's score is the
-// lowest logprob of any token in it and the steps before it, or in it alone; prints the
-// step-level AUC of both against the PRM labels. `tagged` reads the steps as the PRM
-// does (a tag after each line), text the reasoner never saw in training.
-void run_surprise(const std::string& model_path, bool tagged, toy::Split heldout) {
+// Diagnostic: step-level AUCs on the held-out steps with injected mistakes
+// (heldout_prm_examples, as in run_prm). For a reasoner: its surprise, a step's score
+// being the lowest logprob of any token it wrote in that step and the steps before it,
+// or in that step alone. For a PRM (`prm`, the steps read in its format): its verdict
+// after each tag, its surprise alone, and the two combined by toy::prm_step_probabilities
+// at several weights, which is how kPrmSurpriseWeight was chosen.
+void run_surprise(const std::string& model_path, bool prm, toy::Split heldout) {
   auto model = load_model(model_path);
   torch::NoGradGuard no_grad;
   model->eval();
+  const std::vector<double> weights{0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0};
   std::vector<std::pair<double, bool>> by_min, by_local;
+  std::vector<std::vector<std::pair<double, bool>>> by_weight(weights.size());
   for (const auto& [question, ex] : heldout_prm_examples(heldout)) {
     std::vector<int64_t> tokens{toy::kBosToken};
-    for (int32_t t : toy::toy_tokenize(toy::reasoner_prompt(question))) tokens.push_back(t);
-    std::vector<std::pair<size_t, size_t>> spans;
-    for (const auto& line : ex.lines) {
-      const size_t from = tokens.size();
-      for (int32_t t : toy::toy_tokenize(line + "\n")) tokens.push_back(t);
-      spans.emplace_back(from, tokens.size());
-      if (tagged) tokens.push_back(toy::toy_token_for_char(toy::kPrmTag));
+    for (int32_t t : toy::toy_tokenize(prm ? toy::prm_prefix(question) : toy::reasoner_prompt(question))) {
+      tokens.push_back(t);
     }
+    const size_t from = tokens.size();
+    std::vector<size_t> line_ends;  // in tokens
+    std::vector<int32_t> continuation;
+    if (prm) {
+      for (const auto& line : ex.lines) {
+        for (int32_t t : toy::toy_tokenize(toy::prm_step(line))) continuation.push_back(t);
+        line_ends.push_back(from + continuation.size());
+      }
+      continuation.push_back(toy::toy_token_for_char(toy::kPrmGood));
+    } else {
+      const toy::ReasonerOutput output = toy::reasoner_output(ex.lines);
+      continuation = output.tokens;
+      for (size_t end : output.line_ends) line_ends.push_back(from + end);
+    }
+    tokens.insert(tokens.end(), continuation.begin(), continuation.end());
     const int64_t n = int64_t(tokens.size());
     if (n > model->shape().n_ctx) continue;
     auto input = torch::tensor(tokens, torch::kInt64).view({1, n});
     auto logp = torch::log_softmax(model->forward(input, torch::arange(n, torch::kInt64).view({1, n}),
                                                  torch::zeros({1, n}, torch::kInt64))[0], -1);
+    toy::PrmReading reading;
+    for (size_t t = from; t < size_t(n); ++t) {
+      const auto at = logp[int64_t(t) - 1];
+      reading.tokens.push_back(int32_t(tokens[t]));
+      reading.logprobs.push_back(at[tokens[t]].item<float>());
+      reading.good.push_back(at[toy::toy_token_for_char(toy::kPrmGood)].item<float>());
+      reading.bad.push_back(at[toy::toy_token_for_char(toy::kPrmBad)].item<float>());
+    }
+    if (prm) {
+      for (size_t w = 0; w < weights.size(); ++w) {
+        const auto p = toy::prm_step_probabilities(reading, weights[w]);
+        for (size_t i = 0; i < p.size(); ++i) by_weight[w].emplace_back(p[i], ex.labels[i]);
+      }
+    }
     double running = 0.0;
-    for (size_t i = 0; i < spans.size(); ++i) {
+    const int32_t tag = toy::toy_token_for_char(toy::kPrmTag);
+    for (size_t i = 0, t = from; i < line_ends.size(); ++i) {
       double worst = 0.0;
-      // After a tag the model's next token is a label in the PRM's format, not the line.
-      for (size_t k = spans[i].first + (tagged && i > 0 ? 1 : 0); k < spans[i].second; ++k) {
-        worst = std::min(worst, logp[int64_t(k) - 1][tokens[k]].item<double>());
+      for (; t < line_ends[i]; ++t) {
+        // In the PRM's format the tag, and the label the PRM predicts after it, are not text.
+        if (prm && (tokens[t] == tag || tokens[t - 1] == tag)) continue;
+        worst = std::min(worst, double(reading.logprobs[t - from]));
       }
       running = std::min(running, worst);
       by_min.emplace_back(running, ex.labels[i]);
@@ -319,6 +349,13 @@ void run_surprise(const std::string& model_path, bool tagged, toy::Split heldout
   }
   std::printf("steps %zu: AUC cumulative-min surprise %.4f, this step only %.4f\n", by_min.size(),
               toy::roc_auc(by_min).value_or(-1), toy::roc_auc(by_local).value_or(-1));
+  if (!prm) return;
+  std::printf("PRM score (verdict + weight x cumulative-min surprise), AUC by weight:");
+  for (size_t w = 0; w < weights.size(); ++w) {
+    std::printf(" %.1f: %.4f%s", weights[w], toy::roc_auc(by_weight[w]).value_or(-1),
+                weights[w] == toy::kPrmSurpriseWeight ? " (toy::kPrmSurpriseWeight)" : "");
+  }
+  std::printf("\n");
 }
 
 // Loads a GGUF into the trainer's model and writes it again (f16 or f32 matrices).
@@ -413,10 +450,10 @@ int main(int argc, char** argv) {
   logits->add_option("--text", text, "Text after BOS")->required();
   logits->add_option("-o,--out", out, "Binary file to write")->required();
 
-  auto* surprise = app.add_subcommand("surprise", "Diagnostic: AUC of the reasoner's surprise on injected mistakes");
+  auto* surprise = app.add_subcommand("surprise", "Diagnostic: step AUC of a reasoner's surprise, or a PRM's scores, on injected mistakes");
   surprise->add_option("-m,--model", model_path, "GGUF model")->required();
-  bool tagged = false;
-  surprise->add_flag("--tagged", tagged, "Read the steps in the PRM's format, a tag after each line");
+  bool as_prm = false;
+  surprise->add_flag("--prm", as_prm, "The model is a PRM: read the steps in its format and also score its verdicts");
   ponder::toy::Split surprise_heldout = ponder::toy::Split::dev;
   add_heldout_option(surprise, surprise_heldout);
 
@@ -435,7 +472,7 @@ int main(int argc, char** argv) {
     if (reasoner->parsed()) run_reasoner(reasoner_args);
     if (prm->parsed()) run_prm(prm_args, prm_only);
     if (logits->parsed()) run_logits(model_path, text, out);
-    if (surprise->parsed()) run_surprise(model_path, tagged, surprise_heldout);
+    if (surprise->parsed()) run_surprise(model_path, as_prm, surprise_heldout);
     if (exp->parsed()) run_export(model_path, f16, out);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ponder-train: %s\n", e.what());

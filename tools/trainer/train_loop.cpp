@@ -142,6 +142,10 @@ TrainReport train(LlamaModel& model, Packer& data, const std::vector<Batch>& eva
   }
   report.train_loss = std::accumulate(recent.begin(), recent.end(), 0.0) / double(recent.size());
   report.seconds = elapsed();
+  report.too_long = data.too_long();
+  if (log && report.too_long > 0) {
+    std::fprintf(log, "left out %lld training documents longer than the context\n", (long long)report.too_long);
+  }
   return report;
 }
 

@@ -41,6 +41,7 @@ struct TrainReport {
   EvalResult eval;          // at the end
   double seconds = 0.0;
   int64_t tokens = 0;       // non-padding tokens seen
+  int64_t too_long = 0;     // training documents left out for not fitting the context
 };
 
 // Trains in place; progress lines go to `log` (may be null).
