@@ -101,21 +101,35 @@ std::string prm_text(const std::string& question, const std::vector<std::string>
   return t;
 }
 
-std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight) {
+std::vector<double> prm_step_surprise(const PrmReading& reading) {
   const size_t n = reading.tokens.size();
   if (reading.logprobs.size() != n || reading.good.size() != n || reading.bad.size() != n) {
-    throw std::invalid_argument("prm_step_probabilities: tokens, logprobs, good and bad differ in length");
+    throw std::invalid_argument("PrmReading: tokens, logprobs, good and bad differ in length");
   }
   const int32_t tag = toy_token_for_char(kPrmTag);
   std::vector<double> out;
   double lowest = 0.0;
   for (size_t t = 0; t < n; ++t) {
-    if (t > 0 && reading.tokens[t - 1] == tag) {
-      const double verdict = double(reading.good[t]) - double(reading.bad[t]);
-      out.push_back(1.0 / (1.0 + std::exp(-(verdict + surprise_weight * lowest))));
+    if (t > 0 && reading.tokens[t - 1] == tag) {  // the label after a step's tag ends the step
+      out.push_back(lowest);
+      lowest = 0.0;
     } else if (reading.tokens[t] != tag) {
       lowest = std::min(lowest, double(reading.logprobs[t]));
     }
+  }
+  return out;
+}
+
+std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight) {
+  const std::vector<double> surprise = prm_step_surprise(reading);
+  const int32_t tag = toy_token_for_char(kPrmTag);
+  std::vector<double> out;
+  double lowest = 0.0;
+  for (size_t t = 1; t < reading.tokens.size(); ++t) {
+    if (reading.tokens[t - 1] != tag) continue;
+    lowest = std::min(lowest, surprise[out.size()]);
+    const double verdict = double(reading.good[t]) - double(reading.bad[t]);
+    out.push_back(1.0 / (1.0 + std::exp(-(verdict + surprise_weight * lowest))));
   }
   return out;
 }

@@ -49,13 +49,17 @@ struct PrmReading {
 // --prm` prints the step AUC at several weights).
 inline constexpr double kPrmSurpriseWeight = 0.5;
 
+// Per step (one per tag), the lowest logprob of its text's tokens, 0 when it has none:
+// the tags and the token after each, where the PRM answers a label, are not text.
+// Throws std::invalid_argument when the reading's vectors differ in length.
+std::vector<double> prm_step_surprise(const PrmReading& reading);
+
 // Per step, the probability that it and every step before it are correct:
 //   sigmoid(log P('+') - log P('-') after the step's tag + surprise_weight * lowest),
-// where `lowest` is the lowest logprob of any token of this step or one before it (the tags
-// and the token after each, where the PRM answers a label, do not count). The verdict
-// after the tag and the PRM's own surprise at the text catch different mistakes (a wrong
-// digit it would not have written, a plan it would not have chosen); weight 0 is the
-// verdict alone. Throws std::invalid_argument when the reading's vectors differ in length.
+// where `lowest` is the lowest prm_step_surprise of this step and the ones before it. The
+// verdict after the tag and the PRM's own surprise at the text catch different mistakes
+// (a wrong digit it would not have written, a plan it would not have chosen); weight 0 is
+// the verdict alone. Throws as prm_step_surprise.
 std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight = kPrmSurpriseWeight);
 
 // The lines of a solution text (split at "\n", empty lines dropped).

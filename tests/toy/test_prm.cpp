@@ -48,8 +48,14 @@ TEST(ToyPrm, StepProbabilitiesWeighTheVerdictWithTheLowestLogprobSoFar) {
   EXPECT_NEAR(scores[0], sigmoid(std::log(4.0) - 1.5), 1e-6);
   EXPECT_NEAR(scores[1], sigmoid(-1.5), 1e-6);  // the first step's surprise stays with the second
 
+  const auto surprise = prm_step_surprise(r);  // each step's own lowest logprob
+  ASSERT_EQ(surprise.size(), 2u);
+  EXPECT_NEAR(surprise[0], -3.0, 1e-6);
+  EXPECT_NEAR(surprise[1], -0.1, 1e-6);
+
   r.bad.pop_back();
   EXPECT_THROW(prm_step_probabilities(r), std::invalid_argument);
+  EXPECT_THROW(prm_step_surprise(r), std::invalid_argument);
 }
 
 TEST(ToyPrm, LabelsAreCorrectPrefixes) {

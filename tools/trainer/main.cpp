@@ -300,51 +300,46 @@ void run_surprise(const std::string& model_path, bool prm, toy::Split heldout) {
       tokens.push_back(t);
     }
     const size_t from = tokens.size();
-    std::vector<size_t> line_ends;  // in tokens
-    std::vector<int32_t> continuation;
+    const toy::ReasonerOutput output = toy::reasoner_output(ex.lines);
     if (prm) {
-      for (const auto& line : ex.lines) {
-        for (int32_t t : toy::toy_tokenize(toy::prm_step(line))) continuation.push_back(t);
-        line_ends.push_back(from + continuation.size());
-      }
-      continuation.push_back(toy::toy_token_for_char(toy::kPrmGood));
+      std::string steps;
+      for (const auto& line : ex.lines) steps += toy::prm_step(line);
+      for (int32_t t : toy::toy_tokenize(steps + toy::kPrmGood)) tokens.push_back(t);
     } else {
-      const toy::ReasonerOutput output = toy::reasoner_output(ex.lines);
-      continuation = output.tokens;
-      for (size_t end : output.line_ends) line_ends.push_back(from + end);
+      tokens.insert(tokens.end(), output.tokens.begin(), output.tokens.end());
     }
-    tokens.insert(tokens.end(), continuation.begin(), continuation.end());
     const int64_t n = int64_t(tokens.size());
     if (n > model->shape().n_ctx) continue;
     auto input = torch::tensor(tokens, torch::kInt64).view({1, n});
     auto logp = torch::log_softmax(model->forward(input, torch::arange(n, torch::kInt64).view({1, n}),
                                                  torch::zeros({1, n}, torch::kInt64))[0], -1);
-    toy::PrmReading reading;
-    for (size_t t = from; t < size_t(n); ++t) {
-      const auto at = logp[int64_t(t) - 1];
-      reading.tokens.push_back(int32_t(tokens[t]));
-      reading.logprobs.push_back(at[tokens[t]].item<float>());
-      reading.good.push_back(at[toy::toy_token_for_char(toy::kPrmGood)].item<float>());
-      reading.bad.push_back(at[toy::toy_token_for_char(toy::kPrmBad)].item<float>());
-    }
+    std::vector<double> local;  // per step, its lowest logprob
     if (prm) {
+      toy::PrmReading reading;
+      for (size_t t = from; t < size_t(n); ++t) {
+        const auto at = logp[int64_t(t) - 1];
+        reading.tokens.push_back(int32_t(tokens[t]));
+        reading.logprobs.push_back(at[tokens[t]].item<float>());
+        reading.good.push_back(at[toy::toy_token_for_char(toy::kPrmGood)].item<float>());
+        reading.bad.push_back(at[toy::toy_token_for_char(toy::kPrmBad)].item<float>());
+      }
+      local = toy::prm_step_surprise(reading);
       for (size_t w = 0; w < weights.size(); ++w) {
         const auto p = toy::prm_step_probabilities(reading, weights[w]);
         for (size_t i = 0; i < p.size(); ++i) by_weight[w].emplace_back(p[i], ex.labels[i]);
       }
+    } else {
+      for (size_t i = 0, t = from; i < output.line_ends.size(); ++i) {
+        double worst = 0.0;
+        for (; t < from + output.line_ends[i]; ++t) worst = std::min(worst, logp[int64_t(t) - 1][tokens[t]].item<double>());
+        local.push_back(worst);
+      }
     }
     double running = 0.0;
-    const int32_t tag = toy::toy_token_for_char(toy::kPrmTag);
-    for (size_t i = 0, t = from; i < line_ends.size(); ++i) {
-      double worst = 0.0;
-      for (; t < line_ends[i]; ++t) {
-        // In the PRM's format the tag, and the label the PRM predicts after it, are not text.
-        if (prm && (tokens[t] == tag || tokens[t - 1] == tag)) continue;
-        worst = std::min(worst, double(reading.logprobs[t - from]));
-      }
-      running = std::min(running, worst);
+    for (size_t i = 0; i < local.size(); ++i) {
+      running = std::min(running, local[i]);
       by_min.emplace_back(running, ex.labels[i]);
-      by_local.emplace_back(worst, ex.labels[i]);
+      by_local.emplace_back(local[i], ex.labels[i]);
     }
   }
   std::printf("steps %zu: AUC cumulative-min surprise %.4f, this step only %.4f\n", by_min.size(),
