@@ -41,6 +41,7 @@ struct ToyEvalArgs {
   bool json = false;
   std::string markdown;   // also write the results as a markdown table here
   std::string scores;     // also write each sample's PRM step scores and labels here (JSONL)
+  std::string write_samples;  // also write the large reasoner's samples here (toy-task JSONL)
 };
 
 struct Question {
@@ -347,6 +348,22 @@ Accuracy accuracy(const ReasonerReport& r, const std::vector<Question>& qs, int 
   return {double(greedy) / n, double(vote) / n, double(coverage) / n};
 }
 
+// One toy-task example per sample: its question's id with "/<sample>" appended, the sample
+// as "solution" (right or wrong) and the true answer. `ponder-train prm --reasoner-samples`
+// trains on such files.
+void write_samples(const std::string& path, const ReasonerReport& r, const std::vector<Question>& qs) {
+  std::vector<toy::Example> out;
+  for (size_t i = 0; i < qs.size(); ++i) {
+    for (size_t j = 0; j < r.runs[i].samples.size(); ++j) {
+      toy::Example e = qs[i].example;
+      e.id.append(1, '/').append(std::to_string(j));
+      e.solution = r.runs[i].samples[j].text;
+      out.push_back(std::move(e));
+    }
+  }
+  toy::write_jsonl(path, out);
+}
+
 nlohmann::ordered_json reasoner_json(const ReasonerReport& r, const std::vector<Question>& qs) {
   const Accuracy all = accuracy(r, qs);
   const auto& mistakes = r.first_mistakes;
@@ -376,6 +393,9 @@ void run_toy_eval(ToyEvalArgs a) {
   if (a.samples < 1 || a.samples > 256) throw UsageError("-n/--samples: must be in [1, 256]");
   if (!(a.temperature > 0.0f)) throw UsageError("--temp: must be > 0 (greedy is measured separately)");
   const auto qs = load_questions(a);
+  if (!a.write_samples.empty() && !std::ofstream(a.write_samples)) {  // before minutes of sampling
+    throw UsageError("--write-samples: cannot write " + a.write_samples);
+  }
 
   nlohmann::ordered_json out = {{"data", a.data}, {"questions", qs.size()}, {"samples", a.samples},
                                 {"temperature", a.temperature}, {"seed", a.seed}};
@@ -383,6 +403,7 @@ void run_toy_eval(ToyEvalArgs a) {
   if (!a.skip_small) reasoners.emplace_back("toy-reasoner-s", run_reasoner(a.small, qs, a));
   reasoners.emplace_back("toy-reasoner-l", run_reasoner(a.large, qs, a));
   for (const auto& [name, r] : reasoners) out[name] = reasoner_json(r, qs);
+  if (!a.write_samples.empty()) write_samples(a.write_samples, reasoners.back().second, qs);
   std::optional<PrmReport> prm;
   if (!a.skip_prm) {
     const auto injected = injected_examples(qs, a.seed);
@@ -485,6 +506,8 @@ void add_toy_eval_command(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print the results as JSON");
   cmd->add_option("--markdown", a->markdown, "Also write the results as markdown to this file");
   cmd->add_option("--scores", a->scores, "Also write each sample's PRM step scores and step labels here (JSONL)");
+  cmd->add_option("--write-samples", a->write_samples,
+                  "Also write the large reasoner's samples here as toy-task JSONL (\"solution\": the sample)");
   cmd->callback([a] { run_toy_eval(*a); });
 }
 

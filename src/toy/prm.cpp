@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "toy/dataset.h"
 #include "toy/vocab.h"
 
 namespace ponder::toy {
@@ -385,6 +386,23 @@ LabelledSolution make_slipped_example(const Problem& problem, Rng& rng, double r
     out.labels = label_steps(problem, out.lines);
     return out;
   }
+}
+
+std::vector<LabelledSample> read_labelled_samples(const std::string& path) {
+  std::vector<LabelledSample> out;
+  for (const Example& e : read_jsonl(path)) {
+    const std::string where = path + ": sample " + e.id + ": ";
+    auto problem = parse_question(e.question);
+    if (!problem) throw std::runtime_error(where + "not a toy-task question: " + e.question);
+    if (const Split split = split_of(e.question); split != Split::train) {
+      throw std::runtime_error(where + "a " + split_name(split) + "-split question (training-split questions only)");
+    }
+    auto lines = solution_lines(e.solution);
+    if (lines.empty()) continue;
+    auto labels = label_steps(*problem, lines);
+    out.push_back({e.id, std::move(*problem), {std::move(lines), std::move(labels)}});
+  }
+  return out;
 }
 
 }  // namespace ponder::toy

@@ -135,4 +135,18 @@ LabelledSolution make_prm_example(const Problem& problem, Rng& rng, const PrmDat
 // from the slipped values. Labels as label_steps.
 LabelledSolution make_slipped_example(const Problem& problem, Rng& rng, double rate);
 
+// One of a reasoner's sampled solutions, labelled against its problem.
+struct LabelledSample {
+  std::string id;
+  Problem problem;
+  LabelledSolution solution;  // labels from label_steps
+};
+
+// The samples `ponder toy-eval --write-samples` writes (toy-task JSONL, the sample as
+// "solution"), labelled; empty samples are left out. Training data for a PRM that is to
+// judge that reasoner, so every question must be from the training split: throws
+// std::runtime_error naming the file and sample otherwise, or on a line that is not a
+// toy-task example.
+std::vector<LabelledSample> read_labelled_samples(const std::string& path);
+
 }  // namespace ponder::toy

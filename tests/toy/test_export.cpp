@@ -20,7 +20,9 @@
 #include <vector>
 
 #include "support/test_models.h"
+#include "toy/dataset.h"
 #include "toy/llama_gguf.h"
+#include "toy/models.h"
 #include "toy/vocab.h"
 
 #ifndef PONDER_TRAIN_BIN
@@ -169,12 +171,28 @@ TEST_F(ExportTest, PrmTrainingLeavesFrozenLayersAlone) {
   }
 }
 
-// A PRM run with per-character flags (the committed toy-prm's recipe, in miniature),
-// measured on the test split's problems: it trains and says both in the recipe it writes.
+// Two samples of training problems in the file format of `ponder toy-eval --write-samples`.
+std::string write_reasoner_samples(const std::string& dir) {
+  ProblemStream stream(train_mix(), 3);
+  Rng rng(3);
+  std::vector<Example> samples;
+  for (int i = 0; i < 2; ++i) {
+    const Problem p = stream.next();
+    samples.push_back({"train-" + std::to_string(i) + "/0", p.question(), solve(p, rng).text(),
+                       std::to_string(p.answer()), p.difficulty});
+  }
+  const std::string path = dir + "/reasoner-samples.jsonl";
+  write_jsonl(path, samples);
+  return path;
+}
+
+// A PRM run with per-character flags and a reasoner's samples (the committed toy-prm's
+// recipe, in miniature), measured on the test split's problems: it trains and says all
+// three in the recipe it writes.
 TEST_F(ExportTest, PrmTrainingWithPrefixFlags) {
   const std::string out = dir_ + "/prm-flags.gguf";
   run("prm --init " + dir_ + "/smoke-f32.gguf --steps 3 --warmup 1 --prefix-flags --flag-weight 2 --heldout test --threads 1 "
-      "--f32 -o " + out);
+      "--reasoner-samples " + write_reasoner_samples(dir_) + " --samples-share 0.5 --f32 -o " + out);
   const LlamaFile before = read_llama_gguf(dir_ + "/smoke-f32.gguf");
   const LlamaFile after = read_llama_gguf(out);
   ASSERT_EQ(before.tensors.size(), after.tensors.size());
@@ -185,15 +203,20 @@ TEST_F(ExportTest, PrmTrainingWithPrefixFlags) {
   }
   EXPECT_NE(recipe.find("prefix_flags=2"), std::string::npos) << recipe;
   EXPECT_NE(recipe.find("heldout=test"), std::string::npos) << recipe;
+  EXPECT_NE(recipe.find("reasoner_samples=2 samples_share=0.5"), std::string::npos) << recipe;
 }
 
-// Settings that would be silently ignored are refused: a flag weight without flags, and
-// flags beside per-character labels (which replace the targets the flags sit beside);
-// so is a held-out split other than dev or test (train problems are what it trains on).
+// Settings that would be silently ignored are refused: a flag weight without flags, a
+// samples share without samples, and flags beside per-character labels (which replace
+// the targets the flags sit beside); so is a held-out split other than dev or test, or
+// samples of dev questions (train problems are what it trains on).
 TEST_F(ExportTest, PrmFlagSettingsThatWouldDoNothingAreRefused) {
   const std::string base = std::string(PONDER_TRAIN_BIN) + " prm --init " + dir_ + "/smoke-f32.gguf --steps 1 -o " +
                            dir_ + "/unused.gguf ";
-  for (const char* bad : {"--flag-weight 2", "--prefix-flags --prefix-labels", "--heldout train"}) {
+  const std::string dev_samples = "--reasoner-samples " + toy_data_dir() + "/dev.jsonl";
+  for (const std::string& bad :
+       {std::string("--flag-weight 2"), std::string("--samples-share 0.5"), std::string("--prefix-flags --prefix-labels"),
+        std::string("--heldout train"), dev_samples}) {
     const std::string cmd = base + bad + " > /dev/null 2>&1";
     EXPECT_NE(std::system(cmd.c_str()), 0) << cmd;
   }

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <set>
 #include <tuple>
 
+#include "support/test_models.h"
+#include "toy/dataset.h"
 #include "toy/metrics.h"
 #include "toy/prm.h"
 #include "toy/vocab.h"
@@ -241,6 +244,55 @@ TEST(ToyMetrics, Votes) {
   EXPECT_FALSE(majority_vote(A{std::nullopt}));
   EXPECT_EQ(weighted_vote(A{1, 2, 2}, {0.9, 0.2, 0.3}), 1);
   EXPECT_THROW(weighted_vote(A{1}, {}), std::invalid_argument);
+}
+
+// The sample files toy-eval writes come back labelled by the checker: a right sample all
+// '+', a wrong one '-' from its first wrong step on, an empty one left out. A question
+// from the dev or test split, or a line that is no example, is refused with its place.
+TEST(ToyPrm, ReadLabelledSamplesLabelsEachSampleAndRefusesHeldOutQuestions) {
+  const std::string dir = test::scratch_dir("toy_prm_samples");
+  ProblemStream stream(train_mix(), 5);
+  Problem problem = stream.next();
+  while (problem.difficulty.steps < 2) problem = stream.next();
+  Rng rng(1);
+  const Solution right = solve(problem, rng);
+  std::vector<std::string> wrong_lines = solution_lines(right.text());
+  wrong_lines[0] += "0";  // the first step's result times ten
+  std::string wrong;
+  for (const auto& line : wrong_lines) wrong += line + "\n";
+  Example e{"train-0", problem.question(), "", std::to_string(problem.answer()), problem.difficulty};
+  std::vector<Example> samples;
+  for (const std::string& text : {right.text(), wrong, std::string()}) {
+    samples.push_back(e);
+    samples.back().id += "/" + std::to_string(samples.size() - 1);
+    samples.back().solution = text;
+  }
+  write_jsonl(dir + "/samples.jsonl", samples);
+
+  const auto read = read_labelled_samples(dir + "/samples.jsonl");
+  ASSERT_EQ(read.size(), 2u);
+  EXPECT_EQ(read[0].id, "train-0/0");
+  EXPECT_EQ(read[0].problem.question(), problem.question());
+  EXPECT_EQ(read[0].solution.labels, std::vector<bool>(wrong_lines.size(), true));
+  EXPECT_EQ(read[1].solution.lines, wrong_lines);
+  EXPECT_EQ(read[1].solution.labels, std::vector<bool>(wrong_lines.size(), false));
+
+  Example held_out = committed_split(Split::dev).front();
+  write_jsonl(dir + "/dev.jsonl", {held_out});
+  try {
+    read_labelled_samples(dir + "/dev.jsonl");
+    FAIL() << "a dev-split question was accepted";
+  } catch (const std::runtime_error& err) {
+    EXPECT_NE(std::string(err.what()).find("sample " + held_out.id + ": a dev-split question"), std::string::npos)
+        << err.what();
+  }
+  std::ofstream(dir + "/broken.jsonl") << example_to_json(samples[0]) << "\n{\"id\": \"x\"}\n";
+  try {
+    read_labelled_samples(dir + "/broken.jsonl");
+    FAIL() << "a line without a question was accepted";
+  } catch (const std::runtime_error& err) {
+    EXPECT_NE(std::string(err.what()).find("broken.jsonl:2: missing field"), std::string::npos) << err.what();
+  }
 }
 
 }  // namespace

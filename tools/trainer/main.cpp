@@ -239,6 +239,11 @@ struct PrmArgs {
   // (toy::make_slipped_example, toy::label_result_digits) instead of injected mistakes.
   double digit_docs = 0.0;
   double slip_rate = 0.15;  // per equation result, in those documents
+  // A reasoner's own sampled solutions of training problems (`ponder toy-eval
+  // --write-samples`), labelled by the checker: this share of documents is drawn from
+  // them, so the PRM also learns the mistakes the reasoner it will judge makes.
+  std::string reasoner_samples;
+  double samples_share = 0.5;
 };
 
 void run_prm(const CommonArgs& a, const PrmArgs& prm) {
@@ -248,16 +253,30 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
   const int ctx = model->shape().n_ctx;
   toy::ProblemStream stream(toy::train_mix(), a.seed);
   toy::Rng rng(toy::derive_seed(a.seed, 2));
+  auto labelled_doc = [&](const toy::Problem& p, const toy::LabelledSolution& s) {
+    if (prm.prefix_labels) return prm_prefix_doc(p.question(), s, toy::label_prefixes(p, s.lines));
+    if (prm.prefix_flags) return prm_flagged_doc(p.question(), s, toy::label_prefixes(p, s.lines), prm.lm_weight);
+    return prm_doc(p.question(), s, prm.lm_weight);
+  };
+  std::vector<Doc> sample_docs;
+  if (!prm.reasoner_samples.empty()) {
+    for (const auto& sample : toy::read_labelled_samples(prm.reasoner_samples)) {
+      sample_docs.push_back(labelled_doc(sample.problem, sample.solution));
+    }
+    if (sample_docs.empty()) throw std::runtime_error(prm.reasoner_samples + ": no samples");
+    std::printf("%zu reasoner samples from %s, drawn for %.0f%% of documents\n", sample_docs.size(),
+                prm.reasoner_samples.c_str(), 100 * prm.samples_share);
+  }
   Packer packer(kBatchRows, ctx, [&]() -> std::optional<Doc> {
+    if (!sample_docs.empty() && rng.bernoulli(prm.samples_share)) {
+      return sample_docs[size_t(rng.uniform_int(0, int(sample_docs.size()) - 1))];
+    }
     toy::Problem p = stream.next();
     if (prm.digit_docs > 0 && rng.bernoulli(prm.digit_docs)) {
       const toy::LabelledSolution s = toy::make_slipped_example(p, rng, prm.slip_rate);
       return prm_char_doc(p.question(), s, toy::label_result_digits(s.lines));
     }
-    const toy::LabelledSolution s = toy::make_prm_example(p, rng, prm.data);
-    if (prm.prefix_labels) return prm_prefix_doc(p.question(), s, toy::label_prefixes(p, s.lines));
-    if (prm.prefix_flags) return prm_flagged_doc(p.question(), s, toy::label_prefixes(p, s.lines), prm.lm_weight);
-    return prm_doc(p.question(), s, prm.lm_weight);
+    return labelled_doc(p, toy::make_prm_example(p, rng, prm.data));
   });
   std::vector<Doc> heldout;
   for (const auto& [question, solution] : heldout_prm_examples(prm.heldout)) heldout.push_back(prm_doc(question, solution));
@@ -277,6 +296,9 @@ void run_prm(const CommonArgs& a, const PrmArgs& prm) {
   if (prm.train_from_layer > 0) recipe += " train_from_layer=" + std::to_string(prm.train_from_layer);
   if (prm.digit_docs > 0) {
     recipe += " digit_docs=" + std::to_string(prm.digit_docs) + " slip_rate=" + std::to_string(prm.slip_rate);
+  }
+  if (!sample_docs.empty()) {
+    recipe += " reasoner_samples=" + std::to_string(sample_docs.size()) + " samples_share=" + std::to_string(prm.samples_share);
   }
   finish(a, "prm", model, report, recipe);
 }
@@ -438,6 +460,13 @@ int main(int argc, char** argv) {
   prm->add_option("--digit-docs", prm_only.digit_docs,
                   "Share of documents with slipped results and a target at each result digit")
       ->check(CLI::Range(0.0, 1.0));
+  auto* reasoner_samples =
+      prm->add_option("--reasoner-samples", prm_only.reasoner_samples,
+                      "A reasoner's samples of training problems (ponder toy-eval --write-samples) to train on too")
+          ->check(CLI::ExistingFile);
+  prm->add_option("--samples-share", prm_only.samples_share, "Share of documents drawn from those samples")
+      ->check(CLI::Range(0.0, 1.0))
+      ->needs(reasoner_samples);
   prm->add_option("--slip-rate", prm_only.slip_rate, "Per equation result in those documents")->check(CLI::Range(0.0, 1.0));
 
   auto* logits = app.add_subcommand("logits", "Write the trainer's logits for BOS + text (export checks)");
