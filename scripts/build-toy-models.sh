@@ -47,10 +47,11 @@ stage "writing data/toy/dev.jsonl and data/toy/test.jsonl"
 # Recipe (see models/*.md): AdamW betas 0.9/0.95, weight decay 0.1, clip 1.0, linear
 # warm-up then cosine decay to 10% of the peak, 16 x 256-token batches of whole problems.
 # train NAME THREADS ARGS...: runs ponder-train, writing models/NAME.gguf and NAME.train.json.
+kept() { $keep && [[ -f "$models/$1.gguf" && -f "$models/$1.train.json" ]]; }
 train() {
   local name=$1 threads=$2
   shift 2
-  if $keep && [[ -f "$models/$name.gguf" && -f "$models/$name.train.json" ]]; then
+  if kept "$name"; then
     stage "keeping $name"
     return
   fi
@@ -66,11 +67,22 @@ train toy-reasoner-s "$small_threads" reasoner --init "$work/s-init.gguf" --seed
 train toy-reasoner-l "$threads" reasoner --init "$work/l-init.gguf" --seed 12 \
   --steps 1200 --lr 1.5e-3 --warmup 200 --eval-every 300
 
+# toy-prm's data: half injected mistakes, half toy-reasoner-l's own samples (16 each at
+# the temperature it is measured at) of 600 training problems, so it learns the mistakes
+# of the reasoner it judges.
+if ! kept toy-prm; then
+  stage "sampling toy-reasoner-l on 600 training problems"
+  mkdir -p "$work/prm-data"
+  "$build/ponder-toy-data" -o "$work/prm-data" --train-sample 600 --train-seed 99
+  "$build/ponder" toy-eval --threads "$eval_threads" --data "$work/prm-data/train-sample.jsonl" --skip-small \
+    --skip-prm --temp 0.8 -n 16 --seed 5 --write-samples "$work/l-samples.jsonl" > /dev/null
+fi
 # Fine-tuned from toy-reasoner-s grown by two layers that start as the identity: they
 # compare each written character with the reasoner's prediction at the one before.
 "$trainer" grow -m "$models/toy-reasoner-s.gguf" --layers 2 --seed 1 -o "$work/prm-init.gguf"
 train toy-prm "$small_threads" prm --init "$work/prm-init.gguf" --seed 13 \
-  --steps 1800 --lr 2e-3 --warmup 50 --eval-every 300 --prefix-flags --flag-weight 3
+  --steps 1800 --lr 2e-3 --warmup 50 --eval-every 300 --prefix-flags --flag-weight 3 \
+  --reasoner-samples "$work/l-samples.jsonl" --samples-share 0.5
 
 stage "measuring (ponder toy-eval on data/toy/test.jsonl)"
 "$build/ponder" toy-eval --threads "$eval_threads" --temp 0.8 -n 16 --seed 1 \

@@ -42,6 +42,7 @@ struct ToyEvalArgs {
   std::string markdown;   // also write the results as a markdown table here
   std::string scores;     // also write each sample's PRM step scores and labels here (JSONL)
   std::string write_samples;  // also write the large reasoner's samples here (toy-task JSONL)
+  double surprise_weight = toy::kPrmSurpriseWeight;  // of the PRM's step score
 };
 
 struct Question {
@@ -184,7 +185,7 @@ struct PrmSelection {
 };
 
 // Step AUCs and selections use toy-prm's score (toy::prm_step_probabilities at
-// toy::kPrmSurpriseWeight); the `verdict` ones its verdict after the tag alone.
+// --surprise-weight); the `verdict` ones its verdict after the tag alone.
 struct PrmReport {
   std::optional<double> auc_injected, auc_injected_verdict;  // injected mistakes on the test questions
   // The same steps scored without a PRM: the large reasoner's lowest token logprob in the
@@ -264,7 +265,7 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
     const auto& q = qs[i];
     const toy::LabelledSolution& ls = injected_steps[i];
     const toy::PrmReading inj_reading = prm_readings(engine, *model, q.example.question, {ls.lines})[0];
-    const auto inj = toy::prm_step_probabilities(inj_reading), inj_verdict = toy::prm_step_probabilities(inj_reading, 0.0);
+    const auto inj = toy::prm_step_probabilities(inj_reading, a.surprise_weight), inj_verdict = toy::prm_step_probabilities(inj_reading, 0.0);
     for (size_t k = 0; k < inj.size(); ++k) {
       injected.emplace_back(inj[k], ls.labels[k]);
       injected_verdict.emplace_back(inj_verdict[k], ls.labels[k]);
@@ -279,7 +280,7 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
     std::vector<std::vector<bool>> labels;
     auto weakest = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()); };
     for (size_t j = 0; j < lines.size(); ++j) {
-      scores.push_back(toy::prm_step_probabilities(readings[j]));
+      scores.push_back(toy::prm_step_probabilities(readings[j], a.surprise_weight));
       const auto verdicts = toy::prm_step_probabilities(readings[j], 0.0);
       labels.push_back(toy::label_steps(q.problem, lines[j]));
       for (size_t k = 0; k < scores[j].size(); ++k) {
@@ -410,7 +411,7 @@ void run_toy_eval(ToyEvalArgs a) {
     prm = run_prm(a.prm, qs, reasoners.back().second, injected, a);
     prm->auc_injected_surprise = surprise_auc(a.large, qs, injected, a);
     out["toy-prm"] = {{"model", a.prm},
-                      {"surprise_weight", toy::kPrmSurpriseWeight},
+                      {"surprise_weight", a.surprise_weight},
                       {"step_auc_injected", prm->auc_injected.value_or(NAN)},
                       {"step_auc_injected_verdict", prm->auc_injected_verdict.value_or(NAN)},
                       {"step_auc_injected_reasoner_surprise", prm->auc_injected_surprise.value_or(NAN)},
@@ -461,7 +462,7 @@ void run_toy_eval(ToyEvalArgs a) {
                   "question: step AUC %.3f on %lld injected-mistake steps (the verdict alone: %.3f; "
                   "toy-reasoner-l's own token surprise: %.3f), %.3f on %lld sampled steps (the verdict alone: "
                   "%.3f).\n\n| solution score | PRM-weighted vote@%d | PRM best-of-%d |\n|---|---|---|\n",
-                  toy::kPrmSurpriseWeight, a.samples, prm->auc_injected.value_or(NAN), (long long)prm->steps_injected,
+                  a.surprise_weight, a.samples, prm->auc_injected.value_or(NAN), (long long)prm->steps_injected,
                   prm->auc_injected_verdict.value_or(NAN), prm->auc_injected_surprise.value_or(NAN),
                   prm->auc_samples.value_or(NAN), (long long)prm->steps_samples,
                   prm->auc_samples_verdict.value_or(NAN), a.samples, a.samples);
@@ -506,6 +507,9 @@ void add_toy_eval_command(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print the results as JSON");
   cmd->add_option("--markdown", a->markdown, "Also write the results as markdown to this file");
   cmd->add_option("--scores", a->scores, "Also write each sample's PRM step scores and step labels here (JSONL)");
+  cmd->add_option("--surprise-weight", a->surprise_weight,
+                  "Weight of the PRM's surprise in its step score (0: its verdict alone)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--write-samples", a->write_samples,
                   "Also write the large reasoner's samples here as toy-task JSONL (\"solution\": the sample)");
   cmd->callback([a] { run_toy_eval(*a); });
