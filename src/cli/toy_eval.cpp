@@ -265,7 +265,8 @@ PrmReport run_prm(const std::string& path, const std::vector<Question>& qs, cons
     const auto& q = qs[i];
     const toy::LabelledSolution& ls = injected_steps[i];
     const toy::PrmReading inj_reading = prm_readings(engine, *model, q.example.question, {ls.lines})[0];
-    const auto inj = toy::prm_step_probabilities(inj_reading, a.surprise_weight), inj_verdict = toy::prm_step_probabilities(inj_reading, 0.0);
+    const auto inj = toy::prm_step_probabilities(inj_reading, a.surprise_weight);
+    const auto inj_verdict = toy::prm_step_probabilities(inj_reading, 0.0);
     for (size_t k = 0; k < inj.size(); ++k) {
       injected.emplace_back(inj[k], ls.labels[k]);
       injected_verdict.emplace_back(inj_verdict[k], ls.labels[k]);
