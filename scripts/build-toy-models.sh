@@ -139,13 +139,21 @@ fine-tuned. Matrices f16, norms f32.
 - Input (src/toy/prm.h): BOS, question, "\n", then each step's line, "\n" and the tag
   `~`. The token after a tag is `+` when that step and every step before it are
   correct, `-` otherwise; read P(+) against P(-) there (the verdict).
-- Data: training-split problems (seed 13) with reference solutions; half of them get one
-  injected mistake, of the kinds toy-reasoner-l makes: a blend of two methods 55%
-  (`toy::blend_methods`: every equation right, the plan wrong, e.g. 69*3 as
-  "60*3=180, 1*3=3, 180+3=183"), a wrong digit or carry in one equation 30%, a wrong
-  operand 5%, a wrong operation 5%, a wrong answer line 5%. After the mistake the
-  solution continues correctly from the wrong value. Every step is labelled by
-  src/toy/prm.h's checker.
+- Data, two sources drawn at random per document:
+  - half: toy-reasoner-l's own solutions of 600 training-split problems (16 samples
+    each at temperature 0.8, seed 5: `ponder toy-eval --write-samples`), every step
+    labelled by src/toy/prm.h's checker (`toy::read_labelled_samples`). These are the
+    mistakes the PRM has to judge in a vote, and no injector writes them as
+    toy-reasoner-l does.
+  - half: training-split problems (seed 13) with reference solutions, half of them
+    with one injected mistake of the kinds toy-reasoner-l makes: a blend of two
+    methods 55% (`toy::blend_methods`: every equation right, the plan wrong, e.g. 69*3
+    as "60*3=180, 1*3=3, 180+3=183"), a wrong digit or carry in one equation 30%, a
+    wrong operand 5%, a wrong operation 5%, a wrong answer line 5%. After the mistake
+    the solution continues correctly from the wrong value. The mix follows how
+    toy-reasoner-l's samples first go wrong (below): about 3 in 4 write a wrong plan
+    whose every equation holds, most of them such blends; the rest slip in an
+    equation's arithmetic.
 - Targets: the label after each tag; the next character of correct steps (weight 0.1);
   and at every character of every step a flag (`--prefix-flags`, weight 3): is the
   solution still right up to here (`toy::label_prefixes`)? A flag trains only the sign
@@ -156,26 +164,28 @@ fine-tuned. Matrices f16, norms f32.
   at the character before, which toy-reasoner-s completes only in its top layer; the
   new layers start as the identity and learn the comparison.
 - What each part is worth (held-out step AUC after 1,200 steps, from the previous
-  toy-reasoner-s): tags only 0.69, grown 0.70; flags at weight 1 0.77, grown 0.82;
-  grown with flags at weight 3 0.84 (10: 0.76); the same for 1,500 steps 0.87.
-- Why that mix: `ponder toy-eval` classifies how toy-reasoner-l's sampled solutions
-  first go wrong (below): about 3 in 4 write a wrong plan whose every equation holds,
-  most of them such blends; the rest slip in an equation's arithmetic.
+  toy-reasoner-s, injected mistakes only): tags only 0.69, grown 0.70; flags at weight
+  1 0.77, grown 0.82; grown with flags at weight 3 0.84 (10: 0.76); the same for 1,500
+  steps 0.87. toy-reasoner-l's samples at share 0.5: on the test split (below) the
+  PRM-weighted vote rises from 80.5% (the previous toy-prm, trained on injected
+  mistakes only; plain vote 80.8%) to 84.5%; on dev it is 92.6% (plain 87.9%; share
+  0.35: 91.6%). The verdict alone on injected mistakes drops (dev 0.871 to 0.702),
+  the step score with the PRM's surprise holds (0.941 to 0.921).
 - Training: ponder-train prm on one thread, 1800 steps of 16 x 256 tokens, AdamW
   lr 2e-3 (betas 0.9/0.95, weight decay 0.1), clip 1.0, warm-up 50, cosine to 2e-4.
 - Step score (`toy::prm_step_probabilities`): sigmoid(log P(+) - log P(-) after the
   step's tag + 0.5 x the lowest logprob the PRM gave any token of this step or one
   before it). The verdict and the PRM's own surprise at the text catch different
-  mistakes: on the dev split's held-out steps the verdict alone separates them at
-  0.871, the surprise alone at 0.896, the step score at 0.941 (the weight 0.5 was
-  chosen there: `ponder-train surprise -m models/toy-prm.gguf --prm`).
+  mistakes. The weight 0.5 was chosen on the dev split: injected-step AUC by weight
+  (`ponder-train surprise -m models/toy-prm.gguf --prm`) 0 / 0.5 / 1: 0.702 / 0.921 /
+  0.932; dev PRM-weighted vote (`ponder toy-eval --data data/toy/dev.jsonl
+  --surprise-weight W`) 0 / 0.5 / 1: 91.6 / 92.6 / 91.1%.
 - Solution score: its weakest step's score (toy-eval also reports the last step's);
   the PRM-weighted vote sums the scores of the samples giving each answer.
-- Known limitation: on toy-reasoner-l's own samples the scores barely rank right
-  answers above wrong ones within a question, so the PRM-weighted vote does not beat
-  the plain vote (below). It rarely catches a mistake in a step written as one
-  equation (a wrong product such as 59*8=432): checking that takes arithmetic it does
-  not have. toy-reasoner-l's own surprise checks the injected steps better (below).
+- Known limitation: toy-reasoner-l's own surprise (the lowest logprob it gives any
+  token of a step or one before it) checks the injected steps better than toy-prm
+  (below), and PRM best-of-16 stays below the plain vote: the scores are good enough
+  to weigh votes, not to pick one sample.
 - Rebuild: `make toy-models` (scripts/build-toy-models.sh).
 CARD
     ;;
