@@ -107,6 +107,18 @@ Problem ProblemStream::next() {
   }
 }
 
+std::vector<Example> training_sample(int count, uint64_t seed) {
+  ProblemStream stream(train_mix(), seed);
+  Rng paths(derive_seed(seed, 1));
+  std::vector<Example> sample;
+  for (int i = 0; i < count; ++i) {
+    Problem p = stream.next();
+    sample.push_back({"train-" + std::to_string(i), p.question(), solve(p, paths).text(), std::to_string(p.answer()),
+                      p.difficulty});
+  }
+  return sample;
+}
+
 std::string example_to_json(const Example& e) {
   nlohmann::ordered_json j = {{"id", e.id},
                               {"question", e.question},

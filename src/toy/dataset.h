@@ -66,6 +66,11 @@ class ProblemStream {
   Rng rng_;
 };
 
+// `count` problems of the training stream (train_mix(), `seed`) with reference
+// solutions, ids "train-0", "train-1", ...: the problems ponder-toy-data --train-sample
+// writes, e.g. for sampling a reasoner to train a PRM on.
+std::vector<Example> training_sample(int count, uint64_t seed);
+
 std::string example_to_json(const Example& example);
 // Throws std::runtime_error naming the missing or malformed field.
 Example example_from_json(const std::string& line);

@@ -171,18 +171,10 @@ TEST_F(ExportTest, PrmTrainingLeavesFrozenLayersAlone) {
   }
 }
 
-// Two samples of training problems in the file format of `ponder toy-eval --write-samples`.
+// Two solved training problems, in the file format of `ponder toy-eval --write-samples`.
 std::string write_reasoner_samples(const std::string& dir) {
-  ProblemStream stream(train_mix(), 3);
-  Rng rng(3);
-  std::vector<Example> samples;
-  for (int i = 0; i < 2; ++i) {
-    const Problem p = stream.next();
-    samples.push_back({"train-" + std::to_string(i) + "/0", p.question(), solve(p, rng).text(),
-                       std::to_string(p.answer()), p.difficulty});
-  }
   const std::string path = dir + "/reasoner-samples.jsonl";
-  write_jsonl(path, samples);
+  write_jsonl(path, training_sample(2, 3));
   return path;
 }
 

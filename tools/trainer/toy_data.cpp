@@ -19,17 +19,7 @@ int main(int argc, char** argv) {
   try {
     write_jsonl(dir + "/dev.jsonl", committed_split(Split::dev));
     write_jsonl(dir + "/test.jsonl", committed_split(Split::test));
-    if (train_sample > 0) {
-      ProblemStream stream(train_mix(), train_seed);
-      Rng paths(derive_seed(train_seed, 1));
-      std::vector<Example> sample;
-      for (int i = 0; i < train_sample; ++i) {
-        Problem p = stream.next();
-        sample.push_back({"train-" + std::to_string(i), p.question(), solve(p, paths).text(),
-                          std::to_string(p.answer()), p.difficulty});
-      }
-      write_jsonl(dir + "/train-sample.jsonl", sample);
-    }
+    if (train_sample > 0) write_jsonl(dir + "/train-sample.jsonl", training_sample(train_sample, train_seed));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ponder-toy-data: %s\n", e.what());
     return 1;
