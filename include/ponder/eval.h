@@ -12,6 +12,7 @@
 #include "ponder/answers.h"
 #include "ponder/engine.h"
 #include "ponder/strategy.h"
+#include "ponder/verifier.h"
 
 namespace ponder {
 
@@ -69,7 +70,7 @@ struct StrategySummary {
   double accuracy = 0.0;
   std::pair<double, double> ci95;
   double generated_tokens = 0.0;  // per question, mean
-  double verifier_tokens = 0.0;   // per question, mean (scored tokens)
+  double verifier_tokens = 0.0;   // per question, mean (tokens the verifier model read)
   double forward_passes = 0.0;    // per question, mean
   double wall_s = 0.0;            // per question, mean (timing: not reproducible)
   double samples = 0.0;           // per question, mean
@@ -95,6 +96,9 @@ struct EvalOptions {
   bool stop_on_bad_data = false;  // else bad rows are reported and skipped
   int max_in_flight = 0;     // questions in flight; 0 = automatic
   bool progress = true;      // a progress line on a terminal
+  // The verifier for strategies that need one (prm-vote, ...), on its own engine.
+  Engine* verifier_engine = nullptr;
+  const ProcessRewardModel* verifier = nullptr;
 };
 
 struct GroupSummary {

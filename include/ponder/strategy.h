@@ -49,7 +49,8 @@ struct StrategyResult {
   double confidence = 0.0;       // the winning share of the votes or weight, in [0, 1]
   std::string stop_reason;       // e.g. "budget", "beta>=0.95", "window agreed"
   std::vector<SampleTrace> samples;
-  Cost cost;
+  Cost cost;                    // the generator's, with verifier_tokens
+  std::vector<ModelCost> costs;  // per model (generator, verifier)
   std::string error;  // set (and the rest empty) when the run failed
 };
 
@@ -59,8 +60,30 @@ class Strategy {
   virtual std::string name() const = 0;
   // The most samples it may draw for one question.
   virtual int budget() const = 0;
-  // The algorithm; the scheduler supplies the question's run and fills in the cost.
+  // What it needs of the backend (Capability bits of ponder/runtime.h); the runtime
+  // refuses a strategy whose needs it cannot meet.
+  virtual uint32_t needs() const = 0;
+  // The algorithm; the runtime supplies the question's run and fills in the cost.
   virtual Task<StrategyResult> run(QuestionRun& question) const = 0;
+};
+
+// What most strategies share: the name they were made from, a budget, how samples are
+// drawn, and a need for sampling with logprobs.
+class StrategyBase : public Strategy {
+ public:
+  StrategyBase(std::string name, int budget, GenerationOptions generation)
+      : name_(std::move(name)), budget_(budget), generation_(std::move(generation)) {}
+  std::string name() const override { return name_; }
+  int budget() const override { return budget_; }
+  uint32_t needs() const override;  // sampling with logprobs
+
+ protected:
+  const GenerationOptions& generation() const { return generation_; }
+
+ private:
+  std::string name_;
+  int budget_;
+  GenerationOptions generation_;
 };
 
 // Per-strategy knobs beyond the budget; every field documents its default.

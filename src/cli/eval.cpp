@@ -4,7 +4,9 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/verifier.h"
 #include "ponder/eval.h"
+#include "ponder/runtime.h"
 
 namespace ponder::cli {
 
@@ -12,6 +14,7 @@ namespace {
 
 struct EvalArgs {
   std::string model;
+  std::string verifier;
   std::string data;
   std::string strategies = "greedy,vote@4,vote@16,adaptive-vote";
   std::string format = "auto";
@@ -51,6 +54,15 @@ void run_eval_command(EvalArgs a) {
 
   auto model = Model::load(a.model);
   Engine engine(model, eval_engine_options(*model, a.max_sequences, a.threads));
+  bool needs_verifier = false;
+  for (const auto& spec : a.options.strategies) {
+    needs_verifier |= (make_strategy(spec, a.options.strategy_options)->needs() & kVerify) != 0;
+  }
+  VerifierSetup verifier = load_verifier(a.verifier, a.model, needs_verifier, a.max_sequences, a.threads);
+  if (verifier.prm) {
+    a.options.verifier_engine = verifier.engine.get();
+    a.options.verifier = &*verifier.prm;
+  }
   const EvalReport report = run_eval(engine, data, a.options);
 
   std::printf("%-22s %9s %15s %12s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q", "wall s/q");
@@ -70,6 +82,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "JSONL data set (ponder, GSM8K or MATH format)")->required();
   cmd->add_option("--out", a->options.out_dir, "Output directory (resumable)")->required();
   cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
+  cmd->add_option("--verifier", a->verifier,
+                  "Verifier GGUF for prm-vote, prm-best-of-n (default with the toy reasoners: the toy PRM)");
   cmd->add_option("--strategies", a->strategies, "Comma-separated strategy names, e.g. greedy,vote@16,rpc@8");
   cmd->add_option("--limit", a->options.limit, "Only the first N items (0 = all)");
   cmd->add_option("--seed", a->options.seed, "Sampling seed");

@@ -71,6 +71,7 @@ Cost& Cost::operator+=(const Cost& o) {
   scored_tokens += o.scored_tokens;
   forward_passes += o.forward_passes;
   wall_ms += o.wall_ms;
+  verifier_tokens += o.verifier_tokens;
   return *this;
 }
 

@@ -16,7 +16,7 @@
 
 #include "eval/report.h"
 #include "ponder/eval.h"
-#include "ponder/scheduler.h"
+#include "ponder/runtime.h"
 
 namespace ponder {
 
@@ -29,7 +29,8 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 json cost_json(const Cost& c) {
   return {{"prompt_tokens", c.prompt_tokens}, {"generated_tokens", c.generated_tokens},
-          {"scored_tokens", c.scored_tokens}, {"forward_passes", c.forward_passes},
+          {"scored_tokens", c.scored_tokens}, {"verifier_tokens", c.verifier_tokens},
+          {"forward_passes", c.forward_passes},
           {"wall_ms", c.wall_ms}};
 }
 
@@ -75,12 +76,13 @@ json run_settings(const Engine& engine, const EvalOptions& o, AnswerRule rule) {
           {"max_tokens", g.stop.max_tokens},
           {"answer_rule", answer_rule_name(rule)},
           {"answer_pattern", g.answers.pattern},
-          {"adaptive", adaptive_settings(o.strategy_options.adaptive)}};
+          {"adaptive", adaptive_settings(o.strategy_options.adaptive)},
+          {"verifier", o.verifier ? fs::path(o.verifier->model().path()).filename().string() : ""}};
 }
 
 // Settings added after the first directories were written, at their defaults: a
 // directory that lacks one ran with its default.
-json settings_defaults() { return {{"adaptive", adaptive_settings({})}}; }
+json settings_defaults() { return {{"adaptive", adaptive_settings({})}, {"verifier", ""}}; }
 
 void check_or_write_settings(const fs::path& dir, const json& settings) {
   const fs::path path = dir / "run.json";
@@ -154,7 +156,7 @@ StrategySummary summarize(const std::string& name, const std::vector<const json*
     outcomes.push_back((*row)["correct"].get<bool>() ? 1 : 0);
     const json& cost = (*row)["cost"];
     s.generated_tokens += cost["generated_tokens"].get<double>();
-    s.verifier_tokens += cost["scored_tokens"].get<double>();
+    s.verifier_tokens += cost.value("verifier_tokens", 0.0);
     s.forward_passes += cost["forward_passes"].get<double>();
     s.wall_s += cost["wall_ms"].get<double>() / 1000.0;
     s.samples += double((*row)["samples"].size());
@@ -251,7 +253,8 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
       if (done.count({item.id, s->name()})) {
         ++report.resumed;
       } else {
-        jobs.push_back({s.get(), item.question});
+        // The strategies outlive the runtime: it only borrows them.
+        jobs.push_back({std::shared_ptr<const Strategy>(s.get(), [](const Strategy*) {}), item.question, {}, {}});
         job_items.push_back(&item);
       }
     }
@@ -260,14 +263,18 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   std::ofstream traces(traces_path, std::ios::app);
   if (!traces) throw std::runtime_error("cannot write " + traces_path.string());
   Progress progress(jobs.size(), options.progress);
-  Scheduler scheduler(engine, {.max_in_flight = options.max_in_flight});
-  scheduler.run(jobs, [&](size_t i, const StrategyResult& r) {
-    const json row = trace_json(*job_items[i], r);
-    traces << dump(row) << '\n' << std::flush;
-    if (!row.contains("error")) done[{job_items[i]->id, r.strategy}] = row;
-    ++report.ran;
-    progress.tick();
-  });
+  Runtime runtime(engine, {.max_in_flight = options.max_in_flight});
+  if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].on_result = [&, i](const StrategyResult& r) {
+      const json row = trace_json(*job_items[i], r);
+      traces << dump(row) << '\n' << std::flush;
+      if (!row.contains("error")) done[{job_items[i]->id, r.strategy}] = row;
+      ++report.ran;
+      progress.tick();
+    };
+  }
+  runtime.run(std::move(jobs));
 
   // Every strategy's summary over `members`; a failed run leaves no row and counts as an error.
   auto summarize_all = [&](const std::vector<const EvalItem*>& members) {

@@ -38,7 +38,8 @@ void StrategyOptions::validate() const {
 
 const std::vector<std::string>& strategy_names() {
   static const std::vector<std::string> names = {"greedy", "sample@N",      "best-of-n@N", "vote@N", "weighted-vote@N",
-                                                 "adaptive-vote[@MAX]", "esc[@MAX]", "rpc@N", "prune@N"};
+                                                 "adaptive-vote[@MAX]", "esc[@MAX]", "rpc@N", "prune@N",
+                                                 "prm-vote@N", "prm-best-of-n@N"};
   return names;
 }
 
@@ -82,6 +83,8 @@ std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOpt
   if (base == "esc") return make_esc(name, budget_for(kDefaultAdaptiveMax), options);
   if (base == "rpc") return make_rpc(name, needs_budget(), options);
   if (base == "prune") return make_prune(name, needs_budget(), options);
+  if (base == "prm-vote") return make_prm_vote(name, needs_budget(), options);
+  if (base == "prm-best-of-n") return make_prm_best_of_n(name, needs_budget(), options);
   std::string known;
   for (const auto& s : strategy_names()) known += (known.empty() ? "" : ", ") + s;
   throw std::invalid_argument("unknown strategy '" + base + "' (known: " + known + ")");

@@ -1,0 +1,34 @@
+#include "cli/verifier.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "toy/models.h"
+
+namespace ponder::cli {
+
+VerifierSetup load_verifier(std::string path, const std::string& generator_path, bool needed, int max_sequences,
+                            int threads) {
+  namespace fs = std::filesystem;
+  if (path.empty() && needed) {
+    std::error_code ec;
+    const bool toy = fs::equivalent(generator_path, toy::default_reasoner_path(), ec) ||
+                     fs::equivalent(generator_path, toy::small_reasoner_path(), ec);
+    if (!toy) throw UsageError("the strategy needs a verifier: give --verifier MODEL");
+    path = toy::prm_path();
+  }
+  VerifierSetup v;
+  if (path.empty()) return v;
+  auto model = Model::load(path);
+  v.prm.emplace(ProcessRewardModel::load(model));
+  EngineOptions e;
+  e.max_sequences = std::clamp(max_sequences, 2, max_engine_sequences());
+  e.context_per_sequence = std::min(model->n_ctx_train(), 1024);
+  e.batch_tokens = std::max(512, e.max_sequences);
+  e.threads = threads;
+  v.engine = std::make_unique<Engine>(model, e);
+  return v;
+}
+
+}  // namespace ponder::cli
