@@ -66,6 +66,8 @@ class QuestionRun {
   // n new samples from the prompt, generating at once; sample k uses generation's seed + k.
   // `last`: no later launch follows, so the prompt's KV slot goes to the last sample.
   std::vector<SampleId> launch(int n, const GenerationOptions& generation, bool last = false);
+  // A new idle sample holding just the prompt (to generate, extend or score from).
+  SampleId start();
   // n new samples continuing `parent`'s first `position` tokens (its KV is shared, not
   // re-read). They are idle until generate() or extend(); the parent must be idle.
   std::vector<SampleId> fork(SampleId parent, int position, int n);
@@ -80,6 +82,7 @@ class QuestionRun {
   // Reads the logprobs of `continuation` after an idle sample without sampling (and, per
   // token, of `candidates` in its place); the sample is left unchanged. Await all({sample}), then read score_result().
   void score(SampleId sample, const std::string& continuation, std::vector<Token> candidates = {});
+  void score(SampleId sample, std::vector<Token> continuation, std::vector<Token> candidates = {});
   const ScoreResult& score_result(SampleId sample) const;
 
   // --- reading

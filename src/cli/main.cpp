@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   ponder::cli::add_generate_command(app);
   ponder::cli::add_bench_command(app);
   ponder::cli::add_toy_model_command(app);
-  ponder::cli::add_toy_eval_command(app);
+  ponder::cli::add_toy_steps_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

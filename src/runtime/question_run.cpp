@@ -68,6 +68,14 @@ std::vector<SampleId> QuestionRun::launch(int n, const GenerationOptions& genera
   return ids;
 }
 
+SampleId QuestionRun::start() {
+  const SampleId id = SampleId(samples_.size());
+  samples_.push_back({});
+  samples_.back().seq = engine_.fork(root(), 1).front();
+  emit({.kind = EventKind::launched, .sample = id});
+  return id;
+}
+
 std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
   require_idle(parent, "fork");
   if (n < 1) throw std::invalid_argument("fork: n must be >= 1");
@@ -135,13 +143,16 @@ void QuestionRun::truncate(SampleId id, int position) {
 }
 
 void QuestionRun::score(SampleId id, const std::string& continuation, std::vector<Token> candidates) {
+  score(id, engine_.model().tokenize(continuation, false), std::move(candidates));
+}
+
+void QuestionRun::score(SampleId id, std::vector<Token> tokens, std::vector<Token> candidates) {
   require_idle(id, "score");
   Sample& s = sample(id);
-  const std::vector<Token> tokens = engine_.model().tokenize(continuation, false);
   if (tokens.empty()) throw std::invalid_argument("score: the continuation has no tokens");
   s.mode = Sample::Mode::scoring;
   s.score.reset();
-  engine_.score(s.seq, tokens, std::move(candidates));
+  engine_.score(s.seq, std::move(tokens), std::move(candidates));
 }
 
 const ScoreResult& QuestionRun::score_result(SampleId id) const {

@@ -142,7 +142,7 @@ struct LabelledSample {
   LabelledSolution solution;  // labels from label_steps
 };
 
-// The samples `ponder toy-eval --write-samples` writes (toy-task JSONL, the sample as
+// The samples `ponder toy-steps --write-samples` writes (toy-task JSONL, the sample as
 // "solution"), labelled; empty samples are left out. Training data for a PRM that is to
 // judge that reasoner, so every question must be from the training split: throws
 // std::runtime_error naming the file and sample otherwise, or on a line that is not a
