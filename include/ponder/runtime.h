@@ -135,6 +135,7 @@ class QuestionRun {
     enum class Mode { idle, generating, extending, scoring };
     SeqId seq = 0;
     SampleId parent = -1;
+    int fork_position = 0;
     Mode mode = Mode::idle;
     std::vector<TokenRecord> records;  // tokens after the prompt
     std::string text;
@@ -186,6 +187,8 @@ struct RuntimeOptions {
   // Questions running at once; 0 = automatic (half the generator's sequence slots, since
   // each may keep its prompt in a slot while its samples need others).
   int max_in_flight = 0;
+  // Keep every sample's tokens and logprobs in its trace (for replay); off: summaries only.
+  bool record_tokens = false;
   void validate(const Engine& generator) const;  // throws std::invalid_argument
 };
 
@@ -222,6 +225,7 @@ class Runtime {
   const ProcessRewardModel* verifier() const { return verifier_ ? &*verifier_ : nullptr; }
   int in_flight() const;
   int64_t steps() const { return steps_; }
+  const RuntimeOptions& options() const { return options_; }
 
  private:
   struct Active;

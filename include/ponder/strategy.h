@@ -40,6 +40,11 @@ struct SampleTrace {
   FinishReason finish = FinishReason::none;
   bool pruned = false;                    // stopped by the strategy before it finished
   std::map<std::string, double> scores;   // strategy-specific (e.g. "weight", "rpc_p")
+  // Where it sits in the question's tree of samples, so a search can be replayed.
+  int id = -1;             // launch order within the question
+  int parent = -1;         // the sample it was forked from; -1: the prompt
+  int fork_position = 0;   // tokens it took over from its parent
+  std::vector<TokenLogprob> token_logprobs;  // per token, when the runtime records them
 };
 
 struct StrategyResult {

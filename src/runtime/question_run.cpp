@@ -91,6 +91,7 @@ std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
     Sample child;
     child.seq = seq;
     child.parent = parent;
+    child.fork_position = position;
     const Sample& source = samples_[size_t(parent)];  // re-read: push_back may move it
     child.records.assign(source.records.begin(), source.records.begin() + position);
     child.text = position == int(source.records.size()) ? source.text : engine_.model().detokenize(tokens_of(child.records));
@@ -262,6 +263,12 @@ SampleTrace QuestionRun::read(SampleId id) const {
   t.tokens = int(s.records.size());
   t.mean_logprob = mean_logprob(id);
   t.finish = s.finish;
+  t.id = id;
+  t.parent = s.parent;
+  t.fork_position = s.fork_position;
+  if (runtime_.options().record_tokens) {
+    for (const auto& r : s.records) t.token_logprobs.push_back({r.token, r.logprob});
+  }
   return t;
 }
 

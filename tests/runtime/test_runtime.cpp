@@ -236,6 +236,26 @@ TEST(Runtime, ForkAtAPositionSharesThePrefixAndTruncateRollsBack) {
   EXPECT_EQ(engine.stats().live_sequences, 0);
 }
 
+TEST(Runtime, TracesKeepTokensAndTreeIdsWhenAsked) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@3", noise_options());
+  for (bool record : {false, true}) {
+    Engine engine(tiny(), engine_options());
+    const StrategyResult r = Runtime(engine, {.record_tokens = record}).run({{vote, "trace", {}, {}}}).front();
+    ASSERT_EQ(r.samples.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      const SampleTrace& t = r.samples[size_t(i)];
+      EXPECT_EQ(t.id, i);
+      EXPECT_EQ(t.parent, -1);
+      EXPECT_EQ(t.token_logprobs.size(), record ? size_t(t.tokens) : 0u);
+      double sum = 0;
+      for (const auto& tl : t.token_logprobs) sum += tl.logprob;
+      if (record) {
+        EXPECT_NEAR(sum / t.tokens, t.mean_logprob, 1e-4);
+      }
+    }
+  }
+}
+
 TEST(Runtime, RefusesWhatItCannotDo) {
   Engine engine(tiny(), engine_options());
   Runtime runtime(engine);
