@@ -122,6 +122,10 @@ std::vector<double> prm_step_surprise(const PrmReading& reading) {
 }
 
 std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight) {
+  // An infinite weight times a step without surprise (0) is NaN.
+  if (!std::isfinite(surprise_weight)) {
+    throw std::invalid_argument("surprise_weight: must be a finite number, not " + std::to_string(surprise_weight));
+  }
   const std::vector<double> surprise = prm_step_surprise(reading);
   const int32_t tag = toy_token_for_char(kPrmTag);
   std::vector<double> out;
