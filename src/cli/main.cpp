@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "ponder/engine.h"
 #include "ponder/model.h"
 
 int main(int argc, char** argv) {
@@ -16,10 +17,12 @@ int main(int argc, char** argv) {
   ponder::cli::add_bench_command(app);
   ponder::cli::add_toy_model_command(app);
   ponder::cli::add_toy_eval_command(app);
+  ponder::keep_freed_memory_in_heap();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help is a ParseError that exits 0; every real one is a usage error, exit 2.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const ponder::cli::UsageError& e) {
     std::fprintf(stderr, "ponder: %s\n", e.what());
     return 2;
