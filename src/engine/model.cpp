@@ -96,20 +96,17 @@ class GgufMetadata {
   std::vector<int64_t> integers(const std::string& key) const {
     const int64_t id = gguf_find_key(ctx_.get(), key.c_str());
     if (id < 0) return {};
+    // gguf_get_*_data aborts on strings: only integer types are read.
     const gguf_type type = gguf_get_kv_type(ctx_.get(), id);
     if (type != GGUF_TYPE_ARRAY) {
-      const std::optional<int64_t> v = integer(type, gguf_get_val_data(ctx_.get(), id), 0);
-      return v ? std::vector<int64_t>{*v} : std::vector<int64_t>{};
+      if (!is_integer(type)) return {};
+      return {*integer(type, gguf_get_val_data(ctx_.get(), id), 0)};
     }
     const gguf_type element = gguf_get_arr_type(ctx_.get(), id);
-    if (element == GGUF_TYPE_STRING || element == GGUF_TYPE_ARRAY) return {};
+    if (!is_integer(element)) return {};
     std::vector<int64_t> values;
     const void* data = gguf_get_arr_data(ctx_.get(), id);
-    for (size_t i = 0; i < gguf_get_arr_n(ctx_.get(), id); ++i) {
-      const std::optional<int64_t> v = integer(element, data, i);
-      if (!v) return {};
-      values.push_back(*v);
-    }
+    for (size_t i = 0; i < gguf_get_arr_n(ctx_.get(), id); ++i) values.push_back(*integer(element, data, i));
     return values;
   }
 
@@ -153,6 +150,16 @@ class GgufMetadata {
   }
 
  private:
+  static bool is_integer(gguf_type type) {
+    switch (type) {
+      case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16:
+      case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64:
+        return true;
+      default:
+        return false;
+    }
+  }
+
   static std::optional<int64_t> integer(gguf_type type, const void* data, size_t i) {
     switch (type) {
       case GGUF_TYPE_UINT8: return static_cast<const uint8_t*>(data)[i];

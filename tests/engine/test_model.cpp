@@ -200,6 +200,24 @@ TEST(Model, NonFiniteHyperparametersAreClearErrors) {
   EXPECT_NE(negative.find("it must be >= 0"), std::string::npos) << negative;
 }
 
+TEST(Model, KeysOfTheWrongTypeAreErrorsNotAborts) {
+  // The checks read integers; a string, float or array where one is due must not trip
+  // the gguf reader's own asserts, and llama.cpp then names the wrong type.
+  const std::string text = error_of(edited_model("block-str", [](gguf_context* g) {
+    gguf_set_val_str(g, "llama.block_count", "many");
+  }));
+  EXPECT_NE(text.find("llama.block_count has wrong type"), std::string::npos) << text;
+  const std::string real = error_of(edited_model("ctx-float", [](gguf_context* g) {
+    gguf_set_val_f32(g, "llama.context_length", 512.0f);
+  }));
+  EXPECT_NE(real.find("llama.context_length has wrong type"), std::string::npos) << real;
+  const std::string list = error_of(edited_model("experts-strs", [](gguf_context* g) {
+    const char* values[] = {"a", "b"};
+    gguf_set_arr_str(g, "llama.expert_used_count", values, 2);
+  }));
+  EXPECT_NE(list.find("cannot load model"), std::string::npos) << list;
+}
+
 TEST(Model, ValidMetadataVariantsStillLoad) {
   // Grouped-query attention and an explicit rope scaling type pass the checks.
   auto gqa = Model::load(test::random_model_path("tiny-gqa"));
