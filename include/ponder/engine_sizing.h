@@ -13,12 +13,12 @@
 namespace ponder {
 
 struct Workload {
-  int sequences = 1;          // sequences wanted at once (more queue for a slot); >= 1
-  int prompt_tokens = 0;      // the longest prompt, in tokens; >= 0
-  int max_new_tokens = 256;   // generated tokens per sequence at most; >= 1
-  int threads = 0;            // 0 = all hardware threads; at most max_engine_threads()
+  int sequences = 1;         // sequences wanted at once (more queue for a slot); >= 1
+  int prompt_tokens = 0;     // the longest prompt, in tokens; >= 0
+  int max_new_tokens = 256;  // generated tokens per sequence at most; >= 1
+  int threads = 0;           // 0 = all hardware threads; at most max_engine_threads()
   KvLayout kv_layout = KvLayout::automatic;
-  int64_t memory_limit = 0;   // bytes the KV cache may take; 0 = half the physical memory
+  int64_t memory_limit = 0;  // bytes the KV cache may take; 0 = half the physical memory
 };
 
 // Slots: the workload's sequences, at most max_engine_sequences(). Context per sequence:

@@ -19,7 +19,8 @@ std::string format_number(double x) {
 // "must be an integer in [0, 8] (0 = all), not '100000'"
 std::string refusal(const std::string& kind, const std::string& range, const std::string& note,
                     const std::string& value) {
-  return "must be " + kind + " in " + range + (note.empty() ? "" : " (" + note + ")") + ", not '" + value + "'";
+  return "must be " + kind + " in " + range + (note.empty() ? "" : " (" + note + ")") + ", not '" + value +
+         "'";
 }
 
 // std::from_chars over the whole string: no leading space or '+', no trailing text.
@@ -37,7 +38,8 @@ CLI::Validator integer_in(int64_t lo, int64_t hi, const std::string& note) {
   return CLI::Validator(
       [lo, hi, range, note](std::string& text) -> std::string {
         int64_t value = 0;
-        if (!parse_all(text, value) || value < lo || value > hi) return refusal("an integer", range, note, text);
+        if (!parse_all(text, value) || value < lo || value > hi)
+          return refusal("an integer", range, note, text);
         return "";
       },
       "in " + range);
@@ -49,8 +51,8 @@ CLI::Validator number_in(double lo, double hi, bool lo_open, bool hi_open, const
   return CLI::Validator(
       [=](std::string& text) -> std::string {
         double value = 0;
-        const bool ok = parse_all(text, value) && std::isfinite(value) && (lo_open ? value > lo : value >= lo) &&
-                        (hi_open ? value < hi : value <= hi);
+        const bool ok = parse_all(text, value) && std::isfinite(value) &&
+                        (lo_open ? value > lo : value >= lo) && (hi_open ? value < hi : value <= hi);
         return ok ? "" : refusal("a number", range, note, text);
       },
       "in " + range);
@@ -78,7 +80,8 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& sampling, StopParams& s
   cmd->add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0 = off)")
       ->check(integer_in(0, 1 << 20, "0 = off"))
       ->capture_default_str();
-  cmd->add_option("--min-p", sampling.min_p, "Drop tokens below min-p x the top token's probability (0 = off)")
+  cmd->add_option("--min-p", sampling.min_p,
+                  "Drop tokens below min-p x the top token's probability (0 = off)")
       ->check(number_in(0, 1, false, true, "0 = off"))
       ->capture_default_str();
   cmd->add_option("--max-tokens", stop.max_tokens, "Generated tokens per sample at most")
@@ -100,8 +103,9 @@ void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
   cmd->add_option("--threshold", options.threshold, "adaptive-vote: stop at this confidence")
       ->check(number_in(0.5, 1, true, true))
       ->capture_default_str();
-  cmd->add_flag("--dirichlet", [&options](int64_t) { options.criterion = AdaptiveVoteOptions::Criterion::dirichlet; },
-                "adaptive-vote: the Dirichlet criterion instead of Beta");
+  cmd->add_flag(
+      "--dirichlet", [&options](int64_t) { options.criterion = AdaptiveVoteOptions::Criterion::dirichlet; },
+      "adaptive-vote: the Dirichlet criterion instead of Beta");
   cmd->add_option("--wave", options.wave, "adaptive-vote: samples in flight at a time")
       ->check(integer_in(1, 1024))
       ->capture_default_str();
@@ -113,7 +117,8 @@ void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help) {
   cmd->add_option_function<std::string>(
       "--answer", [&answers](const std::string& name) { answers.rule = parse_answer_rule(name); },
-      "Answer rule: auto, hash, boxed, answer-is, last-number, option, regex (default: " + default_help + ")");
+      "Answer rule: auto, hash, boxed, answer-is, last-number, option, regex (default: " + default_help +
+          ")");
   cmd->add_option("--answer-regex", answers.pattern, "Pattern for --answer regex (ECMAScript; first group)");
 }
 

@@ -1,5 +1,3 @@
-#include "ponder/engine_sizing.h"
-
 #include <llama.h>
 #include <unistd.h>
 
@@ -7,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 #include <stdexcept>
+
+#include "ponder/engine_sizing.h"
 
 namespace ponder {
 
@@ -40,14 +40,16 @@ EngineOptions engine_options_for(const Model& model, const Workload& w) {
   if (w.sequences < 1) throw std::invalid_argument("sequences: must be >= 1");
   if (w.prompt_tokens < 0) throw std::invalid_argument("prompt tokens: must be >= 0");
   if (w.max_new_tokens < 1) throw std::invalid_argument("max_tokens: must be >= 1");
-  if (w.memory_limit < 0) throw std::invalid_argument("memory limit: must be >= 0 (0 = half the physical memory)");
+  if (w.memory_limit < 0)
+    throw std::invalid_argument("memory limit: must be >= 0 (0 = half the physical memory)");
 
   const int64_t model_context = model.n_ctx_train();
   // The engine keeps a prompt's last token out of the cache until it is decoded, so a
   // prompt needs one cell more than its length to start generating.
   if (int64_t(w.prompt_tokens) + 1 >= model_context) {
-    throw std::invalid_argument("the prompt has " + std::to_string(w.prompt_tokens) + " tokens; the model's context is " +
-                                std::to_string(model_context) + " tokens (at most " +
+    throw std::invalid_argument("the prompt has " + std::to_string(w.prompt_tokens) +
+                                " tokens; the model's context is " + std::to_string(model_context) +
+                                " tokens (at most " +
                                 std::to_string(std::max<int64_t>(0, model_context - 2)) + " for the prompt)");
   }
   EngineOptions o;
@@ -66,15 +68,16 @@ EngineOptions engine_options_for(const Model& model, const Workload& w) {
   const int64_t cells_by_llama = std::numeric_limits<uint32_t>::max();
   const int64_t fit_per_seq = std::min(cells_by_memory, cells_by_llama) / streams;
   if (per_seq > fit_per_seq) {
-    const std::string fit = fit_per_seq > w.prompt_tokens + 1
-                                ? "at most " + std::to_string(fit_per_seq - w.prompt_tokens - 1) +
-                                      " new tokens per sequence fit after this prompt of " +
-                                      std::to_string(w.prompt_tokens) + " tokens"
-                                : "not even this prompt of " + std::to_string(w.prompt_tokens) + " tokens fits";
+    const std::string fit =
+        fit_per_seq > w.prompt_tokens + 1
+            ? "at most " + std::to_string(fit_per_seq - w.prompt_tokens - 1) +
+                  " new tokens per sequence fit after this prompt of " + std::to_string(w.prompt_tokens) +
+                  " tokens"
+            : "not even this prompt of " + std::to_string(w.prompt_tokens) + " tokens fits";
     throw std::invalid_argument(
         "the KV cache for " + std::to_string(o.max_sequences) + " sequences of " + std::to_string(per_seq) +
-        " tokens would take " + gib(double(per_seq) * double(streams) * double(per_token)) + ", more than the " +
-        gib(double(std::min(limit, cells_by_llama * per_token))) +
+        " tokens would take " + gib(double(per_seq) * double(streams) * double(per_token)) +
+        ", more than the " + gib(double(std::min(limit, cells_by_llama * per_token))) +
         (w.memory_limit > 0 ? " allowed" : " allowed (half the physical memory)") + ": " + fit +
         "; lower --max-tokens or the number of sequences");
   }

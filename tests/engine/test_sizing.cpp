@@ -47,8 +47,9 @@ TEST(Sizing, RefusesAPromptLongerThanTheContext) {
   w.prompt_tokens = 510;
   EXPECT_NO_THROW(engine_options_for(*model, w));
   w.prompt_tokens = 511;
-  EXPECT_NE(error_of(*model, w).find("the prompt has 511 tokens; the model's context is 512 tokens (at most 510"),
-            std::string::npos)
+  EXPECT_NE(
+      error_of(*model, w).find("the prompt has 511 tokens; the model's context is 512 tokens (at most 510"),
+      std::string::npos)
       << error_of(*model, w);
 }
 

@@ -30,7 +30,8 @@ TEST(Registry, BudgetsInNamesAreInRange) {
 }
 
 TEST(Registry, ABudgetGivenTwiceMustAgree) {
-  EXPECT_NE(error_of("vote@8", 3).find("given twice (@8 and --budget 3)"), std::string::npos) << error_of("vote@8", 3);
+  EXPECT_NE(error_of("vote@8", 3).find("given twice (@8 and --budget 3)"), std::string::npos)
+      << error_of("vote@8", 3);
   EXPECT_NE(error_of("adaptive-vote@8", 4).find("given twice"), std::string::npos);
   EXPECT_EQ(make_strategy("vote@8", {}, 8)->budget(), 8);
   EXPECT_EQ(make_strategy("vote", {}, 3)->budget(), 3);
@@ -55,7 +56,8 @@ TEST(Registry, HelpListsEveryStrategyOnce) {
     spec = spec.substr(0, spec.find_first_of("@["));
     EXPECT_NO_THROW(make_strategy(spec, {}, spec == "greedy" ? 0 : 4)) << spec;
   }
-  EXPECT_NE(error_of("telepathy@2").find("known: greedy, sample@N"), std::string::npos) << error_of("telepathy@2");
+  EXPECT_NE(error_of("telepathy@2").find("known: greedy, sample@N"), std::string::npos)
+      << error_of("telepathy@2");
 }
 
 }  // namespace

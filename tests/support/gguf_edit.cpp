@@ -22,7 +22,8 @@ int fail(const std::string& message) {
 int main(int argc, char** argv) {
   if (argc < 3) return fail("usage: gguf_edit IN OUT KEY=TYPE:VALUE...");
   ggml_context* data = nullptr;
-  std::unique_ptr<gguf_context, decltype(&gguf_free)> in(gguf_init_from_file(argv[1], {false, &data}), gguf_free);
+  std::unique_ptr<gguf_context, decltype(&gguf_free)> in(gguf_init_from_file(argv[1], {false, &data}),
+                                                         gguf_free);
   std::unique_ptr<ggml_context, decltype(&ggml_free)> tensors(data, ggml_free);
   if (!in) return fail(std::string("cannot read ") + argv[1]);
   std::unique_ptr<gguf_context, decltype(&gguf_free)> out(gguf_init_empty(), gguf_free);
@@ -30,8 +31,10 @@ int main(int argc, char** argv) {
   for (int i = 3; i < argc; ++i) {
     const std::string edit = argv[i];
     const size_t eq = edit.find('='), colon = edit.find(':', eq);
-    if (eq == std::string::npos || colon == std::string::npos) return fail("expected KEY=TYPE:VALUE, got " + edit);
-    const std::string key = edit.substr(0, eq), type = edit.substr(eq + 1, colon - eq - 1), value = edit.substr(colon + 1);
+    if (eq == std::string::npos || colon == std::string::npos)
+      return fail("expected KEY=TYPE:VALUE, got " + edit);
+    const std::string key = edit.substr(0, eq), type = edit.substr(eq + 1, colon - eq - 1),
+                      value = edit.substr(colon + 1);
     if (type == "u32") {
       gguf_set_val_u32(out.get(), key.c_str(), uint32_t(std::strtoul(value.c_str(), nullptr, 10)));
     } else if (type == "i32") {
