@@ -523,7 +523,7 @@ signal_case() {
     record signal ok '.' 124 "eval killed with SIG$sig (did not stop)"
     return
   fi
-  { wait "$pid"; } 2>/dev/null  # no "Hangup" job notice
+  wait "$pid"
   rc=$?
   # Ending by the signal (or exiting non-zero after catching it) is expected here.
   if [[ $rc -ne 0 ]]; then rc=0; fi
@@ -542,9 +542,10 @@ signal_case() {
   record signal ok 'rows 120, distinct 120' "$rc" "after SIG$sig and resume: each of 60 items x 2 strategies once"
 }
 TOY_DATA="$(cd "$(dirname "$0")/.." && pwd)/data/toy/test.jsonl"
-signal_case INT
-signal_case TERM
-signal_case HUP
+# (stderr: bash's notice of a job ended by a signal; ponder's own output goes to $OUT)
+signal_case INT 2>/dev/null
+signal_case TERM 2>/dev/null
+signal_case HUP 2>/dev/null
 
 # ---------------------------------------------------------------------------------------
 total=$((passed + crashes + hangs + silent + lost + mismatched))
