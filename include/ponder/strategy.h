@@ -118,10 +118,17 @@ struct StrategyOptions {
 
 // Builds a strategy from its name: greedy, sample@N, best-of-n@N, vote@N,
 // weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N. `budget` > 0 sets N
-// where the name gives none. Throws std::invalid_argument for unknown names or budgets.
+// where the name gives none (a name's N and a different `budget` are an error). N is in
+// [1, 1024]. Throws std::invalid_argument for unknown names or budgets.
 std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOptions& options = {},
                                         int budget = 0);
 // The names make_strategy accepts, for help texts.
 const std::vector<std::string>& strategy_names();
+// The same with a line on what each does, in the registry's order.
+struct StrategyHelp {
+  std::string pattern;  // e.g. "vote@N"
+  std::string about;
+};
+const std::vector<StrategyHelp>& strategy_help();
 
 }  // namespace ponder

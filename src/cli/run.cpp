@@ -3,8 +3,10 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/report.h"
 #include "cli/verifier.h"
+#include "ponder/engine_sizing.h"
 #include "ponder/runtime.h"
 
 namespace ponder::cli {
@@ -16,11 +18,10 @@ struct RunArgs {
   std::string verifier;
   std::string question;
   std::string strategy = "adaptive-vote";
-  std::string answer_rule = "auto";
   int budget = 0;
-  int threads = 0;
   bool json = false;
   bool verbose = false;
+  EngineArgs engine;
   StrategyOptions options;
 };
 
@@ -82,20 +83,20 @@ void print_summary(const StrategyResult& r) {
 
 void run_question(RunArgs a) {
   if (a.question.empty()) throw UsageError("run: the question is empty");
-  if (a.model.empty()) a.model = PONDER_DEFAULT_MODEL;
-  a.options.generation.answers.rule = parse_answer_rule(a.answer_rule);
+  if (a.model.empty()) a.model = default_model_path();
   std::shared_ptr<const Strategy> strategy = make_strategy(a.strategy, a.options, a.budget);
 
   auto model = Model::load(a.model);
-  EngineOptions engine_options;
-  engine_options.max_sequences = std::clamp(strategy->budget() + 1, 2, max_engine_sequences());
-  engine_options.threads = a.threads;
-  engine_options.context_per_sequence =
-      std::min(model->n_ctx_train(), int(format_question(*model, a.question).size()) + a.options.generation.stop.max_tokens + 1);
-  engine_options.batch_tokens = std::max(512, engine_options.max_sequences);
+  check_text_fits(*model, a.question, model->n_ctx_train(), "the question");
+  Workload work;
+  work.sequences = strategy->budget() + 1;  // the prompt's sequence and the samples forked from it
+  work.prompt_tokens = int(format_question(*model, a.question).size());
+  work.max_new_tokens = a.options.generation.stop.max_tokens;
+  work.threads = a.engine.threads;
+  const EngineOptions engine_options = engine_options_for(*model, work);
   Engine engine(model, engine_options);
   VerifierSetup verifier = load_verifier(a.verifier, a.model, (strategy->needs() & kVerify) != 0,
-                                         engine_options.max_sequences, a.threads);
+                                         engine_options.max_sequences, a.engine.threads);
 
   Runtime runtime(engine, {.max_in_flight = 1});
   if (verifier.prm) runtime.set_verifier(*verifier.engine, *verifier.prm);
@@ -113,14 +114,6 @@ void run_question(RunArgs a) {
 
 }  // namespace
 
-void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
-  cmd->add_option("--threshold", options.threshold, "adaptive-vote: stop at this confidence (0.95)");
-  cmd->add_flag("--dirichlet", [&options](int64_t) { options.criterion = AdaptiveVoteOptions::Criterion::dirichlet; },
-                "adaptive-vote: the Dirichlet criterion instead of Beta");
-  cmd->add_option("--wave", options.wave, "adaptive-vote: samples in flight at a time (4)");
-  cmd->add_option("--esc-window", options.esc_window, "esc: samples per window (5)");
-}
-
 void add_run_command(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand("run", "Answer one question with a test-time compute strategy");
@@ -128,20 +121,16 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
   cmd->add_option("--verifier", a->verifier,
                   "Verifier GGUF for prm-vote, prm-best-of-n (default with the toy reasoners: the toy PRM)");
-  std::string names;
-  for (const auto& n : strategy_names()) names += (names.empty() ? "" : ", ") + n;
-  cmd->add_option("-s,--strategy", a->strategy, "Strategy: " + names + " (default adaptive-vote)");
-  cmd->add_option("-b,--budget", a->budget, "Samples (N, or the maximum for adaptive strategies)");
-  cmd->add_option("--seed", a->options.generation.sampling.seed, "Seed of sample 0 (sample i uses seed + i)");
-  cmd->add_option("--temp", a->options.generation.sampling.temperature, "Sampling temperature (default 0.8)");
-  cmd->add_option("--top-p", a->options.generation.sampling.top_p, "Top-p (1 = off)");
-  cmd->add_option("--max-tokens", a->options.generation.stop.max_tokens, "Tokens per sample at most (default 256)");
-  cmd->add_option("--answer", a->answer_rule, "Answer rule: auto, hash, boxed, answer-is, last-number, option, regex");
-  cmd->add_option("--answer-regex", a->options.generation.answers.pattern, "Pattern for --answer regex");
+  cmd->add_option("-s,--strategy", a->strategy, "Strategy (see below)")->capture_default_str();
+  cmd->add_option("-b,--budget", a->budget, "Samples: N, or the maximum for adaptive strategies (0 = the name's)")
+      ->check(integer_in(0, 1024, "0 = the strategy's own"));
+  add_sampling_options(cmd, a->options.generation.sampling, a->options.generation.stop);
+  add_answer_options(cmd, a->options.generation.answers, "auto");
   add_adaptive_options(cmd, a->options.adaptive);
-  cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all)");
+  add_engine_options(cmd, a->engine, false);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");
+  cmd->footer(strategy_list_help());
   cmd->callback([a] { run_question(*a); });
 }
 

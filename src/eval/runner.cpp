@@ -1,4 +1,4 @@
-// run_eval: strategies x items on one engine through the scheduler, with resumable
+// run_eval: strategies x items on one engine through the runtime, with resumable
 // traces.
 
 #include <unistd.h>

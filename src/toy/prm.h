@@ -59,7 +59,8 @@ std::vector<double> prm_step_surprise(const PrmReading& reading);
 // where `lowest` is the lowest prm_step_surprise of this step and the ones before it. The
 // verdict after the tag and the PRM's own surprise at the text catch different mistakes
 // (a wrong digit it would not have written, a plan it would not have chosen); weight 0 is
-// the verdict alone. Throws as prm_step_surprise.
+// the verdict alone. Throws as prm_step_surprise, and std::invalid_argument for a weight
+// that is NaN or infinite.
 std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight = kPrmSurpriseWeight);
 
 // The lines of a solution text (split at "\n", empty lines dropped).

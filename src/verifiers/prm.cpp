@@ -89,6 +89,9 @@ StepScores score_reading(const PrmReading& r, double surprise_weight, StepAggreg
   if (r.logprobs.size() != n || r.good.size() != n || r.bad.size() != n) {
     throw std::invalid_argument("PRM reading: logprobs, good, bad and kinds differ in length");
   }
+  if (!std::isfinite(surprise_weight) || surprise_weight < 0.0) {
+    throw std::invalid_argument("surprise_weight: must be finite and >= 0, not " + std::to_string(surprise_weight));
+  }
   StepScores out;
   double step_lowest = 0.0, lowest = 0.0;
   for (size_t t = 0; t < n; ++t) {

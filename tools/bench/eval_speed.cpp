@@ -182,7 +182,7 @@ void report(const char* name, const PathRun& r, double n) {
 
 int main(int argc, char** argv) {
   CLI::App app{"greedy + vote@16 over a data set: a naive libllama loop vs ponder"};
-  std::string model_path = PONDER_DEFAULT_MODEL;
+  std::string model_path = ponder::default_model_path();
   std::string data_path;
   int limit = 200;
   int rounds = 3;
