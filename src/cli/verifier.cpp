@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "ponder/engine_sizing.h"
 #include "toy/models.h"
 
 namespace ponder::cli {
@@ -22,12 +23,12 @@ VerifierSetup load_verifier(std::string path, const std::string& generator_path,
   if (path.empty()) return v;
   auto model = Model::load(path);
   v.prm.emplace(ProcessRewardModel::load(model));
-  EngineOptions e;
-  e.max_sequences = std::clamp(max_sequences, 2, max_engine_sequences());
-  e.context_per_sequence = std::min(model->n_ctx_train(), 1024);
-  e.batch_tokens = std::max(512, e.max_sequences);
-  e.threads = threads;
-  v.engine = std::make_unique<Engine>(model, e);
+  // Each solution is scored on a fork of the question's prompt, which stays in its slot.
+  Workload work;
+  work.sequences = std::max(2, max_sequences);
+  work.max_new_tokens = std::min(model->n_ctx_train(), 1024) - 1;
+  work.threads = threads;
+  v.engine = std::make_unique<Engine>(model, engine_options_for(*model, work));
   return v;
 }
 

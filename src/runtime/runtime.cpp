@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "ponder/engine_sizing.h"
+
 namespace ponder {
 
 const char* event_kind_name(EventKind kind) {
@@ -181,6 +183,8 @@ void Runtime::admit() {
   for (auto& [id, job] : admitted) {
     auto a = std::make_unique<Active>(Active{id, std::move(job), nullptr, std::nullopt});
     try {
+      // A huge question is refused by its size before it is tokenized.
+      check_text_fits(generator_.model(), a->job.question, generator_.context_per_sequence(), "the question");
       a->run = std::make_unique<QuestionRun>(*this, id, a->job.question,
                                              format_question(generator_.model(), a->job.question), a->job.on_event);
       a->task.emplace(a->job.strategy->run(*a->run));
