@@ -25,6 +25,7 @@
 #include "ponder/sampling.h"
 
 struct llama_context;
+struct ggml_threadpool;
 
 namespace ponder {
 
@@ -41,6 +42,10 @@ enum class KvLayout {
   split,      // a stream per sequence: forks copy the stream, attention stays per sequence
 };
 const char* kv_layout_name(KvLayout layout);
+
+// The CPU features ggml's kernels run with, as its CPU backend reports them (e.g.
+// "AVX2 F16C FMA AVX512 LLAMAFILE"): benchmarks print them beside their figures.
+std::string cpu_features();
 
 // The most sequence slots an engine can have (llama.cpp's limit, less the engine's spare).
 int max_engine_sequences();
@@ -184,6 +189,7 @@ class Engine {
   KvLayout layout_;
   int n_ctx_seq_ = 0;
   llama_context* ctx_ = nullptr;
+  ggml_threadpool* threadpool_ = nullptr;  // the context's compute threads; outlives ctx_
   std::unique_ptr<Batch> batch_;
 
   SeqId next_seq_id_ = 1;

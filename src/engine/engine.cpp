@@ -1,5 +1,7 @@
 #include "ponder/engine.h"
 
+#include <ggml-backend.h>
+#include <ggml-cpu.h>
 #include <llama.h>
 
 #if defined(__GLIBC__)
@@ -96,6 +98,21 @@ const char* kv_layout_name(KvLayout layout) {
   return "unknown";
 }
 
+std::string cpu_features() {
+  std::string out;
+  ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
+  auto get = cpu == nullptr ? nullptr
+                            : reinterpret_cast<ggml_backend_get_features_t>(
+                                  ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features"));
+  if (get == nullptr) return "unknown";
+  for (const ggml_backend_feature* f = get(cpu); f->name != nullptr; ++f) {
+    if (!out.empty()) out += ' ';
+    out += f->name;
+    if (std::string(f->value) != "1") out += std::string("=") + f->value;
+  }
+  return out;
+}
+
 // One llama sequence is kept back as the spare for slot swaps.
 int max_engine_sequences() { return int(llama_max_parallel_sequences()) - 1; }
 
@@ -146,12 +163,24 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     throw std::runtime_error("cannot create a llama context for " + model_->path() + " with " +
                              std::to_string(params.n_ctx) + " KV cells (out of memory?)");
   }
+  // The engine's own pool: its workers stay between decodes instead of ggml starting a
+  // pool per graph (llama.cpp built without OpenMP; with OpenMP ggml ignores it).
+  ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
+  threadpool_ = ggml_threadpool_new(&pool_params);
+  if (threadpool_ == nullptr) {
+    llama_free(ctx_);
+    throw std::runtime_error("cannot start a ggml threadpool of " + std::to_string(threads) + " threads");
+  }
+  llama_attach_threadpool(ctx_, threadpool_, threadpool_);
   n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
   batch_ = std::make_unique<Batch>(options_.batch_tokens);
   slot_owner_.assign(size_t(options_.max_sequences), nullptr);
 }
 
-Engine::~Engine() { llama_free(ctx_); }
+Engine::~Engine() {
+  llama_free(ctx_);
+  ggml_threadpool_free(threadpool_);
+}
 
 RequestId Engine::begin_request() {
   RequestId id = next_request_id_++;
