@@ -47,6 +47,11 @@ const char* kv_layout_name(KvLayout layout);
 // "AVX2 F16C FMA AVX512 LLAMAFILE"): benchmarks print them beside their figures.
 std::string cpu_features();
 
+// The CPUs this process may run on (its affinity mask, which containers and taskset
+// narrow; hardware threads where that is unknown): the engine's threads when
+// EngineOptions::threads is 0.
+int default_threads();
+
 // The most sequence slots an engine can have (llama.cpp's limit, less the engine's spare).
 int max_engine_sequences();
 
@@ -63,7 +68,7 @@ struct EngineOptions {
   int context_per_sequence = 0;    // tokens per sequence; 0 = min(model's, 4096)
   KvLayout kv_layout = KvLayout::automatic;
   int batch_tokens = 512;          // tokens per llama_decode at most; >= 1
-  int threads = 0;                 // 0 = all hardware threads
+  int threads = 0;                 // 0 = default_threads()
 
   void validate() const;
 };

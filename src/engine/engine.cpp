@@ -7,6 +7,9 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -113,6 +116,14 @@ std::string cpu_features() {
   return out;
 }
 
+int default_threads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 // One llama sequence is kept back as the spare for slot swaps.
 int max_engine_sequences() { return int(llama_max_parallel_sequences()) - 1; }
 
@@ -131,7 +142,7 @@ void EngineOptions::validate() const {
   require(max_sequences >= 1 && max_sequences <= most, "max_sequences", "in [1, " + std::to_string(most) + "]");
   require(context_per_sequence >= 0, "context_per_sequence", ">= 0 (0 = model default)");
   require(batch_tokens >= max_sequences, "batch_tokens", ">= max_sequences (one token per sequence per step)");
-  require(threads >= 0, "threads", ">= 0 (0 = all hardware threads)");
+  require(threads >= 0, "threads", ">= 0 (0 = default_threads())");
 }
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
@@ -150,7 +161,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   params.n_batch = uint32_t(options_.batch_tokens);
   params.n_ubatch = uint32_t(options_.batch_tokens);
   params.n_seq_max = uint32_t(n_streams);
-  const int threads = options_.threads > 0 ? options_.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = options_.threads > 0 ? options_.threads : default_threads();
   params.n_threads = threads;
   params.n_threads_batch = threads;
   params.kv_unified = layout_ == KvLayout::unified;

@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
 
   try {
     ponder::keep_freed_memory_in_heap();  // before either path, so both run with it
-    const int threads = s.threads > 0 ? s.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = s.threads > 0 ? s.threads : ponder::default_threads();
     auto model = ponder::Model::load(model_path);
     ponder::Dataset data = ponder::load_dataset(data_path);
     if (int(data.items.size()) > limit) data.items.resize(size_t(limit));
