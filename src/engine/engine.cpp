@@ -174,8 +174,9 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     throw std::runtime_error("cannot create a llama context for " + model_->path() + " with " +
                              std::to_string(params.n_ctx) + " KV cells (out of memory?)");
   }
-  // The engine's own pool: its workers stay between decodes instead of ggml starting a
-  // pool per graph (llama.cpp built without OpenMP; with OpenMP ggml ignores it).
+  // The engine's own pool: its workers stay between decodes, where a llama.cpp built
+  // without OpenMP would start and join threads for every graph (with OpenMP, ggml runs
+  // the graph on OpenMP's threads instead).
   ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
   threadpool_ = ggml_threadpool_new(&pool_params);
   if (threadpool_ == nullptr) {
