@@ -25,6 +25,7 @@
 #include "ponder/sampling.h"
 
 struct llama_context;
+struct ggml_threadpool;
 
 namespace ponder {
 
@@ -41,6 +42,15 @@ enum class KvLayout {
   split,      // a stream per sequence: forks copy the stream, attention stays per sequence
 };
 const char* kv_layout_name(KvLayout layout);
+
+// The CPU features ggml's kernels run with, as its CPU backend reports them (e.g.
+// "AVX2 F16C FMA AVX512 LLAMAFILE"): benchmarks print them beside their figures.
+std::string cpu_features();
+
+// The CPUs this process may run on (its affinity mask, which containers and taskset
+// narrow; hardware threads where that is unknown): the engine's threads when
+// EngineOptions::threads is 0.
+int default_threads();
 
 // The most sequence slots an engine can have (llama.cpp's limit, less the engine's spare).
 int max_engine_sequences();
@@ -63,7 +73,7 @@ struct EngineOptions {
   int context_per_sequence = 0;    // tokens per sequence; 0 = min(model's, 4096)
   KvLayout kv_layout = KvLayout::automatic;
   int batch_tokens = 512;          // tokens per llama_decode at most; >= 1
-  int threads = 0;                 // 0 = all hardware threads; at most max_engine_threads()
+  int threads = 0;                 // 0 = default_threads(); at most max_engine_threads()
 
   void validate() const;
 };
@@ -189,6 +199,7 @@ class Engine {
   KvLayout layout_;
   int n_ctx_seq_ = 0;
   llama_context* ctx_ = nullptr;
+  ggml_threadpool* threadpool_ = nullptr;  // the context's compute threads; outlives ctx_
   std::unique_ptr<Batch> batch_;
 
   SeqId next_seq_id_ = 1;

@@ -1,9 +1,14 @@
 #include "ponder/engine.h"
 
+#include <ggml-backend.h>
+#include <ggml-cpu.h>
 #include <llama.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
+#endif
+#if defined(__linux__)
+#include <sched.h>
 #endif
 
 #include <algorithm>
@@ -97,6 +102,29 @@ const char* kv_layout_name(KvLayout layout) {
   return "unknown";
 }
 
+std::string cpu_features() {
+  std::string out;
+  ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
+  auto get = cpu == nullptr ? nullptr
+                            : reinterpret_cast<ggml_backend_get_features_t>(
+                                  ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features"));
+  if (get == nullptr) return "unknown";
+  for (const ggml_backend_feature* f = get(cpu); f->name != nullptr; ++f) {
+    if (!out.empty()) out += ' ';
+    out += f->name;
+    if (std::string(f->value) != "1") out += std::string("=") + f->value;
+  }
+  return out;
+}
+
+int default_threads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 // One llama sequence is kept back as the spare for slot swaps.
 int max_engine_sequences() { return int(llama_max_parallel_sequences()) - 1; }
 
@@ -121,7 +149,7 @@ void EngineOptions::validate() const {
   require(context_per_sequence >= 0, "context_per_sequence", ">= 0 (0 = model default)");
   require(batch_tokens >= max_sequences, "batch_tokens", ">= max_sequences (one token per sequence per step)");
   require(threads >= 0 && threads <= max_engine_threads(), "threads",
-          "in [0, " + std::to_string(max_engine_threads()) + "] (0 = all hardware threads)");
+          "in [0, " + std::to_string(max_engine_threads()) + "] (0 = default_threads())");
 }
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
@@ -139,7 +167,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   params.n_batch = uint32_t(options_.batch_tokens);
   params.n_ubatch = uint32_t(options_.batch_tokens);
   params.n_seq_max = uint32_t(n_streams);
-  const int threads = options_.threads > 0 ? options_.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = options_.threads > 0 ? options_.threads : default_threads();
   params.n_threads = threads;
   params.n_threads_batch = threads;
   params.kv_unified = layout_ == KvLayout::unified;
@@ -152,12 +180,25 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     throw std::runtime_error("cannot create a llama context for " + model_->path() + " with " +
                              std::to_string(params.n_ctx) + " KV cells (out of memory?)");
   }
+  // The engine's own pool: its workers stay between decodes, where a llama.cpp built
+  // without OpenMP would start and join threads for every graph (with OpenMP, ggml runs
+  // the graph on OpenMP's threads instead).
+  ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
+  threadpool_ = ggml_threadpool_new(&pool_params);
+  if (threadpool_ == nullptr) {
+    llama_free(ctx_);
+    throw std::runtime_error("cannot start a ggml threadpool of " + std::to_string(threads) + " threads");
+  }
+  llama_attach_threadpool(ctx_, threadpool_, threadpool_);
   n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
   batch_ = std::make_unique<Batch>(options_.batch_tokens);
   slot_owner_.assign(size_t(options_.max_sequences), nullptr);
 }
 
-Engine::~Engine() { llama_free(ctx_); }
+Engine::~Engine() {
+  llama_free(ctx_);
+  ggml_threadpool_free(threadpool_);
+}
 
 RequestId Engine::begin_request() {
   RequestId id = next_request_id_++;

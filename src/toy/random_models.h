@@ -14,7 +14,7 @@ struct RandomModelPreset {
   std::string about;
 };
 
-// tiny, tiny-gqa (grouped-query attention), bench-1m, bench-5m.
+// tiny, tiny-gqa (grouped-query attention), bench-1m, bench-5m, bench-100m.
 const std::map<std::string, RandomModelPreset>& random_model_presets();
 
 // Writes the preset with matrices ~ N(0, std^2); std <= 0 picks 2 / sqrt(n_embd), which

@@ -3,15 +3,19 @@
 //           samples in one batch over a shared prompt (prefill once, llama_memory_seq_cp);
 //   ponder  the same work through ponder's scheduler, several questions in flight.
 // The two paths alternate for --rounds rounds, so a drift in the machine's speed hits
-// both; prints each round's wall times and accuracies, and the median of the rounds'
-// speed ratios.
+// both; prints the CPU features ggml runs with, each round's wall times and accuracies,
+// and the median of the rounds' speed ratios. --ignore-eos makes every sample exactly
+// --max-tokens long, for random-weight models whose answers mean nothing.
 
+#include <ggml-cpu.h>
 #include <llama.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "ponder/eval.h"
@@ -21,6 +25,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using ponder::Token;
+
+// Process CPU seconds (all threads): on a machine shared with other work, wall time
+// shows the share this process got as much as its own cost; CPU time shows the cost.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Wall and CPU time since construction.
+struct Stopwatch {
+  Clock::time_point wall0 = Clock::now();
+  double cpu0 = cpu_seconds();
+  double wall() const { return std::chrono::duration<double>(Clock::now() - wall0).count(); }
+  double cpu() const { return cpu_seconds() - cpu0; }
+};
 
 // What a path asked of llama_decode.
 struct DecodeCount {
@@ -35,18 +55,20 @@ struct Settings {
   int threads = 0;
   int sequences = 64;  // ponder's engine slots
   int in_flight = 0;   // ponder's questions in flight (0 = automatic)
+  bool ignore_eos = false;
 };
 
 // One timed pass of a path over the data set.
 struct PathRun {
   double seconds = 0;
+  double cpu_seconds = 0;
   int greedy_right = 0, vote_right = 0;
   DecodeCount decodes;
 };
 
 // n samples of one prompt (n = 1 and temperature 0: greedy); returns their texts.
 std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model, const std::vector<Token>& prompt,
-                                       int n, float temperature, int max_tokens, uint32_t seed, DecodeCount& count) {
+                                       int n, float temperature, const Settings& s, uint32_t seed, DecodeCount& count) {
   llama_memory_t mem = llama_get_memory(ctx);
   llama_memory_clear(mem, true);
   llama_batch batch = llama_batch_init(std::max<int>(int(prompt.size()), n), 0, 1);
@@ -78,23 +100,23 @@ std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& 
   std::vector<int> logits_row(static_cast<size_t>(n), batch.n_tokens - 1);  // every sample starts from the prompt's logits
   std::vector<bool> live(static_cast<size_t>(n), true);
   int pos = int(prompt.size());
-  for (int step = 0; step < max_tokens; ++step) {
+  for (int step = 0; step < s.max_tokens; ++step) {
     batch.n_tokens = 0;
-    for (int s = 0; s < n; ++s) {
-      if (!live[size_t(s)]) continue;
-      const Token t = llama_sampler_sample(samplers[size_t(s)], ctx, logits_row[size_t(s)]);
-      if (model.is_end_of_generation(t)) {
-        live[size_t(s)] = false;
+    for (int i = 0; i < n; ++i) {
+      if (!live[size_t(i)]) continue;
+      const Token t = llama_sampler_sample(samplers[size_t(i)], ctx, logits_row[size_t(i)]);
+      if (model.is_end_of_generation(t) && !s.ignore_eos) {
+        live[size_t(i)] = false;
         continue;
       }
-      out[size_t(s)].push_back(t);
+      out[size_t(i)].push_back(t);
       const int k = batch.n_tokens++;
       batch.token[k] = t;
       batch.pos[k] = pos;
       batch.n_seq_id[k] = 1;
-      batch.seq_id[k][0] = s;
+      batch.seq_id[k][0] = i;
       batch.logits[k] = true;
-      logits_row[size_t(s)] = k;
+      logits_row[size_t(i)] = k;
     }
     if (batch.n_tokens == 0) break;
     if (llama_decode(ctx, batch) != 0) throw std::runtime_error("decode failed");
@@ -129,19 +151,26 @@ PathRun run_naive(const std::shared_ptr<const ponder::Model>& model, const ponde
   cp.kv_unified = true;  // one prompt, many forks: the layout that shares its cells
   llama_context* ctx = llama_init_from_model(model->raw(), cp);
   if (ctx == nullptr) throw std::runtime_error("llama_init_from_model failed");
+  // The same kind of thread pool as ponder's engine, so the paths differ only in batching.
+  ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
+  ggml_threadpool* pool = ggml_threadpool_new(&pool_params);
+  if (pool == nullptr) throw std::runtime_error("ggml_threadpool_new failed");
+  llama_attach_threadpool(ctx, pool, pool);
   PathRun r;
-  const auto t0 = Clock::now();
+  const Stopwatch watch;
   for (const auto& item : data.items) {
     const auto prompt = ponder::format_question(*model, item.question);
-    const auto g = naive_samples(ctx, *model, prompt, 1, 0.0f, s.max_tokens, 0, r.decodes);
+    const auto g = naive_samples(ctx, *model, prompt, 1, 0.0f, s, 0, r.decodes);
     auto a = ponder::extract_answer(g[0], rule);
     r.greedy_right += a && a->key == item.reference.key;
     r.vote_right +=
-        majority(naive_samples(ctx, *model, prompt, s.samples, s.temperature, s.max_tokens, 1, r.decodes),
-                 rule) == item.reference.key;
+        majority(naive_samples(ctx, *model, prompt, s.samples, s.temperature, s, 1, r.decodes), rule) ==
+        item.reference.key;
   }
-  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.seconds = watch.wall();
+  r.cpu_seconds = watch.cpu();
   llama_free(ctx);
+  ggml_threadpool_free(pool);
   return r;
 }
 
@@ -151,6 +180,7 @@ PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const pond
   ponder::StrategyOptions so;
   so.generation.sampling.temperature = s.temperature;
   so.generation.stop.max_tokens = s.max_tokens;
+  so.generation.stop.ignore_eos = s.ignore_eos;
   so.generation.answers = rule;
   std::shared_ptr<const ponder::Strategy> greedy = ponder::make_strategy("greedy", so);
   std::shared_ptr<const ponder::Strategy> vote = ponder::make_strategy("vote@" + std::to_string(s.samples), so);
@@ -160,9 +190,10 @@ PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const pond
     jobs.push_back({vote, item.question, {}, {}});
   }
   PathRun r;
-  const auto t0 = Clock::now();
+  const Stopwatch watch;
   const auto results = ponder::Runtime(engine, {.max_in_flight = s.in_flight}).run(std::move(jobs));
-  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.seconds = watch.wall();
+  r.cpu_seconds = watch.cpu();
   for (size_t i = 0; i < results.size(); ++i) {
     const bool ok = results[i].answer && results[i].answer->key == data.items[i / 2].reference.key;
     (i % 2 == 0 ? r.greedy_right : r.vote_right) += ok;
@@ -172,10 +203,19 @@ PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const pond
 }
 
 void report(const char* name, const PathRun& r, double n) {
-  std::printf("  %s %.2f s (greedy %.1f%%, vote %.1f%%), %lld decode calls of %.1f tokens, %.0f tokens/s\n",
-              name, r.seconds, 100 * r.greedy_right / n, 100 * r.vote_right / n, (long long)r.decodes.calls,
+  std::printf("  %s %.2f s, cpu %.2f s (greedy %.1f%%, vote %.1f%%), %lld decode calls of %.1f tokens, %.0f tokens/s\n",
+              name, r.seconds, r.cpu_seconds, 100 * r.greedy_right / n, 100 * r.vote_right / n, (long long)r.decodes.calls,
               double(r.decodes.tokens) / double(std::max<int64_t>(1, r.decodes.calls)),
               double(r.decodes.tokens) / r.seconds);
+}
+
+// Other work on the machine changes wall times: say how much there was.
+void print_load(const char* when) {
+  double load[3];
+  if (getloadavg(load, 3) == 3) {
+    std::printf("load average %s: %.2f %.2f %.2f (%u hardware threads)\n", when, load[0], load[1], load[2],
+                std::thread::hardware_concurrency());
+  }
 }
 
 }  // namespace
@@ -194,6 +234,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   app.add_option("--temp", s.temperature, "Sampling temperature");
   app.add_option("--max-tokens", s.max_tokens, "Tokens per sample")->check(CLI::PositiveNumber);
+  app.add_flag("--ignore-eos", s.ignore_eos, "Generate exactly --max-tokens per sample (random-weight models)");
   app.add_option("-t,--threads", s.threads, "CPU threads (0 = all)");
   app.add_option("--sequences", s.sequences, "ponder: engine sequence slots (64)");
   app.add_option("--in-flight", s.in_flight, "ponder: questions in flight (0 = half the slots)");
@@ -201,25 +242,32 @@ int main(int argc, char** argv) {
 
   try {
     ponder::keep_freed_memory_in_heap();  // before either path, so both run with it
-    const int threads = s.threads > 0 ? s.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = s.threads > 0 ? s.threads : ponder::default_threads();
     auto model = ponder::Model::load(model_path);
     ponder::Dataset data = ponder::load_dataset(data_path);
     if (int(data.items.size()) > limit) data.items.resize(size_t(limit));
     const ponder::AnswerOptions rule{ponder::default_answer_rule(data.format), ""};
     const double n = double(data.items.size());
-    std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads, %d rounds\n", data.items.size(),
-                s.samples, s.temperature, threads, rounds);
-    std::vector<double> ratios;
+    std::printf("CPU features: %s\n", ponder::cpu_features().c_str());
+    std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads, %d rounds%s\n", data.items.size(), s.samples,
+                s.temperature, threads, rounds, s.ignore_eos ? ", EOS ignored" : "");
+    print_load("at start");
+    std::vector<double> ratios, cpu_ratios;
     for (int round = 1; round <= rounds; ++round) {
       const PathRun naive = run_naive(model, data, rule, s, threads);
       const PathRun pondered = run_ponder(model, data, rule, s, threads);
       ratios.push_back(naive.seconds / pondered.seconds);
-      std::printf("round %d: ratio %.2f\n", round, ratios.back());
+      cpu_ratios.push_back(naive.cpu_seconds / pondered.cpu_seconds);
+      std::printf("round %d: ratio %.2f (cpu %.2f)\n", round, ratios.back(), cpu_ratios.back());
       report("naive loop:", naive, n);
       report("ponder:    ", pondered, n);
       std::fflush(stdout);
     }
+    print_load("at end");
     std::sort(ratios.begin(), ratios.end());
+    std::sort(cpu_ratios.begin(), cpu_ratios.end());
+    std::printf("cpu_time_ratio %.2f (median; range %.2f-%.2f)\n", cpu_ratios[cpu_ratios.size() / 2],
+                cpu_ratios.front(), cpu_ratios.back());
     std::printf("speedup_vs_naive_loop %.2f (median of %d rounds; range %.2f-%.2f)\n",
                 ratios[ratios.size() / 2], rounds, ratios.front(), ratios.back());
   } catch (const std::exception& e) {
