@@ -4,6 +4,8 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/plots.h"
+#include "cli/progress.h"
 #include "ponder/eval.h"
 
 namespace ponder::cli {
@@ -20,6 +22,7 @@ struct EvalArgs {
   std::string on_bad_data = "skip";
   int threads = 0;
   int max_sequences = 64;
+  bool progress = true;
   EvalOptions options;
 };
 
@@ -51,6 +54,7 @@ void run_eval_command(EvalArgs a) {
 
   auto model = Model::load(a.model);
   Engine engine(model, eval_engine_options(*model, a.max_sequences, a.threads));
+  if (a.progress) a.options.on_progress = progress_line("eval");
   const EvalReport report = run_eval(engine, data, a.options);
 
   std::printf("%-22s %9s %15s %12s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q", "wall s/q");
@@ -60,6 +64,12 @@ void run_eval_command(EvalArgs a) {
                 s.errors ? ("  (" + std::to_string(s.errors) + " failed)").c_str() : "");
   }
   std::printf("%d runs done now, %d resumed from %s\n", report.ran, report.resumed, a.options.out_dir.c_str());
+  for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  const std::string no_plots = write_plots(a.options.out_dir, report);
+  if (!no_plots.empty()) std::fprintf(stderr, "no plots: %s\n", no_plots.c_str());
+  if (report.failed > 0) {
+    throw std::runtime_error(std::to_string(report.failed) + " runs failed (their \"error\" is in traces.jsonl)");
+  }
 }
 
 }  // namespace
@@ -79,13 +89,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");
-  cmd->add_option("--answer", a->answer_rule, "Answer rule for model outputs (default: the format's)");
+  cmd->add_option("--answer", a->answer_rule, "Answer rule for model outputs (default auto: every rule, the format's own first)");
   cmd->add_option("--answer-regex", a->options.strategy_options.generation.answers.pattern, "Pattern for --answer regex");
   cmd->add_option("--on-bad-data", a->on_bad_data, "skip (report and go on) or stop");
   cmd->add_option("--max-sequences", a->max_sequences, "Engine sequence slots (64)");
   cmd->add_option("--in-flight", a->options.max_in_flight, "Questions in flight (0 = half the slots)");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all)");
-  cmd->add_flag("--no-progress", [a](int64_t) { a->options.progress = false; }, "No progress line");
+  cmd->add_flag("--no-progress", [a](int64_t) { a->progress = false; }, "No progress line");
   cmd->callback([a] { run_eval_command(*a); });
 }
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <variant>
 
+#include "eval/content_hash.h"
 #include "ponder/eval.h"
 
 namespace ponder {
@@ -95,6 +96,12 @@ AnswerRule default_answer_rule(DatasetFormat format) {
   return format == DatasetFormat::math ? AnswerRule::boxed : AnswerRule::hash_mark;
 }
 
+std::string item_hash(const EvalItem& item) {
+  // The lengths keep ("ab", "c") and ("a", "bc") apart.
+  return eval::sha256_hex(std::to_string(item.question.size()) + ":" + item.question +
+                          std::to_string(item.reference.text.size()) + ":" + item.reference.text);
+}
+
 Dataset load_dataset(const std::string& path, DatasetFormat format, const std::string& group_by) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read data file " + path);
@@ -107,9 +114,12 @@ Dataset read_dataset(std::istream& in, DatasetFormat format, const std::string& 
   data.group_by = group_by;
   std::string text;
   std::set<std::string> ids;
+  eval::Sha256 content;
   int line = 0;
   while (std::getline(in, text)) {
     ++line;
+    content.update(text);
+    if (!in.eof()) content.update("\n");  // a last line without one read as it is
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     const json row = json::parse(text, nullptr, false);
     if (row.is_discarded()) {
@@ -137,6 +147,7 @@ Dataset read_dataset(std::istream& in, DatasetFormat format, const std::string& 
       if (!group_by.empty()) item.group = field_at(row, group_by).value_or("");
     }
   }
+  data.content_hash = content.hex();
   return data;
 }
 
