@@ -1,5 +1,6 @@
 // Data sets for evaluation: ponder's JSONL, GSM8K and MATH formats.
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -103,6 +104,8 @@ std::string item_hash(const EvalItem& item) {
 }
 
 Dataset load_dataset(const std::string& path, DatasetFormat format, const std::string& group_by) {
+  // A directory opens as a stream that reads nothing, which would pass for an empty file.
+  if (std::filesystem::is_directory(path)) throw std::runtime_error("cannot read data file " + path + ": it is a directory");
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read data file " + path);
   return read_dataset(in, format, group_by);

@@ -33,6 +33,12 @@ int write_all(int fd, std::string_view data) {
 }  // namespace
 
 void write_file_atomic(const fs::path& path, std::string_view content) {
+  // Renaming over a link to a device (say /dev/full) would hide that the write could not
+  // go where the link points.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw FileError("cannot write " + path.string() + ": it is not a regular file");
+  }
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(path, "write", errno);

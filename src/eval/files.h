@@ -16,6 +16,8 @@ class FileError : public std::runtime_error {
 
 // Replaces `path` with `content` all at once: written to a temporary file in the same
 // directory, synced, then renamed over `path`, so a reader never sees a partial file.
+// An existing `path` that is not a regular file (a directory, a link to a device) is an
+// error.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
 
 // A file appended to a line at a time (traces.jsonl). Each line is one write(2) of the

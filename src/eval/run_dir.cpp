@@ -133,8 +133,8 @@ void check_or_write_settings(const fs::path& dir, const json& now) {
   if (differences.empty()) return;
   std::string list;
   for (const auto& d : differences) list += "\n  " + d;
-  throw std::runtime_error(dir.string() + " holds a run with other data, model or settings:" + list +
-                           "\nuse another --out (or the same settings)");
+  throw std::runtime_error(dir.string() + " holds a run with other settings (data, model or options); what differs:" +
+                           list + "\nuse another --out (or the same settings)");
 }
 
 LoadedTraces parse_traces(std::string_view content) {

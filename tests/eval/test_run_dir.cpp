@@ -67,15 +67,19 @@ TEST(Files, WriteErrorsNameTheFile) {
   }
   const std::string dir = test::scratch_dir("files");
   EXPECT_THROW(write_file_atomic(dir + "/no/such/dir/summary.json", "{}"), FileError);
-  // Replacing a directory fails at the rename; nothing is left behind.
+  // A directory, or a link to a full disk, is not replaced by a file; nothing is left behind.
   fs::create_directories(dir + "/summary.json");
-  try {
-    write_file_atomic(dir + "/summary.json", "{}");
-    FAIL();
-  } catch (const FileError& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot write " + dir + "/summary.json"), std::string::npos);
+  fs::create_symlink("/dev/full", dir + "/summary.md");
+  for (const char* name : {"/summary.json", "/summary.md"}) {
+    try {
+      write_file_atomic(dir + name, "{}");
+      FAIL() << name;
+    } catch (const FileError& e) {
+      EXPECT_EQ(std::string(e.what()), "cannot write " + dir + name + ": it is not a regular file");
+    }
   }
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
+  EXPECT_TRUE(fs::is_symlink(dir + "/summary.md"));
   write_file_atomic(dir + "/run.json", "{\"a\":1}\n");
   EXPECT_EQ(read(dir + "/run.json"), "{\"a\":1}\n");
   EXPECT_THROW(read_regular_file("/dev/zero"), FileError);
