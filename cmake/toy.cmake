@@ -8,9 +8,10 @@ target_sources(ponder_toy PRIVATE
   src/toy/prm.cpp
   src/toy/metrics.cpp
   src/toy/models.cpp)
-target_link_libraries(ponder_toy PUBLIC nlohmann_json::nlohmann_json)
+# ponder: the models directory lookup (ponder::models_dir).
+target_link_libraries(ponder_toy PUBLIC ponder nlohmann_json::nlohmann_json)
 set_source_files_properties(src/toy/models.cpp PROPERTIES COMPILE_DEFINITIONS
-  "PONDER_SOURCE_MODELS_DIR=\"${CMAKE_CURRENT_SOURCE_DIR}/models\";PONDER_SOURCE_TOY_DATA_DIR=\"${CMAKE_CURRENT_SOURCE_DIR}/data/toy\"")
+  "PONDER_SOURCE_TOY_DATA_DIR=\"${CMAKE_CURRENT_SOURCE_DIR}/data/toy\"")
 
 # Writes the committed dev/test files (no LibTorch needed).
 add_executable(ponder_toy_data tools/trainer/toy_data.cpp)

@@ -32,24 +32,40 @@ bool same_sample(const ponder::SampleTrace& a, const ponder::SampleTrace& b) {
   for (auto i = a.scores.begin(), j = b.scores.begin(); i != a.scores.end(); ++i, ++j) {
     if (i->first != j->first || !same_number(i->second, j->second)) return false;
   }
+  if (a.token_logprobs.size() != b.token_logprobs.size()) return false;
+  for (size_t i = 0; i < a.token_logprobs.size(); ++i) {
+    if (a.token_logprobs[i].token != b.token_logprobs[i].token ||
+        !same_number(a.token_logprobs[i].logprob, b.token_logprobs[i].logprob))
+      return false;
+  }
   return a.text == b.text && a.answer.has_value() == b.answer.has_value() &&
+         a.id == b.id && a.parent == b.parent && a.fork_position == b.fork_position &&
          (!a.answer || (a.answer->text == b.answer->text && a.answer->key == b.answer->key)) &&
          same_number(a.mean_logprob, b.mean_logprob) && a.tokens == b.tokens && a.finish == b.finish &&
          a.pruned == b.pruned;
 }
 
+bool same_cost(const ponder::Cost& a, const ponder::Cost& b) {
+  return a.prompt_tokens == b.prompt_tokens && a.generated_tokens == b.generated_tokens &&
+         a.scored_tokens == b.scored_tokens && a.forward_passes == b.forward_passes &&
+         same_number(a.wall_ms, b.wall_ms) && a.verifier_tokens == b.verifier_tokens;
+}
+
 bool same_row(const ponder::TraceRow& a, const ponder::TraceRow& b) {
   const auto &r = a.result, &s = b.result;
-  if (r.samples.size() != s.samples.size()) return false;
+  if (r.samples.size() != s.samples.size() || r.costs.size() != s.costs.size()) return false;
+  for (size_t i = 0; i < r.costs.size(); ++i) {
+    if (r.costs[i].role != s.costs[i].role || r.costs[i].model != s.costs[i].model ||
+        r.costs[i].parameters != s.costs[i].parameters || !same_cost(r.costs[i].cost, s.costs[i].cost))
+      return false;
+  }
   for (size_t i = 0; i < r.samples.size(); ++i)
     if (!same_sample(r.samples[i], s.samples[i])) return false;
   return a.id == b.id && a.item_hash == b.item_hash && a.reference == b.reference && a.correct == b.correct &&
          a.samples_correct == b.samples_correct && r.strategy == s.strategy &&
          r.answer.has_value() == s.answer.has_value() && (!r.answer || r.answer->key == s.answer->key) &&
          r.text == s.text && same_number(r.confidence, s.confidence) && r.stop_reason == s.stop_reason &&
-         r.cost.prompt_tokens == s.cost.prompt_tokens && r.cost.generated_tokens == s.cost.generated_tokens &&
-         r.cost.scored_tokens == s.cost.scored_tokens && r.cost.forward_passes == s.cost.forward_passes &&
-         same_number(r.cost.wall_ms, s.cost.wall_ms) && r.error == s.error;
+         same_cost(r.cost, s.cost) && r.error == s.error;
 }
 
 }  // namespace

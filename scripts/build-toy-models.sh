@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds ponder's toy world from scratch with fixed seeds: the dev/test data files, the
 # reasoners toy-reasoner-s and toy-reasoner-l, the process reward model toy-prm, their
-# measured quality (ponder toy-eval), model cards and models/SHA256SUMS.
+# measured quality (ponder eval and ponder toy-steps), model cards and models/SHA256SUMS.
 # `make toy-models` runs it after installing the Debian packages, LibTorch among them.
 #
 #   BUILD=build                  build directory (configured here with the trainer)
@@ -74,8 +74,12 @@ if ! kept toy-prm; then
   stage "sampling toy-reasoner-l on 600 training problems"
   mkdir -p "$work/prm-data"
   "$build/ponder-toy-data" -o "$work/prm-data" --train-sample 600 --train-seed 99
-  "$build/ponder" toy-eval --threads "$eval_threads" --data "$work/prm-data/train-sample.jsonl" --skip-small \
-    --skip-prm --temp 0.8 -n 16 --seed 5 --write-samples "$work/l-samples.jsonl" > /dev/null
+  rm -rf "$work/l-samples"
+  "$build/ponder" eval -m "$models/toy-reasoner-l.gguf" --threads "$eval_threads" --no-progress \
+    --data "$work/prm-data/train-sample.jsonl" --strategies vote@16 --temp 0.8 --max-tokens 240 --seed 5 \
+    --out "$work/l-samples" > /dev/null
+  "$build/ponder" toy-steps --skip-prm --data "$work/prm-data/train-sample.jsonl" \
+    --traces "$work/l-samples/traces.jsonl" --strategy vote@16 --write-samples "$work/l-samples.jsonl" > /dev/null
 fi
 # Fine-tuned from toy-reasoner-s grown by two layers that start as the identity: they
 # compare each written character with the reasoner's prediction at the one before.
@@ -84,9 +88,26 @@ train toy-prm "$small_threads" prm --init "$work/prm-init.gguf" --seed 13 \
   --steps 1800 --lr 2e-3 --warmup 50 --eval-every 300 --prefix-flags --flag-weight 3 \
   --reasoner-samples "$work/l-samples.jsonl" --samples-share 0.5
 
-stage "measuring (ponder toy-eval on data/toy/test.jsonl)"
-"$build/ponder" toy-eval --threads "$eval_threads" --temp 0.8 -n 16 --seed 1 \
-  --json --markdown "$work/eval.md" > "$work/eval.json"
+stage "measuring (ponder eval and ponder toy-steps on data/toy/test.jsonl)"
+measure() {  # name, strategies
+  rm -rf "$work/eval-$1"
+  "$build/ponder" eval -m "$models/$1.gguf" --threads "$eval_threads" --no-progress --data "$root/data/toy/test.jsonl" \
+    --strategies "$2" --temp 0.8 --max-tokens 240 --seed 1 --by difficulty.steps --out "$work/eval-$1" > /dev/null
+}
+measure toy-reasoner-s greedy,vote@16
+measure toy-reasoner-l greedy,vote@16,prm-vote@16,prm-best-of-n@16
+"$build/ponder" toy-steps --threads "$eval_threads" --traces "$work/eval-toy-reasoner-l/traces.jsonl" \
+  --strategy vote@16 --json > "$work/steps.json"
+{
+  for name in toy-reasoner-s toy-reasoner-l; do
+    printf '### %s (`ponder eval`)\n\n' "$name"
+    cat "$work/eval-$name/summary.md"
+    printf '\n'
+  done
+  printf '### toy-prm (`ponder toy-steps --traces ... --strategy vote@16`)\n\n```json\n'
+  cat "$work/steps.json"
+  printf '```\n'
+} > "$work/eval.md"
 
 card_head() {
   case "$1" in
@@ -141,7 +162,7 @@ fine-tuned. Matrices f16, norms f32.
   correct, `-` otherwise; read P(+) against P(-) there (the verdict).
 - Data, two sources drawn at random per document:
   - half: toy-reasoner-l's own solutions of 600 training-split problems (16 samples
-    each at temperature 0.8, seed 5: `ponder toy-eval --write-samples`), every step
+    each at temperature 0.8, seed 5: `ponder eval`, then `ponder toy-steps --write-samples`), every step
     labelled by src/toy/prm.h's checker (`toy::read_labelled_samples`). These are the
     mistakes the PRM has to judge in a vote, and no injector writes them as
     toy-reasoner-l does.
@@ -178,9 +199,10 @@ fine-tuned. Matrices f16, norms f32.
   before it). The verdict and the PRM's own surprise at the text catch different
   mistakes. The weight 0.5 was chosen on the dev split: injected-step AUC by weight
   (`ponder-train surprise -m models/toy-prm.gguf --prm`) 0 / 0.5 / 1: 0.702 / 0.921 /
-  0.932; dev PRM-weighted vote (`ponder toy-eval --data data/toy/dev.jsonl
-  --surprise-weight W`) 0 / 0.5 / 1: 91.6 / 92.6 / 91.1%.
-- Solution score: its weakest step's score (toy-eval also reports the last step's);
+  0.932; dev PRM-weighted vote (`ponder eval --data data/toy/dev.jsonl
+  -s prm-vote@16`, the weight set in models/toy-prm.verifier.json) 0 / 0.5 / 1: 91.6 / 92.6 / 91.1%.
+- Solution score: its weakest step's score (`"aggregation": "min"` in
+  models/toy-prm.verifier.json, the settings `--verifier` reads beside the model);
   the PRM-weighted vote sums the scores of the samples giving each answer.
 - Known limitation: toy-reasoner-l's own surprise (the lowest logprob it gives any
   token of a step or one before it) checks the injected steps better than toy-prm
@@ -198,11 +220,15 @@ for name in toy-reasoner-s toy-reasoner-l toy-prm; do
     card_head "$name"
     printf '\n## Training run (ponder-train --summary)\n\n```json\n'
     cat "$models/$name.train.json"
-    printf '```\n\n## Measured on data/toy/test.jsonl (ponder toy-eval, temperature 0.8, 16 samples, seed 1)\n\n'
+    printf '```\n\n## Measured on data/toy/test.jsonl (temperature 0.8, 16 samples, seed 1)\n\n'
     cat "$work/eval.md"
   } > "$models/$name.md"
 done
-cp "$work/eval.json" "$models/toy-eval.json"
+{
+  printf '{"toy-reasoner-s": '; cat "$work/eval-toy-reasoner-s/summary.json"
+  printf ', "toy-reasoner-l": '; cat "$work/eval-toy-reasoner-l/summary.json"
+  printf ', "toy-prm": '; cat "$work/steps.json"; printf '}\n'
+} > "$models/toy-eval.json"
 (cd "$models" && sha256sum toy-reasoner-s.gguf toy-reasoner-l.gguf toy-prm.gguf > SHA256SUMS)
 stage "done"
 cat "$work/eval.md"

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace ponder {
 
@@ -11,8 +12,19 @@ struct Cost {
   int64_t scored_tokens = 0;     // tokens whose logprobs were read without sampling
   int64_t forward_passes = 0;    // llama_decode calls that carried any of this work
   double wall_ms = 0.0;          // from the request's start to its last activity
+  // Tokens a verifier model decoded for this request (its prompt and the scored
+  // solutions); the counts above are the generator's own.
+  int64_t verifier_tokens = 0;
 
   Cost& operator+=(const Cost& other);
+};
+
+// One model's share of a request's cost (a question may use a generator and a verifier).
+struct ModelCost {
+  std::string role;   // "generator", "verifier"
+  std::string model;  // the model file's name
+  int64_t parameters = 0;
+  Cost cost;
 };
 
 }  // namespace ponder

@@ -50,15 +50,20 @@ int max_engine_sequences();
 // which glibc by default returns to the system and page-faults back in every time
 // (measured: `ponder eval` 3x slower). This keeps freed memory in the process heap:
 // glibc's mmap threshold 4 MB, trim threshold 64 MB (process-wide; no-op elsewhere).
-// The Engine constructor calls it; calling it again does nothing.
+// A process-wide setting, so the library never applies it itself: a program's main()
+// calls it once before creating engines; calling it again does nothing.
 void keep_freed_memory_in_heap();
+
+// The most threads an engine accepts: 4 per hardware thread (more only slows it down,
+// and thread pools fail past a few thousand), at most 512.
+int max_engine_threads();
 
 struct EngineOptions {
   int max_sequences = 16;          // live sequences with a KV slot at once; 1..255
   int context_per_sequence = 0;    // tokens per sequence; 0 = min(model's, 4096)
   KvLayout kv_layout = KvLayout::automatic;
   int batch_tokens = 512;          // tokens per llama_decode at most; >= 1
-  int threads = 0;                 // 0 = all hardware threads
+  int threads = 0;                 // 0 = all hardware threads; at most max_engine_threads()
 
   void validate() const;
 };

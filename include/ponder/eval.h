@@ -12,6 +12,7 @@
 #include "ponder/answers.h"
 #include "ponder/engine.h"
 #include "ponder/strategy.h"
+#include "ponder/verifier.h"
 
 namespace ponder {
 
@@ -73,7 +74,7 @@ struct StrategySummary {
   double accuracy = 0.0;
   std::pair<double, double> ci95;
   double generated_tokens = 0.0;  // per question, mean
-  double verifier_tokens = 0.0;   // per question, mean (scored tokens)
+  double verifier_tokens = 0.0;   // per question, mean (tokens the verifier model read)
   double forward_passes = 0.0;    // per question, mean
   double wall_s = 0.0;            // per question, mean (timing: not reproducible)
   double samples = 0.0;           // per question, mean
@@ -114,6 +115,9 @@ struct EvalOptions {
   // Called on run_eval's thread after each finished run (item x strategy), with the runs
   // done so far and those to do in this call (resumed runs not counted); may be empty.
   std::function<void(size_t done, size_t total)> on_progress;
+  // The verifier for strategies that need one (prm-vote, ...), on its own engine.
+  Engine* verifier_engine = nullptr;
+  const ProcessRewardModel* verifier = nullptr;
 };
 
 struct GroupSummary {

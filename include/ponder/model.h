@@ -33,7 +33,8 @@ struct ModelOptions {
 
 class Model {
  public:
-  // Throws ModelError for a missing, unreadable, truncated, non-GGUF or unsupported file.
+  // Throws ModelError for a missing, unreadable, truncated, non-GGUF or unsupported file,
+  // or one whose hyperparameters llama.cpp would abort on (the message names the key).
   static std::shared_ptr<const Model> load(const std::string& path, const ModelOptions& options = {});
   ~Model();
   Model(const Model&) = delete;
@@ -46,6 +47,10 @@ class Model {
   std::string detokenize(std::span<const Token> tokens, bool render_special = false) const;
   // The text one token contributes to a detokenized string ("" for control tokens).
   std::string token_piece(Token token) const;
+  // The most bytes of text one token can stand for (control tokens spelled out
+  // included; at least 4, an unknown character becoming one token): a text of B bytes
+  // takes at least B / max_token_bytes() tokens.
+  int64_t max_token_bytes() const { return max_token_bytes_; }
 
   bool has_chat_template() const { return !chat_template_.empty(); }
   // The model's chat template applied to the messages (llama.cpp's built-in template
@@ -77,7 +82,15 @@ class Model {
   const llama_vocab* vocab_;
   std::string chat_template_;
   std::vector<std::string> pieces_;  // token_piece cache, indexed by token
+  int64_t max_token_bytes_ = 4;
 };
+
+// The directory of the bundled models: $PONDER_MODELS_DIR when set (and not empty),
+// else the source tree's models/ (fixed at build time).
+std::string models_dir();
+// models_dir() + "/" + name + ".gguf": a bundled model; by default the toy reasoner that
+// the commands use without -m.
+std::string default_model_path(std::string_view name = "toy-reasoner-l");
 
 // Routes llama.cpp's log lines: dropped (default) or to stderr. Errors are always kept
 // so that load failures can say what llama.cpp reported.

@@ -4,10 +4,12 @@
 // throws ResultJsonError naming the field, what it held and what is allowed, so a damaged
 // file is reported instead of read out of bounds.
 //
-//   Cost            {"prompt_tokens", "generated_tokens", "scored_tokens", "forward_passes", "wall_ms"}
-//   SampleTrace     {"text", "answer", "mean_logprob", "tokens", "finish_reason", "pruned", ["scores"]}
+//   Cost            {"prompt_tokens", "generated_tokens", "scored_tokens", "forward_passes", "wall_ms",
+//                    "verifier_tokens"}
+//   SampleTrace     {"text", "answer", "mean_logprob", "tokens", "finish_reason", "pruned", "id", "parent",
+//                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"]}
 //   StrategyResult  {"strategy", "answer", "text", "confidence", "stop_reason", "samples": [SampleTrace],
-//                    "cost": Cost, ["error"]}
+//                    "cost": Cost, "costs": [{"role", "model", "parameters", "cost": Cost}], ["error"]}
 //   TraceRow        StrategyResult's fields and {"id", "item_hash", "reference", "correct"},
 //                   with "correct" in every sample too
 //

@@ -40,6 +40,11 @@ struct SampleTrace {
   FinishReason finish = FinishReason::none;
   bool pruned = false;                    // stopped by the strategy before it finished
   std::map<std::string, double> scores;   // strategy-specific (e.g. "weight", "rpc_p")
+  // Where it sits in the question's tree of samples, so a search can be replayed.
+  int id = -1;             // launch order within the question
+  int parent = -1;         // the sample it was forked from; -1: the prompt
+  int fork_position = 0;   // tokens it took over from its parent
+  std::vector<TokenLogprob> token_logprobs;  // per token, when the runtime records them
 };
 
 struct StrategyResult {
@@ -49,7 +54,8 @@ struct StrategyResult {
   double confidence = 0.0;       // the winning share of the votes or weight, in [0, 1]
   std::string stop_reason;       // e.g. "budget", "beta>=0.95", "window agreed"
   std::vector<SampleTrace> samples;
-  Cost cost;
+  Cost cost;                    // the generator's, with verifier_tokens
+  std::vector<ModelCost> costs;  // per model (generator, verifier)
   std::string error;  // set (and the rest empty) when the run failed
 };
 
@@ -59,8 +65,30 @@ class Strategy {
   virtual std::string name() const = 0;
   // The most samples it may draw for one question.
   virtual int budget() const = 0;
-  // The algorithm; the scheduler supplies the question's run and fills in the cost.
+  // What it needs of the backend (Capability bits of ponder/runtime.h); the runtime
+  // refuses a strategy whose needs it cannot meet.
+  virtual uint32_t needs() const = 0;
+  // The algorithm; the runtime supplies the question's run and fills in the cost.
   virtual Task<StrategyResult> run(QuestionRun& question) const = 0;
+};
+
+// What most strategies share: the name they were made from, a budget, how samples are
+// drawn, and a need for sampling with logprobs.
+class StrategyBase : public Strategy {
+ public:
+  StrategyBase(std::string name, int budget, GenerationOptions generation)
+      : name_(std::move(name)), budget_(budget), generation_(std::move(generation)) {}
+  std::string name() const override { return name_; }
+  int budget() const override { return budget_; }
+  uint32_t needs() const override;  // sampling with logprobs
+
+ protected:
+  const GenerationOptions& generation() const { return generation_; }
+
+ private:
+  std::string name_;
+  int budget_;
+  GenerationOptions generation_;
 };
 
 // Per-strategy knobs beyond the budget; every field documents its default.
@@ -90,10 +118,17 @@ struct StrategyOptions {
 
 // Builds a strategy from its name: greedy, sample@N, best-of-n@N, vote@N,
 // weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N. `budget` > 0 sets N
-// where the name gives none. Throws std::invalid_argument for unknown names or budgets.
+// where the name gives none (a name's N and a different `budget` are an error). N is in
+// [1, 1024]. Throws std::invalid_argument for unknown names or budgets.
 std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOptions& options = {},
                                         int budget = 0);
 // The names make_strategy accepts, for help texts.
 const std::vector<std::string>& strategy_names();
+// The same with a line on what each does, in the registry's order.
+struct StrategyHelp {
+  std::string pattern;  // e.g. "vote@N"
+  std::string about;
+};
+const std::vector<StrategyHelp>& strategy_help();
 
 }  // namespace ponder

@@ -12,11 +12,7 @@ void add_run_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_toy_model_command(CLI::App& app);
-void add_toy_eval_command(CLI::App& app);
-
-// The adaptive strategies' options (--threshold, --dirichlet, --wave, --esc-window),
-// shared by the commands that run strategies.
-void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);
+void add_toy_steps_command(CLI::App& app);
 
 // Thrown by a command for bad input; main prints "ponder: <message>" and exits 2.
 struct UsageError : std::runtime_error {

@@ -1,12 +1,17 @@
 // `ponder eval`: strategies x budgets over a data set, with reports in --out.
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/plots.h"
 #include "cli/progress.h"
+#include "cli/verifier.h"
 #include "ponder/eval.h"
+#include "ponder/runtime.h"
 
 namespace ponder::cli {
 
@@ -14,14 +19,13 @@ namespace {
 
 struct EvalArgs {
   std::string model;
+  std::string verifier;
   std::string data;
   std::string strategies = "greedy,vote@4,vote@16,adaptive-vote";
   std::string format = "auto";
   std::string group_by;
-  std::string answer_rule;
   std::string on_bad_data = "skip";
-  int threads = 0;
-  int max_sequences = 64;
+  EngineArgs engine;
   bool progress = true;
   EvalOptions options;
 };
@@ -42,8 +46,8 @@ void run_eval_command(EvalArgs a) {
   if (a.on_bad_data != "skip" && a.on_bad_data != "stop") throw UsageError("--on-bad-data: skip or stop");
   a.options.stop_on_bad_data = a.on_bad_data == "stop";
   a.options.strategies = split_list(a.strategies);
-  if (!a.answer_rule.empty()) a.options.strategy_options.generation.answers.rule = parse_answer_rule(a.answer_rule);
-  if (a.model.empty()) a.model = PONDER_DEFAULT_MODEL;
+  a.options.seed = a.options.strategy_options.generation.sampling.seed;
+  if (a.model.empty()) a.model = default_model_path();
 
   const Dataset data = load_dataset(a.data, parse_dataset_format(a.format), a.group_by);
   for (const auto& e : data.errors) std::fprintf(stderr, "%s:%d: %s\n", a.data.c_str(), e.line, e.message.c_str());
@@ -51,9 +55,23 @@ void run_eval_command(EvalArgs a) {
     std::fprintf(stderr, "%zu bad rows %s\n", data.errors.size(),
                  a.options.stop_on_bad_data ? "(stopping: --on-bad-data stop)" : "skipped");
   }
+  if (!a.group_by.empty() && !data.items.empty() &&
+      std::none_of(data.items.begin(), data.items.end(), [](const EvalItem& item) { return !item.group.empty(); })) {
+    throw UsageError("--by " + a.group_by + ": no row of " + a.data +
+                     " has this field (a dotted path to a string or number, e.g. difficulty.steps)");
+  }
 
   auto model = Model::load(a.model);
-  Engine engine(model, eval_engine_options(*model, a.max_sequences, a.threads));
+  Engine engine(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads));
+  bool needs_verifier = false;
+  for (const auto& spec : a.options.strategies) {
+    needs_verifier |= (make_strategy(spec, a.options.strategy_options)->needs() & kVerify) != 0;
+  }
+  VerifierSetup verifier = load_verifier(a.verifier, a.model, needs_verifier, a.engine.max_sequences, a.engine.threads);
+  if (verifier.prm) {
+    a.options.verifier_engine = verifier.engine.get();
+    a.options.verifier = &*verifier.prm;
+  }
   if (a.progress) a.options.on_progress = progress_line("eval");
   const EvalReport report = run_eval(engine, data, a.options);
 
@@ -68,7 +86,8 @@ void run_eval_command(EvalArgs a) {
   const std::string no_plots = write_plots(a.options.out_dir, report);
   if (!no_plots.empty()) std::fprintf(stderr, "no plots: %s\n", no_plots.c_str());
   if (report.failed > 0) {
-    throw std::runtime_error(std::to_string(report.failed) + " runs failed (their \"error\" is in traces.jsonl)");
+    throw std::runtime_error(std::to_string(report.failed) + " of " + std::to_string(report.ran + report.resumed) +
+                             " runs failed; their errors are in " + a.options.out_dir + "/traces.jsonl");
   }
 }
 
@@ -80,22 +99,23 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "JSONL data set (ponder, GSM8K or MATH format)")->required();
   cmd->add_option("--out", a->options.out_dir, "Output directory (resumable)")->required();
   cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
-  cmd->add_option("--strategies", a->strategies, "Comma-separated strategy names, e.g. greedy,vote@16,rpc@8");
-  cmd->add_option("--limit", a->options.limit, "Only the first N items (0 = all)");
-  cmd->add_option("--seed", a->options.seed, "Sampling seed");
-  cmd->add_option("--temp", a->options.strategy_options.generation.sampling.temperature, "Sampling temperature (0.8)");
-  cmd->add_option("--max-tokens", a->options.strategy_options.generation.stop.max_tokens, "Tokens per sample (256)");
+  cmd->add_option("--verifier", a->verifier,
+                  "Verifier GGUF for prm-vote, prm-best-of-n (default with the toy reasoners: the toy PRM)");
+  cmd->add_option("--strategies", a->strategies, "Comma-separated strategy names (see below)")->capture_default_str();
+  cmd->add_option("--limit", a->options.limit, "Only the first N items (0 = all)")
+      ->check(integer_in(0, INT32_MAX, "0 = all"));
+  add_sampling_options(cmd, a->options.strategy_options.generation.sampling, a->options.strategy_options.generation.stop);
   add_adaptive_options(cmd, a->options.strategy_options.adaptive);
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");
-  cmd->add_option("--answer", a->answer_rule, "Answer rule for model outputs (default auto: every rule, the format's own first)");
-  cmd->add_option("--answer-regex", a->options.strategy_options.generation.answers.pattern, "Pattern for --answer regex");
+  add_answer_options(cmd, a->options.strategy_options.generation.answers, "auto: every rule, the format's own first");
   cmd->add_option("--on-bad-data", a->on_bad_data, "skip (report and go on) or stop");
-  cmd->add_option("--max-sequences", a->max_sequences, "Engine sequence slots (64)");
-  cmd->add_option("--in-flight", a->options.max_in_flight, "Questions in flight (0 = half the slots)");
-  cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all)");
+  add_engine_options(cmd, a->engine, true);
+  cmd->add_option("--in-flight", a->options.max_in_flight, "Questions in flight (0 = half the slots)")
+      ->check(integer_in(0, max_engine_sequences(), "0 = half the slots"));
   cmd->add_flag("--no-progress", [a](int64_t) { a->progress = false; }, "No progress line");
+  cmd->footer(strategy_list_help());
   cmd->callback([a] { run_eval_command(*a); });
 }
 

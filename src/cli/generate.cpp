@@ -1,11 +1,12 @@
 // `ponder generate`: N samples of one prompt with their logprobs and the cost.
 
-#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/report.h"
+#include "ponder/engine_sizing.h"
 #include "ponder/generate.h"
 
 namespace ponder::cli {
@@ -18,26 +19,26 @@ struct GenerateArgs {
   int n = 1;
   bool chat = false;
   bool json = false;
-  int threads = 0;
+  EngineArgs engine;
   SamplingParams sampling;
   StopParams stop;
 };
 
 void run_generate(const GenerateArgs& a) {
-  if (a.n < 1 || a.n > 256) throw UsageError("-n: must be in [1, 256]");
   if (a.prompt.empty()) throw UsageError("-p/--prompt: the prompt is empty");
   a.sampling.validate();
   a.stop.validate();
-  auto model = Model::load(a.model);
+  auto model = Model::load(a.model.empty() ? default_model_path() : a.model);
+  check_text_fits(*model, a.prompt, model->n_ctx_train(), "the prompt");
   std::string text = a.chat ? model->apply_chat_template({{"user", a.prompt}}) : a.prompt;
   std::vector<Token> prompt = model->tokenize(text, true, a.chat);
 
-  EngineOptions options;
-  options.max_sequences = std::min(a.n, max_engine_sequences());  // more samples queue for a slot
-  options.threads = a.threads;
-  options.context_per_sequence = std::min(model->n_ctx_train(), int(prompt.size()) + a.stop.max_tokens + 1);
-  options.batch_tokens = std::max(512, a.n);
-  Engine engine(model, options);
+  Workload work;
+  work.sequences = a.n;
+  work.prompt_tokens = int(prompt.size());
+  work.max_new_tokens = a.stop.max_tokens;
+  work.threads = a.engine.threads;
+  Engine engine(model, engine_options_for(*model, work));
   SampleSet set = generate_samples(engine, prompt, a.n, a.sampling, a.stop);
 
   if (a.json) {
@@ -67,19 +68,14 @@ void run_generate(const GenerateArgs& a) {
 void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Draw N samples of a prompt, sharing its KV cache");
-  cmd->add_option("-m,--model", a->model, "GGUF model file")->required();
+  cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
   cmd->add_option("-p,--prompt", a->prompt, "Prompt text")->required();
-  cmd->add_option("-n,--samples", a->n, "Number of samples (1-256)");
-  cmd->add_option("--temp", a->sampling.temperature, "Temperature (0 = greedy)");
-  cmd->add_option("--top-k", a->sampling.top_k, "Top-k (0 = off)");
-  cmd->add_option("--top-p", a->sampling.top_p, "Top-p (1 = off)");
-  cmd->add_option("--min-p", a->sampling.min_p, "Min-p (0 = off)");
-  cmd->add_option("--seed", a->sampling.seed, "Seed of sample 0 (sample i uses seed + i)");
-  cmd->add_option("--max-tokens", a->stop.max_tokens, "Generated tokens per sample at most");
+  cmd->add_option("-n,--samples", a->n, "Number of samples")->check(integer_in(1, 256))->capture_default_str();
+  add_sampling_options(cmd, a->sampling, a->stop);
   cmd->add_option("--stop", a->stop.stop, "Stop string (repeatable)");
   cmd->add_flag("--ignore-eos", a->stop.ignore_eos, "Keep generating past end-of-generation tokens");
   cmd->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template");
-  cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all)");
+  add_engine_options(cmd, a->engine, false);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([a] { run_generate(*a); });
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "toy/random_models.h"
 
 namespace ponder::cli {
@@ -21,8 +22,9 @@ void add_toy_model_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("toy-model", "Write a random-weight llama GGUF (byte-level toy vocabulary)");
   cmd->add_option("--preset", args->preset, "Shape (see --list)");
   cmd->add_option("-o,--out", args->out, "Output GGUF path");
-  cmd->add_option("--seed", args->seed, "Weight seed");
-  cmd->add_option("--std", args->std_dev, "Std of the random matrices (default: 2 / sqrt(n_embd))");
+  cmd->add_option("--seed", args->seed, "Weight seed")->check(seed_value());
+  cmd->add_option("--std", args->std_dev, "Std of the random matrices (0 = 2 / sqrt(n_embd))")
+      ->check(number_in(0, 100, false, false, "0 = 2 / sqrt(n_embd)"));
   cmd->add_flag("--f16", args->f16, "Store matrices as f16");
   cmd->add_flag("--list", args->list, "List the presets");
   cmd->callback([args] {

@@ -71,6 +71,7 @@ Cost& Cost::operator+=(const Cost& o) {
   scored_tokens += o.scored_tokens;
   forward_passes += o.forward_passes;
   wall_ms += o.wall_ms;
+  verifier_tokens += o.verifier_tokens;
   return *this;
 }
 
@@ -109,18 +110,23 @@ void keep_freed_memory_in_heap() {
 #endif
 }
 
+int max_engine_threads() {
+  const int hardware = int(std::max(1u, std::thread::hardware_concurrency()));
+  return std::min(512, 4 * hardware);
+}
+
 void EngineOptions::validate() const {
   const int most = max_engine_sequences();
   require(max_sequences >= 1 && max_sequences <= most, "max_sequences", "in [1, " + std::to_string(most) + "]");
   require(context_per_sequence >= 0, "context_per_sequence", ">= 0 (0 = model default)");
   require(batch_tokens >= max_sequences, "batch_tokens", ">= max_sequences (one token per sequence per step)");
-  require(threads >= 0, "threads", ">= 0 (0 = all hardware threads)");
+  require(threads >= 0 && threads <= max_engine_threads(), "threads",
+          "in [0, " + std::to_string(max_engine_threads()) + "] (0 = all hardware threads)");
 }
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     : model_(std::move(model)), options_(options) {
   options_.validate();
-  keep_freed_memory_in_heap();
   layout_ = options_.kv_layout == KvLayout::automatic ? KvLayout::split : options_.kv_layout;
   int per_seq = options_.context_per_sequence;
   if (per_seq == 0) per_seq = std::min(model_->n_ctx_train(), 4096);

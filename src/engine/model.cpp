@@ -1,13 +1,23 @@
 #include "ponder/model.h"
 
+#include <gguf.h>
 #include <llama.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
+#include <unordered_set>
+
+#ifndef PONDER_SOURCE_MODELS_DIR
+#error "PONDER_SOURCE_MODELS_DIR must name the source tree's models/ directory (CMakeLists.txt sets it)"
+#endif
 
 namespace ponder {
 
@@ -68,7 +78,217 @@ void check_model_file(const std::string& path) {
   }
 }
 
+// The GGUF metadata of a file, read without its tensors, for the checks below.
+class GgufMetadata {
+ public:
+  explicit GgufMetadata(const std::string& path)
+      : ctx_(gguf_init_from_file(path.c_str(), {true, nullptr}), gguf_free) {}
+  bool ok() const { return ctx_ != nullptr; }
+
+  std::optional<std::string> string(const std::string& key) const {
+    const int64_t id = gguf_find_key(ctx_.get(), key.c_str());
+    if (id < 0 || gguf_get_kv_type(ctx_.get(), id) != GGUF_TYPE_STRING) return std::nullopt;
+    return gguf_get_val_str(ctx_.get(), id);
+  }
+
+  // The integer values of a key (one, or an array's): empty when the key is absent or not
+  // integers (llama.cpp reports a wrong type itself).
+  std::vector<int64_t> integers(const std::string& key) const {
+    const int64_t id = gguf_find_key(ctx_.get(), key.c_str());
+    if (id < 0) return {};
+    // gguf_get_*_data aborts on strings: only integer types are read.
+    const gguf_type type = gguf_get_kv_type(ctx_.get(), id);
+    if (type != GGUF_TYPE_ARRAY) {
+      if (!is_integer(type)) return {};
+      return {*integer(type, gguf_get_val_data(ctx_.get(), id), 0)};
+    }
+    const gguf_type element = gguf_get_arr_type(ctx_.get(), id);
+    if (!is_integer(element)) return {};
+    std::vector<int64_t> values;
+    const void* data = gguf_get_arr_data(ctx_.get(), id);
+    for (size_t i = 0; i < gguf_get_arr_n(ctx_.get(), id); ++i) values.push_back(*integer(element, data, i));
+    return values;
+  }
+
+  // Every float value (single or in an array) of the keys starting with `prefix`.
+  std::vector<std::pair<std::string, double>> reals(const std::string& prefix) const {
+    std::vector<std::pair<std::string, double>> values;
+    for (int64_t id = 0; id < gguf_get_n_kv(ctx_.get()); ++id) {
+      const std::string key = gguf_get_key(ctx_.get(), id);
+      if (!key.starts_with(prefix)) continue;
+      gguf_type type = gguf_get_kv_type(ctx_.get(), id);
+      const void* data = nullptr;
+      size_t n = 1;
+      if (type == GGUF_TYPE_ARRAY) {
+        type = gguf_get_arr_type(ctx_.get(), id);
+        if (type != GGUF_TYPE_FLOAT32 && type != GGUF_TYPE_FLOAT64) continue;
+        data = gguf_get_arr_data(ctx_.get(), id);
+        n = gguf_get_arr_n(ctx_.get(), id);
+      } else if (type == GGUF_TYPE_FLOAT32 || type == GGUF_TYPE_FLOAT64) {
+        data = gguf_get_val_data(ctx_.get(), id);
+      } else {
+        continue;
+      }
+      for (size_t i = 0; i < n; ++i) {
+        values.emplace_back(key, type == GGUF_TYPE_FLOAT32 ? double(static_cast<const float*>(data)[i])
+                                                           : static_cast<const double*>(data)[i]);
+      }
+    }
+    return values;
+  }
+
+  // The strings of a string array; nullopt when absent or of another type.
+  std::optional<std::vector<std::string_view>> strings(const std::string& key) const {
+    const int64_t id = gguf_find_key(ctx_.get(), key.c_str());
+    if (id < 0 || gguf_get_kv_type(ctx_.get(), id) != GGUF_TYPE_ARRAY ||
+        gguf_get_arr_type(ctx_.get(), id) != GGUF_TYPE_STRING) {
+      return std::nullopt;
+    }
+    std::vector<std::string_view> values;
+    for (size_t i = 0; i < gguf_get_arr_n(ctx_.get(), id); ++i) values.emplace_back(gguf_get_arr_str(ctx_.get(), id, i));
+    return values;
+  }
+
+ private:
+  static bool is_integer(gguf_type type) {
+    switch (type) {
+      case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16:
+      case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  static std::optional<int64_t> integer(gguf_type type, const void* data, size_t i) {
+    switch (type) {
+      case GGUF_TYPE_UINT8: return static_cast<const uint8_t*>(data)[i];
+      case GGUF_TYPE_INT8: return static_cast<const int8_t*>(data)[i];
+      case GGUF_TYPE_UINT16: return static_cast<const uint16_t*>(data)[i];
+      case GGUF_TYPE_INT16: return static_cast<const int16_t*>(data)[i];
+      case GGUF_TYPE_UINT32: return static_cast<const uint32_t*>(data)[i];
+      case GGUF_TYPE_INT32: return static_cast<const int32_t*>(data)[i];
+      case GGUF_TYPE_INT64: return static_cast<const int64_t*>(data)[i];
+      case GGUF_TYPE_UINT64: {
+        const uint64_t v = static_cast<const uint64_t*>(data)[i];
+        return v > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(v);
+      }
+      default: return std::nullopt;
+    }
+  }
+
+  std::unique_ptr<gguf_context, decltype(&gguf_free)> ctx_;
+};
+
+// llama.cpp aborts the process (GGML_ASSERT) on some hyperparameters instead of failing
+// the load: refuse those here, naming the key. Absent keys and wrong types are left to
+// llama.cpp, which reports them as errors.
+void check_model_metadata(const std::string& path) {
+  const GgufMetadata meta(path);
+  if (!meta.ok()) return;  // llama.cpp says why it cannot read the file
+  const std::optional<std::string> arch = meta.string("general.architecture");
+  if (!arch) return;
+  auto refuse = [&](const std::string& key, const std::string& allowed, int64_t value) {
+    throw ModelError("cannot load model " + path + ": " + key + " is " + std::to_string(value) + "; it must be " +
+                     allowed);
+  };
+  // Each value of `key` (one, or one per layer) must lie in [lo, hi].
+  auto require_in = [&](const std::string& key, int64_t lo, int64_t hi) {
+    for (int64_t v : meta.integers(key)) {
+      if (v < lo || v > hi) refuse(key, "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", v);
+    }
+  };
+  const std::string a = *arch + ".";
+  constexpr int64_t kMaxLayers = 512;    // llama.cpp's LLAMA_MAX_LAYERS
+  constexpr int64_t kMaxExperts = 1024;  // llama.cpp's LLAMA_MAX_EXPERTS
+  require_in(a + "block_count", 1, kMaxLayers);
+  require_in(a + "embedding_length", 1, INT32_MAX);
+  require_in(a + "context_length", 1, INT32_MAX);
+  const std::vector<int64_t> layers = meta.integers(a + "block_count");
+  if (!layers.empty()) require_in(a + "nextn_predict_layers", 0, layers[0]);
+
+  // Every layer with attention heads needs key/value heads that divide them.
+  const std::vector<int64_t> heads = meta.integers(a + "attention.head_count");
+  const std::vector<int64_t> kv_heads = meta.integers(a + "attention.head_count_kv");
+  auto at = [](const std::vector<int64_t>& v, size_t i) { return v.size() == 1 ? v[0] : v[i]; };
+  if (!heads.empty() && !kv_heads.empty() && (heads.size() == 1 || kv_heads.size() == 1 || heads.size() == kv_heads.size())) {
+    for (size_t i = 0; i < std::max(heads.size(), kv_heads.size()); ++i) {
+      const int64_t h = at(heads, i), kv = at(kv_heads, i);
+      if (h > 0 && kv > 0 && h % kv != 0) {
+        refuse(a + "attention.head_count_kv", "a divisor of " + a + "attention.head_count (" + std::to_string(h) + ")",
+               kv);
+      }
+    }
+  }
+
+  // Mixture of experts: llama.cpp asserts these relations.
+  const std::vector<int64_t> experts = meta.integers(a + "expert_count");
+  const int64_t n_expert = experts.empty() ? 0 : experts[0];
+  require_in(a + "expert_count", 0, kMaxExperts);
+  // Layers may route different numbers of experts; llama.cpp checks the largest.
+  const std::vector<int64_t> used = meta.integers(a + "expert_used_count");  // absent: 0
+  {
+    const int64_t most = used.empty() ? 0 : *std::max_element(used.begin(), used.end());
+    if (most < (n_expert > 0 ? 1 : 0) || most > n_expert) {
+      refuse(a + "expert_used_count", n_expert > 0 ? "in [1, " + std::to_string(n_expert) + "] (the expert count)"
+                                                    : "0 (the model has no experts)",
+             most);
+    }
+  }
+  require_in(a + "expert_group_count", 0, std::max<int64_t>(0, n_expert - 1));
+  const std::vector<int64_t> groups = meta.integers(a + "expert_group_count");
+  if (!groups.empty() && groups[0] > 1) {
+    if (n_expert % groups[0] != 0) refuse(a + "expert_group_count", "a divisor of the expert count", groups[0]);
+    require_in(a + "expert_group_used_count", 1, groups[0] - 1);
+  }
+
+  if (const auto rope = meta.string(a + "rope.scaling.type")) {
+    static const char* const kRopeTypes[] = {"none", "linear", "yarn", "longrope"};
+    if (std::find(std::begin(kRopeTypes), std::end(kRopeTypes), *rope) == std::end(kRopeTypes)) {
+      throw ModelError("cannot load model " + path + ": " + a + "rope.scaling.type is '" + *rope +
+                       "'; it must be none, linear, yarn or longrope");
+    }
+  }
+
+  // Hyperparameters that are numbers only when finite (a NaN norm epsilon aborts the first
+  // decode; a NaN rope base decodes garbage); norm epsilons also must not be negative.
+  for (const auto& [key, value] : meta.reals(a)) {
+    if (!std::isfinite(value)) {
+      throw ModelError("cannot load model " + path + ": " + key + " is " + std::to_string(value) +
+                       "; it must be a finite number");
+    }
+    if (key.ends_with("epsilon") && value < 0) {
+      throw ModelError("cannot load model " + path + ": " + key + " is " + std::to_string(value) + "; it must be >= 0");
+    }
+  }
+
+  // The vocabulary: ponder tokenizes, so it needs one (llama.cpp asserts on a model
+  // without), and llama.cpp asserts that token texts are distinct.
+  if (const auto tokenizer = meta.string("tokenizer.ggml.model"); tokenizer == "none" || tokenizer == "no_vocab") {
+    throw ModelError("cannot load model " + path + ": tokenizer.ggml.model is '" + *tokenizer +
+                     "'; ponder needs a model with a vocabulary");
+  }
+  if (const auto tokens = meta.strings("tokenizer.ggml.tokens")) {
+    if (tokens->empty()) throw ModelError("cannot load model " + path + ": tokenizer.ggml.tokens is empty");
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(tokens->size());
+    for (size_t i = 0; i < tokens->size(); ++i) {
+      if (!seen.insert((*tokens)[i]).second) {
+        throw ModelError("cannot load model " + path + ": tokenizer.ggml.tokens has '" + std::string((*tokens)[i]) +
+                         "' twice (token " + std::to_string(i) + "); token texts must be distinct");
+      }
+    }
+  }
+}
+
 }  // namespace
+
+std::string models_dir() {
+  const char* env = std::getenv("PONDER_MODELS_DIR");
+  return env && *env ? std::string(env) : std::string(PONDER_SOURCE_MODELS_DIR);
+}
+
+std::string default_model_path(std::string_view name) { return models_dir() + "/" + std::string(name) + ".gguf"; }
 
 void set_llama_logging(bool verbose) {
   init_backend_once();
@@ -79,6 +299,7 @@ void set_llama_logging(bool verbose) {
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
   init_backend_once();
   check_model_file(path);
+  check_model_metadata(path);
   llama_model_params params = llama_model_default_params();
   params.n_gpu_layers = 0;
   if (!options.use_mmap) params.load_mode = LLAMA_LOAD_MODE_NONE;
@@ -102,13 +323,17 @@ Model::Model(std::string path, llama_model* model)
   const int32_t n = llama_vocab_n_tokens(vocab_);
   pieces_.resize(size_t(n));
   std::vector<char> buf(256);
-  for (Token t = 0; t < n; ++t) {
-    int32_t len = llama_token_to_piece(vocab_, t, buf.data(), int32_t(buf.size()), 0, false);
+  auto piece = [&](Token t, bool special) {
+    int32_t len = llama_token_to_piece(vocab_, t, buf.data(), int32_t(buf.size()), 0, special);
     if (len < 0) {
       buf.resize(size_t(-len));
-      len = llama_token_to_piece(vocab_, t, buf.data(), int32_t(buf.size()), 0, false);
+      len = llama_token_to_piece(vocab_, t, buf.data(), int32_t(buf.size()), 0, special);
     }
-    pieces_[size_t(t)].assign(buf.data(), size_t(std::max(len, 0)));
+    return std::string(buf.data(), size_t(std::max(len, 0)));
+  };
+  for (Token t = 0; t < n; ++t) {
+    pieces_[size_t(t)] = piece(t, false);
+    max_token_bytes_ = std::max({max_token_bytes_, int64_t(pieces_[size_t(t)].size()), int64_t(piece(t, true).size())});
   }
 }
 

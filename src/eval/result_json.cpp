@@ -44,13 +44,15 @@ class Fields {
     std::string key_text = normalize_answer(text);
     return Answer{std::move(text), std::move(key_text)};
   }
-  int64_t count(const char* key, int64_t max = std::numeric_limits<int64_t>::max()) const {
+  int64_t integer(const char* key, int64_t min, int64_t max) const {
     const json& v = at(key);
-    const bool ok = v.is_number_unsigned()
-                        ? v.get<uint64_t>() <= uint64_t(max)
-                        : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= max;
-    if (!ok) fail(path(key), "an integer from 0 to " + std::to_string(max), v);
+    const bool ok = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(max)
+                                           : v.is_number_integer() && v.get<int64_t>() >= min && v.get<int64_t>() <= max;
+    if (!ok) fail(path(key), "an integer from " + std::to_string(min) + " to " + std::to_string(max), v);
     return v.get<int64_t>();
+  }
+  int64_t count(const char* key, int64_t max = std::numeric_limits<int64_t>::max()) const {
+    return integer(key, 0, max);
   }
   double real(const char* key) const {
     const json& v = at(key);
@@ -102,8 +104,11 @@ Cost read_cost(const json& j, const std::string& path) {
   c.scored_tokens = f.count("scored_tokens");
   c.forward_passes = f.count("forward_passes");
   c.wall_ms = f.real("wall_ms");
+  c.verifier_tokens = f.count("verifier_tokens");
   return c;
 }
+
+std::string element(const std::string& array_path, size_t i) { return array_path + "[" + std::to_string(i) + "]"; }
 
 SampleTrace read_sample(const json& j, const std::string& path) {
   const Fields f(j, path);
@@ -114,6 +119,17 @@ SampleTrace read_sample(const json& j, const std::string& path) {
   s.tokens = int(f.count("tokens", std::numeric_limits<int>::max()));
   s.finish = parse_finish_reason(f, "finish_reason");
   s.pruned = f.flag("pruned");
+  constexpr int kMaxInt = std::numeric_limits<int>::max();
+  s.id = int(f.integer("id", -1, kMaxInt));
+  s.parent = int(f.integer("parent", -1, kMaxInt));
+  s.fork_position = int(f.count("fork_position", kMaxInt));
+  if (f.has("token_logprobs")) {
+    const json& tokens = f.array("token_logprobs");
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const Fields t(tokens[i], element(f.path("token_logprobs"), i));
+      s.token_logprobs.push_back({Token(t.count("token", kMaxInt)), float(t.real("logprob"))});
+    }
+  }
   if (f.has("scores")) {
     const json& scores = f.at("scores");
     if (!scores.is_object()) Fields::fail(f.path("scores"), "an object of numbers", scores);
@@ -132,10 +148,14 @@ StrategyResult read_result(const json& j, const std::string& path) {
   r.confidence = f.real("confidence");
   r.stop_reason = f.text("stop_reason");
   const json& samples = f.array("samples");
-  for (size_t i = 0; i < samples.size(); ++i) {
-    r.samples.push_back(read_sample(samples[i], f.path("samples") + "[" + std::to_string(i) + "]"));
-  }
+  for (size_t i = 0; i < samples.size(); ++i) r.samples.push_back(read_sample(samples[i], element(f.path("samples"), i)));
   r.cost = read_cost(f.at("cost"), f.path("cost"));
+  const json& costs = f.array("costs");
+  for (size_t i = 0; i < costs.size(); ++i) {
+    const Fields c(costs[i], element(f.path("costs"), i));
+    r.costs.push_back(
+        {c.text("role"), c.text("model"), c.count("parameters"), read_cost(c.at("cost"), c.path("cost"))});
+  }
   if (f.has("error")) r.error = f.text("error");
   return r;
 }
@@ -147,7 +167,8 @@ void to_json(json& j, const Cost& c) {
        {"generated_tokens", c.generated_tokens},
        {"scored_tokens", c.scored_tokens},
        {"forward_passes", c.forward_passes},
-       {"wall_ms", number(c.wall_ms)}};
+       {"wall_ms", number(c.wall_ms)},
+       {"verifier_tokens", c.verifier_tokens}};
 }
 
 void from_json(const json& j, Cost& c) { c = read_cost(j, ""); }
@@ -158,7 +179,15 @@ void to_json(json& j, const SampleTrace& s) {
        {"mean_logprob", number(s.mean_logprob)},
        {"tokens", s.tokens},
        {"finish_reason", finish_reason_name(s.finish)},
-       {"pruned", s.pruned}};
+       {"pruned", s.pruned},
+       {"id", s.id},
+       {"parent", s.parent},
+       {"fork_position", s.fork_position}};
+  if (!s.token_logprobs.empty()) {
+    json tokens = json::array();
+    for (const auto& t : s.token_logprobs) tokens.push_back({{"token", t.token}, {"logprob", number(t.logprob)}});
+    j["token_logprobs"] = tokens;
+  }
   if (!s.scores.empty()) {
     json scores = json::object();
     for (const auto& [name, value] : s.scores) scores[name] = number(value);
@@ -175,7 +204,11 @@ void to_json(json& j, const StrategyResult& r) {
        {"confidence", number(r.confidence)},
        {"stop_reason", r.stop_reason},
        {"samples", r.samples},
-       {"cost", r.cost}};
+       {"cost", r.cost},
+       {"costs", json::array()}};
+  for (const auto& c : r.costs) {
+    j["costs"].push_back({{"role", c.role}, {"model", c.model}, {"parameters", c.parameters}, {"cost", c.cost}});
+  }
   if (!r.error.empty()) j["error"] = r.error;
 }
 
@@ -203,7 +236,7 @@ void from_json(const json& j, TraceRow& row) {
   r.result = read_result(j, "");
   const json& samples = f.array("samples");
   for (size_t i = 0; i < samples.size(); ++i) {
-    r.samples_correct.push_back(Fields(samples[i], "samples[" + std::to_string(i) + "]").flag("correct"));
+    r.samples_correct.push_back(Fields(samples[i], element("samples", i)).flag("correct"));
   }
   row = std::move(r);
 }

@@ -65,14 +65,18 @@ ModelIdentity model_identity(const std::string& path) {
 
 // Every field of StrategyOptions is here: a setting left out would let rows computed with
 // different values mix in one directory.
-json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, const ModelIdentity& model) {
+json identity_json(const ModelIdentity& m) { return {{"file", m.file}, {"sha256", m.sha256}, {"size", m.size}}; }
+
+json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, const ModelIdentity& model,
+                  const json& verifier) {
   const auto& g = o.generation;
   const auto& a = o.adaptive;
   const auto& p = o.prune;
   return {
       {"version", kRunFileVersion},
       {"data", {{"sha256", data.content_hash}, {"format", format_name(data.format)}}},
-      {"model", {{"file", model.file}, {"sha256", model.sha256}, {"size", model.size}}},
+      {"model", identity_json(model)},
+      {"verifier", verifier},
       {"seed", seed},
       {"sampling",
        {{"temperature", g.sampling.temperature},

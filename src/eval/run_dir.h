@@ -28,10 +28,13 @@ struct ModelIdentity {
   int64_t size = 0;    // bytes
 };
 ModelIdentity model_identity(const std::string& path);
+// {"file", "sha256", "size"}
+nlohmann::json identity_json(const ModelIdentity& model);
 
-// run.json's content. `options` as the strategies run them (answer rule resolved, seed set).
+// run.json's content. `options` as the strategies run them (answer rule resolved, seed
+// set); `verifier` the verifier's identity and settings (null: none).
 nlohmann::json run_settings(const StrategyOptions& options, uint64_t seed, const Dataset& data,
-                            const ModelIdentity& model);
+                            const ModelIdentity& model, const nlohmann::json& verifier = nullptr);
 
 // Every difference between the run.json text `recorded` and `now`, each as
 // "key: X there, Y now" (nested keys dotted). Throws std::runtime_error when `recorded`

@@ -1,4 +1,4 @@
-// run_eval: strategies x items on one engine through the scheduler, with resumable
+// run_eval: strategies x items on one engine through the runtime, with resumable
 // traces.
 
 #include <algorithm>
@@ -14,7 +14,8 @@
 #include "eval/run_dir.h"
 #include "ponder/eval.h"
 #include "ponder/result_json.h"
-#include "ponder/scheduler.h"
+#include "ponder/runtime.h"
+#include "ponder/verifier.h"
 
 namespace ponder {
 
@@ -32,7 +33,7 @@ StrategySummary summarize(const std::string& name, const std::vector<const Trace
     outcomes.push_back(row->correct ? 1 : 0);
     const Cost& cost = row->result.cost;
     s.generated_tokens += double(cost.generated_tokens);
-    s.verifier_tokens += double(cost.scored_tokens);
+    s.verifier_tokens += double(cost.verifier_tokens);
     s.forward_passes += double(cost.forward_passes);
     s.wall_s += cost.wall_ms / 1000.0;
     samples += row->result.samples.size();
@@ -59,6 +60,20 @@ StrategySummary summarize(const std::string& name, const std::vector<const Trace
     s.coverage[int(k)] = total / n;
   }
   return s;
+}
+
+// What a verifier's scores depend on: its model and its settings.
+nlohmann::json verifier_record(const ProcessRewardModel& verifier) {
+  const PrmSettings& v = verifier.settings();
+  nlohmann::json j = eval::identity_json(eval::model_identity(verifier.model().path()));
+  j["settings"] = {{"prompt", v.prompt},
+                   {"step_delimiter", v.step_delimiter},
+                   {"tag", v.tag},
+                   {"good", v.good},
+                   {"bad", v.bad},
+                   {"aggregation", step_aggregation_name(v.aggregation)},
+                   {"surprise_weight", v.surprise_weight}};
+  return j;
 }
 
 // The items by their group: in numeric order of the values when every value is a
@@ -125,8 +140,9 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   fs::create_directories(dir, made);
   if (made) throw eval::FileError("cannot create " + dir.string() + ": " + made.message());
   const eval::DirectoryLock lock(dir / ".lock");
+  const nlohmann::json verifier = options.verifier ? verifier_record(*options.verifier) : nlohmann::json();
   eval::check_or_write_settings(
-      dir, eval::run_settings(so, options.seed, data, eval::model_identity(engine.model().path())));
+      dir, eval::run_settings(so, options.seed, data, eval::model_identity(engine.model().path()), verifier));
   const fs::path traces_path = dir / "traces.jsonl";
   auto [done, warnings] = eval::load_traces(traces_path);
 
@@ -138,7 +154,8 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
     for (const auto& s : strategies) {
       const auto it = done.find({item.id, s->name()});
       if (it == done.end()) {
-        jobs.push_back({s.get(), item.question});
+        // The strategies outlive the runtime: it only borrows them.
+        jobs.push_back({std::shared_ptr<const Strategy>(s.get(), [](const Strategy*) {}), item.question, {}, {}});
         job_items.push_back(&item);
       } else if (it->second.item_hash != item_hash(item)) {
         // run.json's data hash guards files; this guards data sets built in memory.
@@ -151,14 +168,20 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   }
 
   eval::AppendFile traces(traces_path);
-  Scheduler scheduler(engine, {.max_in_flight = options.max_in_flight});
-  scheduler.run(jobs, [&](size_t i, const StrategyResult& r) {
-    TraceRow row = make_trace_row(*job_items[i], r);
-    traces.append_line(dump_json(row));
-    if (r.error.empty()) done[{row.id, r.strategy}] = std::move(row);
-    ++report.ran;
-    if (options.on_progress) options.on_progress(size_t(report.ran), jobs.size());
-  });
+  Runtime runtime(engine, {.max_in_flight = options.max_in_flight});
+  if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
+  const size_t total = jobs.size();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    // A row that cannot be written throws out of the run: nothing after it is computed.
+    jobs[i].on_result = [&, i](const StrategyResult& r) {
+      TraceRow row = make_trace_row(*job_items[i], r);
+      traces.append_line(dump_json(row));
+      if (r.error.empty()) done[{row.id, r.strategy}] = std::move(row);
+      ++report.ran;
+      if (options.on_progress) options.on_progress(size_t(report.ran), total);
+    };
+  }
+  runtime.run(std::move(jobs));
   traces.close();
 
   // Every strategy's summary over `members`; a failed run leaves no row and counts as an error.

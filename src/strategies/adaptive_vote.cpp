@@ -17,49 +17,60 @@ std::string threshold_text(const char* name, double threshold) {
   return buf;
 }
 
-class AdaptiveVote : public Strategy {
+class AdaptiveVote : public StrategyBase {
  public:
   AdaptiveVote(std::string name, int max_samples, AdaptiveVoteOptions a, GenerationOptions g)
-      : name_(std::move(name)), max_(max_samples), options_(a), generation_(std::move(g)) {}
+      : StrategyBase(std::move(name), max_samples, std::move(g)), options_(a) {}
 
-  std::string name() const override { return name_; }
-  int budget() const override { return max_; }
-
-  // Keeps `wave` samples in flight; after each finishes, stops everything the moment
-  // the criterion holds.
+  // Samples vote in launch order: sample k is counted once samples 0..k-1 are, so when
+  // the criterion first holds depends only on the samples' tokens, never on which
+  // finished first. After counting, launches keep `wave` samples beyond the counted
+  // ones; samples launched but not counted when the vote settles are pruned (how many
+  // there are, unlike the decision, depends on timing).
   Task<StrategyResult> run(QuestionRun& q) const override {
     StrategyResult r;
-    std::vector<SeqId> running;
+    std::vector<std::optional<SampleTrace>> finished;  // by sample id
+    std::vector<SampleId> running;
     auto top_up = [&] {
-      const int n = std::min(options_.wave - int(running.size()), max_ - q.launched());
+      const int want = std::min(budget(), int(r.samples.size()) + options_.wave);
+      const int n = want - q.launched();
       if (n <= 0) return;
-      const auto seqs = q.launch(n, generation_, q.launched() + n >= max_);
-      running.insert(running.end(), seqs.begin(), seqs.end());
+      for (SampleId id : q.launch(n, generation(), want >= budget())) running.push_back(id);
+      finished.resize(size_t(q.launched()));
     };
     top_up();
-    while (!running.empty() && r.stop_reason.empty()) {
+    while (r.stop_reason.empty() && int(r.samples.size()) < q.launched()) {
       co_await q.any(running);
-      // Every sample that finished in this step votes (in launch order) before any
-      // new one starts, so a settled vote launches nothing more.
-      for (auto it = running.begin(); it != running.end() && r.stop_reason.empty();) {
-        if (q.engine().busy(*it)) {
+      for (auto it = running.begin(); it != running.end();) {
+        if (q.busy(*it)) {
           ++it;
           continue;
         }
-        r.samples.push_back(q.harvest(*it, generation_.answers));
+        finished[size_t(*it)] = q.harvest(*it, generation().answers);
         it = running.erase(it);
+      }
+      while (r.stop_reason.empty() && r.samples.size() < finished.size() && finished[r.samples.size()]) {
+        r.samples.push_back(std::move(*finished[r.samples.size()]));
         const auto groups = voting::tally(r.samples);
-        if (settled(groups, r.samples.size()) >= options_.threshold) {
+        const double p = settled(groups, r.samples.size());
+        q.report_vote(voting::standings(groups, r.samples), p);
+        if (p >= options_.threshold) {
           r.stop_reason = threshold_text(groups.size() >= 3 && dirichlet() ? "dirichlet" : "beta", options_.threshold);
         }
       }
-      if (!r.stop_reason.empty()) {
-        for (SeqId s : running) r.samples.push_back(q.prune(s));
-      } else {
-        top_up();
-      }
+      if (r.stop_reason.empty()) top_up();
+    }
+    // Samples launched but not counted when the vote settled do not vote, whether or not
+    // they had finished.
+    for (size_t k = r.samples.size(); k < finished.size(); ++k) {
+      const SampleId id = SampleId(k);
+      SampleTrace t = finished[k] ? std::move(*finished[k]) : q.prune(id, "the vote settled");
+      t.answer.reset();
+      t.pruned = true;
+      r.samples.push_back(std::move(t));
     }
     if (r.stop_reason.empty()) r.stop_reason = "max samples";
+    q.emit({.kind = EventKind::stopped, .detail = r.stop_reason});
     voting::decide(r, voting::tally(r.samples));
     co_return r;
   }
@@ -72,51 +83,45 @@ class AdaptiveVote : public Strategy {
     if (groups.empty()) return 0.0;
     if (dirichlet() && groups.size() >= 3) {
       return voting::dirichlet_top_probability(groups, options_.dirichlet_top, options_.dirichlet_draws,
-                                               generation_.sampling.seed + seen);
+                                               generation().sampling.seed + seen);
     }
     return voting::beta_majority_probability(groups[0].count, groups.size() > 1 ? groups[1].count : 0);
   }
 
-  std::string name_;
-  int max_;
   AdaptiveVoteOptions options_;
-  GenerationOptions generation_;
 };
 
-class EarlyStoppingVote : public Strategy {
+class EarlyStoppingVote : public StrategyBase {
  public:
   EarlyStoppingVote(std::string name, int max_samples, int window, GenerationOptions g)
-      : name_(std::move(name)), max_(max_samples), window_(window), generation_(std::move(g)) {}
-
-  std::string name() const override { return name_; }
-  int budget() const override { return max_; }
+      : StrategyBase(std::move(name), max_samples, std::move(g)), window_(window) {}
 
   // Windows of w samples; a window whose answers all agree ends the search.
   Task<StrategyResult> run(QuestionRun& q) const override {
     StrategyResult r;
-    while (q.launched() < max_) {
-      const int n = std::min(window_, max_ - q.launched());
-      const std::vector<SampleTrace> window = co_await draw_all(q, n, generation_, q.launched() + n >= max_);
+    while (q.launched() < budget()) {
+      const int n = std::min(window_, budget() - q.launched());
+      const std::vector<SampleTrace> window = co_await draw_all(q, n, generation(), q.launched() + n >= budget());
       const bool agreed = n == window_ && window.front().answer &&
                           std::all_of(window.begin(), window.end(), [&](const SampleTrace& t) {
                             return t.answer && t.answer->key == window.front().answer->key;
                           });
       r.samples.insert(r.samples.end(), window.begin(), window.end());
+      const auto groups = voting::tally(r.samples);
+      q.report_vote(voting::standings(groups, r.samples), agreed ? 1.0 : 0.0);
       if (agreed) {
         r.stop_reason = "window agreed";
         break;
       }
     }
     if (r.stop_reason.empty()) r.stop_reason = "max samples";
+    q.emit({.kind = EventKind::stopped, .detail = r.stop_reason});
     voting::decide(r, voting::tally(r.samples));
     co_return r;
   }
 
  private:
-  std::string name_;
-  int max_;
   int window_;
-  GenerationOptions generation_;
 };
 
 }  // namespace

@@ -4,20 +4,28 @@
 
 #include "strategies/strategies.h"
 
+namespace ponder {
+
+uint32_t StrategyBase::needs() const { return kSample | kLogprobs; }
+
+}  // namespace ponder
+
 namespace ponder::strategies {
 
 Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g, bool last) {
-  const std::vector<SeqId> seqs = q.launch(n, g, last);
+  const std::vector<SampleId> ids = q.launch(n, g, last);
   // Each sample is harvested as it finishes, which hands its KV slot back at once.
-  std::vector<SampleTrace> traces(seqs.size());
-  size_t left = seqs.size();
-  while (left > 0) {
-    co_await q.any(seqs);
-    for (size_t k = 0; k < seqs.size(); ++k) {
-      if (q.engine().contains(seqs[k]) && !q.engine().busy(seqs[k])) {
-        traces[k] = q.harvest(seqs[k], g.answers);
-        --left;
+  std::vector<SampleTrace> traces(ids.size());
+  std::vector<SampleId> running = ids;
+  while (!running.empty()) {
+    co_await q.any(running);
+    for (auto it = running.begin(); it != running.end();) {
+      if (q.busy(*it)) {
+        ++it;
+        continue;
       }
+      traces[size_t(*it - ids.front())] = q.harvest(*it, g.answers);
+      it = running.erase(it);
     }
   }
   co_return traces;
@@ -28,18 +36,15 @@ double sample_probability(const SampleTrace& s) { return std::exp(s.mean_logprob
 namespace {
 
 // Draws n samples and answers with the one `pick` chooses.
-class SingleChoice : public Strategy {
+class SingleChoice : public StrategyBase {
  public:
   enum class Pick { first, best_logprob };
   SingleChoice(std::string name, int n, Pick pick, GenerationOptions g)
-      : name_(std::move(name)), n_(n), pick_(pick), generation_(std::move(g)) {}
-
-  std::string name() const override { return name_; }
-  int budget() const override { return n_; }
+      : StrategyBase(std::move(name), n, std::move(g)), pick_(pick) {}
 
   Task<StrategyResult> run(QuestionRun& q) const override {
     StrategyResult r;
-    r.samples = co_await draw_all(q, n_, generation_);
+    r.samples = co_await draw_all(q, budget(), generation());
     size_t chosen = 0;
     if (pick_ == Pick::best_logprob) {
       for (size_t i = 1; i < r.samples.size(); ++i) {
@@ -54,10 +59,7 @@ class SingleChoice : public Strategy {
   }
 
  private:
-  std::string name_;
-  int n_;
   Pick pick_;
-  GenerationOptions generation_;
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
-// prune@N: N samples in one batch; when they reach the warm-up token count, those whose
-// mean logprob so far is below the quantile of their peers' are stopped, freeing their
-// share of the batch. The rest finish and vote.
+// prune@N: N samples in one batch; once every sample has its first warm-up tokens (or has
+// finished), those whose mean logprob over those tokens is below the quantile of their
+// peers' are stopped, freeing their share of the batch. The rest finish and vote.
 
 #include <algorithm>
 #include <cmath>
@@ -12,68 +12,79 @@ namespace ponder::strategies {
 
 namespace {
 
-class Prune : public Strategy {
+class Prune : public StrategyBase {
  public:
   Prune(std::string name, int n, PruneOptions p, GenerationOptions g)
-      : name_(std::move(name)), n_(n), options_(p), generation_(std::move(g)) {}
-
-  std::string name() const override { return name_; }
-  int budget() const override { return n_; }
+      : StrategyBase(std::move(name), n, std::move(g)), options_(p) {}
 
   Task<StrategyResult> run(QuestionRun& q) const override {
-    StrategyResult r;
-    Engine& engine = q.engine();
-    std::vector<SeqId> running = q.launch(n_, generation_, /*last=*/true);
+    const std::vector<SampleId> ids = q.launch(budget(), generation(), /*last=*/true);
+    std::vector<SampleTrace> traces(ids.size());
+    std::vector<double> confidence(ids.size());  // mean logprob of the first warm-up tokens
+    std::vector<SampleId> running = ids;
+    // The check waits for every sample's warm-up tokens and compares the same token
+    // positions, so it does not depend on which samples got a KV slot first.
     bool checked = false;
     while (!running.empty()) {
       co_await q.next_step();
+      if (!checked && std::all_of(running.begin(), running.end(), [&](SampleId s) {
+            return !q.busy(s) || q.length(s) >= options_.warmup_tokens;
+          })) {
+        checked = true;
+        for (SampleId s : running) confidence[size_t(s - ids.front())] = q.mean_logprob(s, options_.warmup_tokens);
+        prune_the_unconfident(q, ids, confidence, running, traces);
+      }
       for (auto it = running.begin(); it != running.end();) {
-        if (engine.busy(*it)) {
+        if (q.busy(*it)) {
           ++it;
         } else {
-          r.samples.push_back(q.harvest(*it, generation_.answers));
+          confidence[size_t(*it - ids.front())] = q.mean_logprob(*it, options_.warmup_tokens);
+          traces[size_t(*it - ids.front())] = q.harvest(*it, generation().answers);
           it = running.erase(it);
         }
       }
-      if (checked) continue;
-      const bool warm = std::any_of(running.begin(), running.end(), [&](SeqId s) {
-        return int(engine.sequence(s).records.size()) >= options_.warmup_tokens;
-      });
-      if (!warm) continue;
-      checked = true;
-      prune_the_unconfident(q, running, r);
     }
-    voting::decide(r, voting::tally(r.samples));
+    StrategyResult r;
+    r.samples = std::move(traces);
+    const auto groups = voting::tally(r.samples);
+    voting::decide(r, groups);
+    q.report_vote(voting::standings(groups, r.samples), r.confidence);
     r.stop_reason = "budget";
     co_return r;
   }
 
  private:
-  void prune_the_unconfident(QuestionRun& q, std::vector<SeqId>& running, StrategyResult& r) const {
-    Engine& engine = q.engine();
-    std::vector<std::pair<double, SeqId>> by_confidence;
-    for (SeqId s : running) by_confidence.emplace_back(engine.sequence(s).mean_logprob(), s);
+  // Every sample past the warm-up may be pruned, whether or not it has finished since:
+  // the decision depends on tokens, not on timing. Peers include the samples that
+  // finished within the warm-up (over all of their tokens); those are never pruned.
+  void prune_the_unconfident(QuestionRun& q, const std::vector<SampleId>& ids, const std::vector<double>& confidence,
+                             std::vector<SampleId>& running, std::vector<SampleTrace>& traces) const {
+    std::vector<std::pair<double, SampleId>> by_confidence;
+    for (SampleId s : ids) {
+      const bool live = std::find(running.begin(), running.end(), s) != running.end();
+      const int length = live ? q.length(s) : traces[size_t(s - ids.front())].tokens;
+      if (length >= options_.warmup_tokens) by_confidence.emplace_back(confidence[size_t(s - ids.front())], s);
+    }
     std::sort(by_confidence.begin(), by_confidence.end());
-    // Peers include samples that already finished (their whole mean logprob).
-    std::vector<double> peers;
-    for (const auto& [c, s] : by_confidence) peers.push_back(c);
-    for (const auto& t : r.samples) peers.push_back(t.mean_logprob);
+    std::vector<double> peers = confidence;
     std::sort(peers.begin(), peers.end());
     const double cut = peers[size_t(std::floor(options_.quantile * double(peers.size() - 1)))];
-    const int alive = int(running.size() + r.samples.size());
-    int removable = std::max(0, alive - options_.min_survivors);
-    for (const auto& [confidence, s] : by_confidence) {
-      if (confidence >= cut || removable == 0) break;
-      r.samples.push_back(q.prune(s));
-      running.erase(std::find(running.begin(), running.end(), s));
+    int removable = std::max(0, int(ids.size()) - options_.min_survivors);
+    for (const auto& [c, s] : by_confidence) {
+      if (c >= cut || removable == 0) break;
+      SampleTrace& t = traces[size_t(s - ids.front())];
+      if (auto it = std::find(running.begin(), running.end(), s); it != running.end()) {
+        t = q.prune(s, "mean logprob below the peers' quantile");
+        running.erase(it);
+      } else {
+        t.answer.reset();
+        t.pruned = true;
+      }
       --removable;
     }
   }
 
-  std::string name_;
-  int n_;
   PruneOptions options_;
-  GenerationOptions generation_;
 };
 
 }  // namespace

@@ -36,55 +36,121 @@ void StrategyOptions::validate() const {
   require(prune.min_survivors >= 1, "prune.min_survivors", ">= 1");
 }
 
+namespace {
+
+// How a strategy's name carries its budget.
+enum class Budget {
+  none,      // greedy: one sample, no budget
+  required,  // NAME@N or --budget N
+  optional,  // NAME[@MAX]: kDefaultAdaptiveMax when neither gives one
+};
+
+struct Entry {
+  const char* base;     // the name before '@'
+  const char* pattern;  // as help texts show it
+  const char* about;    // one line for help texts
+  Budget budget;
+  std::unique_ptr<Strategy> (*make)(std::string name, int n, const StrategyOptions& o);
+};
+
+using namespace strategies;
+
+// Adding a strategy: its factory in strategies.h and one row here.
+const Entry kStrategies[] = {
+    {"greedy", "greedy", "one sample at temperature 0", Budget::none,
+     [](std::string name, int, const StrategyOptions& o) { return make_greedy(std::move(name), o); }},
+    {"sample", "sample@N", "N samples; the first one answers", Budget::required, make_sample},
+    {"best-of-n", "best-of-n@N", "N samples; the highest mean token logprob answers", Budget::required,
+     make_best_of_n},
+    {"vote", "vote@N", "majority vote of N samples' answers", Budget::required,
+     [](std::string name, int n, const StrategyOptions& o) { return make_vote(std::move(name), n, false, o); }},
+    {"weighted-vote", "weighted-vote@N", "vote weighted by exp(mean logprob)", Budget::required,
+     [](std::string name, int n, const StrategyOptions& o) { return make_vote(std::move(name), n, true, o); }},
+    {"adaptive-vote", "adaptive-vote[@MAX]", "vote in waves until confident (--threshold); MAX 16", Budget::optional,
+     make_adaptive_vote},
+    {"esc", "esc[@MAX]", "early-stopping self-consistency: stop when a window agrees; MAX 16", Budget::optional,
+     make_esc},
+    {"rpc", "rpc@N", "reasoning pruning + perplexity consistency", Budget::required, make_rpc},
+    {"prune", "prune@N", "N samples; the least confident quarter stopped early", Budget::required, make_prune},
+    {"prm-vote", "prm-vote@N", "vote weighted by the verifier's solution scores (--verifier)", Budget::required,
+     make_prm_vote},
+    {"prm-best-of-n", "prm-best-of-n@N", "N samples; the verifier's best-scored answers (--verifier)",
+     Budget::required, make_prm_best_of_n},
+};
+
+std::string budget_range() { return "[1, " + std::to_string(kMaxBudget) + "]"; }
+
+// The N of "NAME@N": an integer in [1, kMaxBudget], or std::invalid_argument.
+int budget_in_name(std::string_view spec, std::string_view digits) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) {
+    throw std::invalid_argument("strategy '" + std::string(spec) + "': the budget after '@' must be an integer in " +
+                                budget_range());
+  }
+  if (n < 1 || n > kMaxBudget) {
+    throw std::invalid_argument("strategy '" + std::string(spec) + "': the budget must be in " + budget_range() +
+                                ", not " + std::to_string(n));
+  }
+  return n;
+}
+
+}  // namespace
+
 const std::vector<std::string>& strategy_names() {
-  static const std::vector<std::string> names = {"greedy", "sample@N",      "best-of-n@N", "vote@N", "weighted-vote@N",
-                                                 "adaptive-vote[@MAX]", "esc[@MAX]", "rpc@N", "prune@N"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const Entry& e : kStrategies) v.emplace_back(e.pattern);
+    return v;
+  }();
   return names;
+}
+
+const std::vector<StrategyHelp>& strategy_help() {
+  static const std::vector<StrategyHelp> help = [] {
+    std::vector<StrategyHelp> v;
+    for (const Entry& e : kStrategies) v.push_back({e.pattern, e.about});
+    return v;
+  }();
+  return help;
 }
 
 std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOptions& options, int budget) {
   options.validate();
   const size_t at = spec.find('@');
   const std::string base(spec.substr(0, at));
-  int n = budget;
-  if (at != std::string_view::npos) {
-    const std::string_view digits = spec.substr(at + 1);
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-    if (ec != std::errc() || end != digits.data() + digits.size()) {
-      throw std::invalid_argument("strategy '" + std::string(spec) + "': the budget after '@' must be a number");
-    }
-  }
-  auto budget_for = [&](int fallback) {
-    const int value = n > 0 ? n : fallback;
-    if (value < 1 || value > kMaxBudget) {
-      throw std::invalid_argument("strategy '" + std::string(spec) + "': the budget must be in [1, " +
-                                  std::to_string(kMaxBudget) + "]");
-    }
-    return value;
-  };
-  auto needs_budget = [&] {
-    if (n <= 0 && at == std::string_view::npos) {
-      throw std::invalid_argument("strategy '" + base + "' needs a budget: " + base + "@N or --budget N");
-    }
-    return budget_for(0);
-  };
   const std::string name(spec);
-  using namespace strategies;
-  if (base == "greedy") {
-    if (at != std::string_view::npos && n != 1) throw std::invalid_argument("strategy 'greedy' takes no budget");
-    return make_greedy(name, options);
+  const Entry* entry = nullptr;
+  for (const Entry& e : kStrategies) {
+    if (base == e.base) entry = &e;
   }
-  if (base == "sample") return make_sample(name, needs_budget(), options);
-  if (base == "best-of-n") return make_best_of_n(name, needs_budget(), options);
-  if (base == "vote") return make_vote(name, needs_budget(), false, options);
-  if (base == "weighted-vote") return make_vote(name, needs_budget(), true, options);
-  if (base == "adaptive-vote") return make_adaptive_vote(name, budget_for(kDefaultAdaptiveMax), options);
-  if (base == "esc") return make_esc(name, budget_for(kDefaultAdaptiveMax), options);
-  if (base == "rpc") return make_rpc(name, needs_budget(), options);
-  if (base == "prune") return make_prune(name, needs_budget(), options);
-  std::string known;
-  for (const auto& s : strategy_names()) known += (known.empty() ? "" : ", ") + s;
-  throw std::invalid_argument("unknown strategy '" + base + "' (known: " + known + ")");
+  if (entry == nullptr) {
+    std::string known;
+    for (const auto& s : strategy_names()) known += (known.empty() ? "" : ", ") + s;
+    throw std::invalid_argument("unknown strategy '" + base + "' (known: " + known + ")");
+  }
+  if (budget < 0 || budget > kMaxBudget) {
+    throw std::invalid_argument("budget: must be in " + budget_range() + " (0 = the strategy's own), not " +
+                                std::to_string(budget));
+  }
+  const bool named = at != std::string_view::npos;
+  const int from_name = named ? budget_in_name(spec, spec.substr(at + 1)) : 0;
+  if (named && budget > 0 && budget != from_name) {
+    throw std::invalid_argument("strategy '" + name + "': the budget is given twice (@" + std::to_string(from_name) +
+                                " and --budget " + std::to_string(budget) + "); give it once");
+  }
+  const int n = named ? from_name : budget;
+  switch (entry->budget) {
+    case Budget::none:
+      if (n > 1) throw std::invalid_argument("strategy '" + base + "' takes no budget");
+      return entry->make(name, 1, options);
+    case Budget::required:
+      if (n == 0) throw std::invalid_argument("strategy '" + base + "' needs a budget: " + base + "@N or --budget N");
+      return entry->make(name, n, options);
+    case Budget::optional:
+      return entry->make(name, n > 0 ? n : kDefaultAdaptiveMax, options);
+  }
+  throw std::logic_error("make_strategy: unhandled budget kind");
 }
 
 }  // namespace ponder

@@ -13,16 +13,13 @@ namespace ponder::strategies {
 
 namespace {
 
-class Rpc : public Strategy {
+class Rpc : public StrategyBase {
  public:
-  Rpc(std::string name, int n, GenerationOptions g) : name_(std::move(name)), n_(n), generation_(std::move(g)) {}
-
-  std::string name() const override { return name_; }
-  int budget() const override { return n_; }
+  using StrategyBase::StrategyBase;
 
   Task<StrategyResult> run(QuestionRun& q) const override {
     StrategyResult r;
-    r.samples = co_await draw_all(q, n_, generation_);
+    r.samples = co_await draw_all(q, budget(), generation());
     std::vector<double> p;
     for (auto& s : r.samples) {
       p.push_back(sample_probability(s));
@@ -48,15 +45,12 @@ class Rpc : public Strategy {
       const bool dropped = s.scores.count("rpc_pruned") > 0 || !seen.insert(s.text).second;
       if (dropped) s.answer.reset();
     }
-    voting::decide(r, voting::tally(voters, sample_probability));
+    const auto groups = voting::tally(voters, sample_probability);
+    voting::decide(r, groups);
+    q.report_vote(voting::standings(groups, voters), r.confidence);
     r.stop_reason = "budget; pruned " + std::to_string(pruned);
     co_return r;
   }
-
- private:
-  std::string name_;
-  int n_;
-  GenerationOptions generation_;
 };
 
 }  // namespace

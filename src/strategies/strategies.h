@@ -3,7 +3,7 @@
 
 #include <memory>
 
-#include "ponder/scheduler.h"
+#include "ponder/runtime.h"
 #include "ponder/strategy.h"
 
 namespace ponder::strategies {
@@ -17,8 +17,10 @@ std::unique_ptr<Strategy> make_adaptive_vote(std::string name, int max_samples, 
 std::unique_ptr<Strategy> make_esc(std::string name, int max_samples, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_rpc(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_prune(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_prm_vote(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_prm_best_of_n(std::string name, int n, const StrategyOptions& o);
 
-// Launches n samples at once, waits for all of them, returns their traces in order.
+// Launches n samples at once, waits for all of them, returns their traces in launch order.
 // `last`: no later launch follows, so the prompt's slot goes to the last sample.
 Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g, bool last = true);
 

@@ -7,32 +7,26 @@ namespace ponder::strategies {
 
 namespace {
 
-class Vote : public Strategy {
+class Vote : public StrategyBase {
  public:
   Vote(std::string name, int n, bool weighted, GenerationOptions g)
-      : name_(std::move(name)), n_(n), weighted_(weighted), generation_(std::move(g)) {}
-
-  std::string name() const override { return name_; }
-  int budget() const override { return n_; }
+      : StrategyBase(std::move(name), n, std::move(g)), weighted_(weighted) {}
 
   Task<StrategyResult> run(QuestionRun& q) const override {
     StrategyResult r;
-    r.samples = co_await draw_all(q, n_, generation_);
+    r.samples = co_await draw_all(q, budget(), generation());
     if (weighted_) {
       for (auto& s : r.samples) s.scores["weight"] = sample_probability(s);
-      voting::decide(r, voting::tally(r.samples, sample_probability));
-    } else {
-      voting::decide(r, voting::tally(r.samples));
     }
+    const auto groups = weighted_ ? voting::tally(r.samples, sample_probability) : voting::tally(r.samples);
+    voting::decide(r, groups);
+    q.report_vote(voting::standings(groups, r.samples), r.confidence);
     r.stop_reason = "budget";
     co_return r;
   }
 
  private:
-  std::string name_;
-  int n_;
   bool weighted_;
-  GenerationOptions generation_;
 };
 
 }  // namespace

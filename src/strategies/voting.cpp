@@ -37,6 +37,13 @@ void decide(StrategyResult& result, const std::vector<Group>& groups) {
   result.confidence = total > 0 ? groups.front().weight / total : 0.0;
 }
 
+std::vector<std::pair<std::string, double>> standings(const std::vector<Group>& groups,
+                                                      const std::vector<SampleTrace>& samples) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const Group& g : groups) out.emplace_back(samples[g.first].answer->text, g.weight);
+  return out;
+}
+
 double beta_majority_probability(int a, int b) {
   // sum_{j=0}^{a} C(n, j) / 2^n with n = a + b + 1, in log space.
   const int n = a + b + 1;

@@ -24,6 +24,10 @@ std::vector<Group> tally(const std::vector<SampleTrace>& samples,
 // Fills answer, text and confidence of `result` from the winning group.
 void decide(StrategyResult& result, const std::vector<Group>& groups);
 
+// (answer text, weight) per group, best first: the vote as events report it.
+std::vector<std::pair<std::string, double>> standings(const std::vector<Group>& groups,
+                                                      const std::vector<SampleTrace>& samples);
+
 // Adaptive-Consistency's Beta criterion: P(top answer's share > 1/2) under a uniform
 // prior, = P(Binomial(a + b + 1, 1/2) <= a) for top count a and runner-up count b.
 double beta_majority_probability(int a, int b);

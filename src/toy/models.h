@@ -6,8 +6,8 @@
 
 namespace ponder::toy {
 
-// The directory holding the toy models: $PONDER_MODELS_DIR when set, else the source
-// tree's models/ (fixed at build time).
+// The directory holding the toy models: ponder::models_dir() ($PONDER_MODELS_DIR when
+// set, else the source tree's models/).
 std::string models_dir();
 
 // models_dir() + "/toy-reasoner-l.gguf": the default model of `ponder run`.

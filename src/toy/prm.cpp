@@ -1,11 +1,14 @@
 #include "toy/prm.h"
 
+#include "ponder/verifier.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <optional>
 #include <stdexcept>
 
+#include "ponder/verifier.h"
 #include "toy/dataset.h"
 #include "toy/vocab.h"
 
@@ -122,17 +125,20 @@ std::vector<double> prm_step_surprise(const PrmReading& reading) {
 }
 
 std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight) {
-  const std::vector<double> surprise = prm_step_surprise(reading);
+  prm_step_surprise(reading);  // checks the lengths
+  // The verifier layer's step score over the same tokens: the token after each tag is
+  // where the label is read, the tags are not text.
   const int32_t tag = toy_token_for_char(kPrmTag);
-  std::vector<double> out;
-  double lowest = 0.0;
-  for (size_t t = 1; t < reading.tokens.size(); ++t) {
-    if (reading.tokens[t - 1] != tag) continue;
-    lowest = std::min(lowest, surprise[out.size()]);
-    const double verdict = double(reading.good[t]) - double(reading.bad[t]);
-    out.push_back(1.0 / (1.0 + std::exp(-(verdict + surprise_weight * lowest))));
+  ponder::PrmReading general;
+  general.logprobs = reading.logprobs;
+  general.good = reading.good;
+  general.bad = reading.bad;
+  for (size_t t = 0; t < reading.tokens.size(); ++t) {
+    general.kinds.push_back(t > 0 && reading.tokens[t - 1] == tag ? PrmTokenKind::label
+                            : reading.tokens[t] == tag            ? PrmTokenKind::tag
+                                                                  : PrmTokenKind::text);
   }
-  return out;
+  return score_reading(general, surprise_weight, StepAggregation::min).steps;
 }
 
 std::vector<std::string> solution_lines(const std::string& solution) {

@@ -59,7 +59,8 @@ std::vector<double> prm_step_surprise(const PrmReading& reading);
 // where `lowest` is the lowest prm_step_surprise of this step and the ones before it. The
 // verdict after the tag and the PRM's own surprise at the text catch different mistakes
 // (a wrong digit it would not have written, a plan it would not have chosen); weight 0 is
-// the verdict alone. Throws as prm_step_surprise.
+// the verdict alone. Throws as prm_step_surprise, and std::invalid_argument for a weight
+// that is NaN or infinite.
 std::vector<double> prm_step_probabilities(const PrmReading& reading, double surprise_weight = kPrmSurpriseWeight);
 
 // The lines of a solution text (split at "\n", empty lines dropped).
@@ -142,7 +143,7 @@ struct LabelledSample {
   LabelledSolution solution;  // labels from label_steps
 };
 
-// The samples `ponder toy-eval --write-samples` writes (toy-task JSONL, the sample as
+// The samples `ponder toy-steps --write-samples` writes (toy-task JSONL, the sample as
 // "solution"), labelled; empty samples are left out. Training data for a PRM that is to
 // judge that reasoner, so every question must be from the training split: throws
 // std::runtime_error naming the file and sample otherwise, or on a line that is not a

@@ -70,7 +70,7 @@ TEST_F(EvalCommand, FailedRunsExitNonZero) {
          "\n";
   const ProcessResult run = eval("failed");
   EXPECT_EQ(run.exit_code, 1) << run.output;
-  EXPECT_NE(run.output.find("ponder: 2 runs failed"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("ponder: 2 of 6 runs failed"), std::string::npos) << run.output;
 }
 
 TEST_F(EvalCommand, UnwritableResultsExitNonZeroNamingTheFile) {

@@ -31,9 +31,18 @@ StrategyResult sample_result() {
   b.tokens = 3;
   b.finish = FinishReason::max_tokens;
   b.pruned = true;
+  b.id = 1;
+  b.parent = 0;
+  b.fork_position = 4;
+  b.token_logprobs = {{5, -0.5f}, {9, -1.25f}};
   r.samples = {a, b};
-  r.cost = {
-      .prompt_tokens = 12, .generated_tokens = 10, .scored_tokens = 2, .forward_passes = 9, .wall_ms = 3.5};
+  r.cost = {.prompt_tokens = 12,
+            .generated_tokens = 10,
+            .scored_tokens = 2,
+            .forward_passes = 9,
+            .wall_ms = 3.5,
+            .verifier_tokens = 30};
+  r.costs = {{"generator", "reasoner.gguf", 860000, r.cost}, {"verifier", "prm.gguf", 1000, {.verifier_tokens = 30}}};
   return r;
 }
 
@@ -45,7 +54,7 @@ TraceRow sample_row() {
 TEST(ResultJson, OneShapeForTheCommandLineAndTheTraces) {
   const json result = sample_result();
   EXPECT_EQ(cli::to_json(sample_result()), result);
-  for (const char* key : {"strategy", "answer", "text", "confidence", "stop_reason", "samples", "cost"}) {
+  for (const char* key : {"strategy", "answer", "text", "confidence", "stop_reason", "samples", "cost", "costs"}) {
     EXPECT_TRUE(result.contains(key)) << key;
   }
   EXPECT_FALSE(result.contains("error"));
@@ -53,6 +62,11 @@ TEST(ResultJson, OneShapeForTheCommandLineAndTheTraces) {
   EXPECT_FALSE(result["samples"][1].contains("scores"));
   EXPECT_TRUE(result["samples"][1]["answer"].is_null());
   EXPECT_EQ(result["samples"][1]["finish_reason"], "length");
+  EXPECT_EQ(result["samples"][1]["parent"], 0);
+  EXPECT_EQ(result["samples"][1]["token_logprobs"][1]["logprob"], -1.25);
+  EXPECT_FALSE(result["samples"][0].contains("token_logprobs"));
+  EXPECT_EQ(result["cost"]["verifier_tokens"], 30);
+  EXPECT_EQ(result["costs"][1]["role"], "verifier");
   // A row is the result with what it was measured against.
   const json row = sample_row();
   for (const auto& [key, value] : result.items()) {
@@ -79,6 +93,16 @@ TEST(ResultJson, RoundTrips) {
   EXPECT_EQ(back.result.samples[0].scores, row.result.samples[0].scores);
   EXPECT_EQ(back.result.samples[1].finish, FinishReason::max_tokens);
   EXPECT_TRUE(back.result.samples[1].pruned);
+  EXPECT_EQ(back.result.samples[1].id, 1);
+  EXPECT_EQ(back.result.samples[1].parent, 0);
+  EXPECT_EQ(back.result.samples[1].fork_position, 4);
+  ASSERT_EQ(back.result.samples[1].token_logprobs.size(), 2u);
+  EXPECT_EQ(back.result.samples[1].token_logprobs[1].token, 9);
+  EXPECT_EQ(back.result.samples[0].parent, -1);
+  ASSERT_EQ(back.result.costs.size(), 2u);
+  EXPECT_EQ(back.result.costs[0].model, "reasoner.gguf");
+  EXPECT_EQ(back.result.costs[0].parameters, 860000);
+  EXPECT_EQ(back.result.costs[1].cost.verifier_tokens, 30);
   // JSON has no infinity: written as null, read as NaN.
   EXPECT_TRUE(json(row)["samples"][1]["mean_logprob"].is_null());
   EXPECT_TRUE(std::isnan(back.result.samples[1].mean_logprob));
@@ -123,6 +147,11 @@ TEST(ResultJson, ReadingNamesTheFieldAndWhatIsAllowed) {
       changed([](json& j) { j["cost"]["prompt_tokens"] = 18446744073709551615ull; }),
       "cost.prompt_tokens: expected an integer from 0 to 9223372036854775807, got 18446744073709551615");
   EXPECT_EQ(changed([](json& j) { j["answer"] = 7; }), "answer: expected a string or null, got 7");
+  EXPECT_EQ(changed([](json& j) { j["samples"][0]["parent"] = -2; }),
+            "samples[0].parent: expected an integer from -1 to 2147483647, got -2");
+  EXPECT_EQ(changed([](json& j) { j["costs"][1]["cost"].erase("wall_ms"); }), "costs[1].cost.wall_ms: missing");
+  EXPECT_EQ(changed([](json& j) { j["samples"][1]["token_logprobs"][0] = 5; }),
+            "samples[1].token_logprobs[0]: expected an object, got 5");
   EXPECT_EQ(changed([](json& j) { j["correct"] = "yes"; }), "correct: expected true or false, got \"yes\"");
   EXPECT_EQ(changed([](json& j) { j["samples"][0]["scores"]["weight"] = "high"; }),
             "samples[0].scores.weight: expected a number or null, got \"high\"");

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "ponder/scheduler.h"
+#include "ponder/runtime.h"
 #include "support/test_models.h"
 
 namespace ponder {
@@ -128,13 +128,13 @@ TEST(Strategies, PruneStopsTheLeastConfidentSamples) {
 }
 
 TEST(Strategies, ManyQuestionsInFlightMatchOneAtATime) {
-  auto strategy = make_strategy("vote@4", noise_answer_options());
+  std::shared_ptr<const Strategy> strategy = make_strategy("vote@4", noise_answer_options());
   std::vector<Job> jobs;
   const std::vector<std::string> questions = {"q1", "question two", "3", "four?", "5+5", "six six"};
-  for (const auto& q : questions) jobs.push_back({strategy.get(), q});
-  Engine engine(tiny(), engine_options());
   size_t reported = 0;
-  const auto together = Scheduler(engine, {.max_in_flight = 4}).run(jobs, [&](size_t, const StrategyResult&) { ++reported; });
+  for (const auto& q : questions) jobs.push_back({strategy, q, {}, [&](const StrategyResult&) { ++reported; }});
+  Engine engine(tiny(), engine_options());
+  const auto together = Runtime(engine, {.max_in_flight = 4}).run(jobs);
   EXPECT_EQ(reported, jobs.size());
   EXPECT_EQ(engine.stats().live_sequences, 0);
   for (size_t i = 0; i < jobs.size(); ++i) {

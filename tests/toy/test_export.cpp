@@ -171,7 +171,7 @@ TEST_F(ExportTest, PrmTrainingLeavesFrozenLayersAlone) {
   }
 }
 
-// Two solved training problems, in the file format of `ponder toy-eval --write-samples`.
+// Two solved training problems, in the file format of `ponder toy-steps --write-samples`.
 std::string write_reasoner_samples(const std::string& dir) {
   const std::string path = dir + "/reasoner-samples.jsonl";
   write_jsonl(path, training_sample(2, 3));

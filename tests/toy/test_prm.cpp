@@ -246,7 +246,7 @@ TEST(ToyMetrics, Votes) {
   EXPECT_THROW(weighted_vote(A{1}, {}), std::invalid_argument);
 }
 
-// The sample files toy-eval writes come back labelled by the checker: a right sample all
+// The sample files toy-steps writes come back labelled by the checker: a right sample all
 // '+', a wrong one '-' from its first wrong step on, an empty one left out. A question
 // from the dev or test split, or a line that is no example, is refused with its place.
 TEST(ToyPrm, ReadLabelledSamplesLabelsEachSampleAndRefusesHeldOutQuestions) {

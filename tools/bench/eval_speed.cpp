@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "ponder/eval.h"
-#include "ponder/scheduler.h"
+#include "ponder/runtime.h"
 
 namespace {
 
@@ -152,16 +152,16 @@ PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const pond
   so.generation.sampling.temperature = s.temperature;
   so.generation.stop.max_tokens = s.max_tokens;
   so.generation.answers = rule;
-  auto greedy = ponder::make_strategy("greedy", so);
-  auto vote = ponder::make_strategy("vote@" + std::to_string(s.samples), so);
+  std::shared_ptr<const ponder::Strategy> greedy = ponder::make_strategy("greedy", so);
+  std::shared_ptr<const ponder::Strategy> vote = ponder::make_strategy("vote@" + std::to_string(s.samples), so);
   std::vector<ponder::Job> jobs;
   for (const auto& item : data.items) {
-    jobs.push_back({greedy.get(), item.question});
-    jobs.push_back({vote.get(), item.question});
+    jobs.push_back({greedy, item.question, {}, {}});
+    jobs.push_back({vote, item.question, {}, {}});
   }
   PathRun r;
   const auto t0 = Clock::now();
-  const auto results = ponder::Scheduler(engine, {.max_in_flight = s.in_flight}).run(jobs);
+  const auto results = ponder::Runtime(engine, {.max_in_flight = s.in_flight}).run(std::move(jobs));
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   for (size_t i = 0; i < results.size(); ++i) {
     const bool ok = results[i].answer && results[i].answer->key == data.items[i / 2].reference.key;
@@ -182,7 +182,7 @@ void report(const char* name, const PathRun& r, double n) {
 
 int main(int argc, char** argv) {
   CLI::App app{"greedy + vote@16 over a data set: a naive libllama loop vs ponder"};
-  std::string model_path = PONDER_DEFAULT_MODEL;
+  std::string model_path = ponder::default_model_path();
   std::string data_path;
   int limit = 200;
   int rounds = 3;

@@ -239,7 +239,7 @@ struct PrmArgs {
   // (toy::make_slipped_example, toy::label_result_digits) instead of injected mistakes.
   double digit_docs = 0.0;
   double slip_rate = 0.15;  // per equation result, in those documents
-  // A reasoner's own sampled solutions of training problems (`ponder toy-eval
+  // A reasoner's own sampled solutions of training problems (`ponder toy-steps
   // --write-samples`), labelled by the checker: this share of documents is drawn from
   // them, so the PRM also learns the mistakes the reasoner it will judge makes.
   std::string reasoner_samples;
@@ -462,7 +462,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   auto* reasoner_samples =
       prm->add_option("--reasoner-samples", prm_only.reasoner_samples,
-                      "A reasoner's samples of training problems (ponder toy-eval --write-samples) to train on too")
+                      "A reasoner's samples of training problems (ponder toy-steps --write-samples) to train on too")
           ->check(CLI::ExistingFile);
   prm->add_option("--samples-share", prm_only.samples_share, "Share of documents drawn from those samples")
       ->check(CLI::Range(0.0, 1.0))

@@ -1,0 +1,264 @@
+#pragma once
+// The runtime: questions are submitted (from any thread) and run concurrently on a set of
+// engines stepped by one engine thread, so every llama_decode carries the work of every
+// question in flight. Each question runs its strategy through a QuestionRun, the
+// strategy's whole view of the engines, and reports Events as it goes.
+//
+//   Runtime runtime(generator);           // + set_verifier(...) for verifier strategies
+//   QuestionId q = runtime.submit({strategy, "a=3; b=a*2; b?", on_event});
+//   runtime.cancel(q);                    // frees its sequences at once
+//   StrategyResult r = runtime.wait(q);   // drives the engines itself unless start()ed
+//
+// A result depends only on (model, question, strategy, options, seed): strategies decide
+// by launch order and token position, never by what finished first.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ponder/engine.h"
+#include "ponder/events.h"
+#include "ponder/strategy.h"
+#include "ponder/verifier.h"
+
+namespace ponder {
+
+class Runtime;
+
+// What a backend can do for a strategy. The local engine does everything; a remote
+// OpenAI-compatible server samples with logprobs but may not fork, extend or score.
+enum Capability : uint32_t {
+  kSample = 1u << 0,    // draw samples from the prompt
+  kLogprobs = 1u << 1,  // per-token logprobs of what was drawn
+  kFork = 1u << 2,      // continue a sample from any of its positions
+  kExtend = 1u << 3,    // append given text to a sample
+  kScore = 1u << 4,     // logprobs of a given continuation
+  kTruncate = 1u << 5,  // roll a sample back
+  kVerify = 1u << 6,    // a verifier model is attached
+};
+using Capabilities = uint32_t;
+// "fork, score" for the bits of `caps`.
+std::string capability_names(Capabilities caps);
+
+// One question as its strategy sees it: the prompt (prefilled once on first use), the
+// samples grown from it, the verifier, and the conditions a strategy can wait for.
+// Samples are numbered in launch order; sample k drawn with launch() uses seed + k.
+class QuestionRun {
+ public:
+  QuestionRun(Runtime& runtime, QuestionId id, std::string question, std::vector<Token> prompt, EventSink sink);
+  ~QuestionRun();
+  QuestionRun(const QuestionRun&) = delete;
+  QuestionRun& operator=(const QuestionRun&) = delete;
+
+  QuestionId id() const { return id_; }
+  const std::string& question() const { return question_; }
+
+  // --- growing samples
+  // n new samples from the prompt, generating at once; sample k uses generation's seed + k.
+  // `last`: no later launch follows, so the prompt's KV slot goes to the last sample.
+  std::vector<SampleId> launch(int n, const GenerationOptions& generation, bool last = false);
+  // A new idle sample holding just the prompt (to generate, extend or score from).
+  SampleId start();
+  // n new samples continuing `parent`'s first `position` tokens (its KV is shared, not
+  // re-read). They are idle until generate() or extend(); the parent must be idle.
+  std::vector<SampleId> fork(SampleId parent, int position, int n);
+  // Samples an idle sample onward; `seed` overrides generation's (searches give each
+  // expansion its own).
+  void generate(SampleId sample, const GenerationOptions& generation, std::optional<uint64_t> seed = {});
+  // Appends text to an idle sample as if it had been written there; its tokens' logprobs
+  // are read on the way (await all({sample}) before reading them).
+  void extend(SampleId sample, const std::string& text);
+  // Rolls an idle sample back to its first `position` tokens (>= 0).
+  void truncate(SampleId sample, int position);
+  // Reads the logprobs of `continuation` after an idle sample without sampling (and, per
+  // token, of `candidates` in its place); the sample is left unchanged. Await all({sample}), then read score_result().
+  void score(SampleId sample, const std::string& continuation, std::vector<Token> candidates = {});
+  void score(SampleId sample, std::vector<Token> continuation, std::vector<Token> candidates = {});
+  const ScoreResult& score_result(SampleId sample) const;
+
+  // --- reading
+  bool busy(SampleId sample) const;  // generating, scoring or waiting for a KV slot
+  int length(SampleId sample) const;  // tokens after the prompt
+  std::span<const TokenRecord> records(SampleId sample) const;  // one per token after the prompt
+  const std::string& text(SampleId sample) const;
+  double mean_logprob(SampleId sample) const;  // over its sampled tokens
+  // Mean logprob over its first `tokens` sampled tokens (all it has if fewer).
+  double mean_logprob(SampleId sample, int tokens) const;
+  FinishReason finish(SampleId sample) const;
+  int launched() const { return int(samples_.size()); }
+
+  // --- ending samples
+  // Reads a finished sample, extracts its answer and frees it (event `finished`).
+  SampleTrace harvest(SampleId sample, const AnswerOptions& answers);
+  // Stops a sample, reads what it had, frees it, marked pruned (event `pruned`).
+  SampleTrace prune(SampleId sample, const std::string& why = "");
+
+  // --- the verifier (needs kVerify)
+  // Step scores of each solution text for this question, all solutions in one batch on
+  // forks of the verifier's prompt (prefilled once per question).
+  Task<std::vector<StepScores>> verify(std::vector<std::string> solutions);
+
+  // --- reporting
+  void emit(Event event);  // fills in the question id
+  // Reports the vote: (answer text, weight) best first and the stopping criterion's value.
+  void report_vote(std::vector<std::pair<std::string, double>> tally, double criterion);
+
+  // --- waiting: each resumes the strategy once its condition holds
+  struct Wait {
+    QuestionRun* run;
+    std::function<bool()> ready;
+    bool await_ready() { return ready(); }
+    void await_suspend(std::coroutine_handle<> h);
+    SampleId await_resume() const { return run->woken_by_; }
+  };
+  Wait all(std::vector<SampleId> samples);  // none of them busy
+  Wait any(std::vector<SampleId> samples);  // one of them not busy; returns the first such
+  Wait next_step();                         // after the next engine step
+
+  // For the runtime.
+  bool try_resume();
+  // Frees everything; the generator's cost, with the verifier's tokens in verifier_tokens.
+  Cost finish_run();
+  const Cost& verifier_cost() const { return verifier_cost_; }
+
+ private:
+  struct Sample {
+    enum class Mode { idle, generating, extending, scoring };
+    SeqId seq = 0;
+    SampleId parent = -1;
+    int fork_position = 0;
+    Mode mode = Mode::idle;
+    std::vector<TokenRecord> records;  // tokens after the prompt
+    std::string text;
+    size_t base_records = 0;  // records before the current generation
+    std::string base_text;    // text before the current generation
+    FinishReason finish = FinishReason::none;
+    std::optional<ScoreResult> score;
+    size_t reported_lines_end = 0;  // records already reported in `line` events
+    bool freed = false;
+  };
+  friend class Runtime;
+  static std::vector<Token> tokens_of(std::span<const TokenRecord> records);
+  Sample& sample(SampleId id);
+  const Sample& sample(SampleId id) const;
+  SeqId root();
+  void require_idle(SampleId id, const char* what);
+  void sync(SampleId id);  // takes over what the engine finished for the sample
+  void report_lines(SampleId id, bool final);
+  void after_step();       // reports new lines, syncs samples whose work finished
+  SampleTrace read(SampleId id) const;
+  void release(SampleId id);
+
+  Runtime& runtime_;
+  Engine& engine_;
+  QuestionId id_;
+  std::string question_;
+  std::vector<Token> prompt_;
+  EventSink sink_;
+  RequestId request_;
+  RequestId verifier_request_ = 0;
+  SeqId root_ = 0;
+  SeqId verifier_root_ = 0;
+  std::vector<Sample> samples_;
+  std::vector<SeqId> scratch_;  // verifier sequences in use
+  std::function<bool()> waiting_for_;
+  std::coroutine_handle<> waiter_;
+  SampleId woken_by_ = -1;
+  Cost verifier_cost_;
+};
+
+struct Job {
+  std::shared_ptr<const Strategy> strategy;
+  std::string question;
+  EventSink on_event;  // called on the engine thread; may be empty
+  std::function<void(const StrategyResult&)> on_result;  // ditto
+};
+
+struct RuntimeOptions {
+  // Questions running at once; 0 = automatic (half the generator's sequence slots, since
+  // each may keep its prompt in a slot while its samples need others).
+  int max_in_flight = 0;
+  // Keep every sample's tokens and logprobs in its trace (for replay); off: summaries only.
+  bool record_tokens = false;
+  void validate(const Engine& generator) const;  // throws std::invalid_argument
+};
+
+class Runtime {
+ public:
+  explicit Runtime(Engine& generator, RuntimeOptions options = {});
+  ~Runtime();  // stops the engine thread; unfinished questions end as cancelled
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Attaches a verifier model (its own engine) for strategies that need kVerify.
+  void set_verifier(Engine& engine, ProcessRewardModel verifier);
+  Capabilities capabilities() const;
+
+  // Queues a question; thread-safe. Throws std::invalid_argument when the strategy needs
+  // a capability the runtime lacks.
+  QuestionId submit(Job job);
+  // Ends a queued or running question at once, freeing its sequences; its result has
+  // error "cancelled". Thread-safe; unknown or finished ids are ignored.
+  void cancel(QuestionId id);
+  // Blocks until the question's result is ready and returns it (once). Without start(),
+  // the calling thread drives the engines meanwhile.
+  StrategyResult wait(QuestionId id);
+
+  // Runs the engine thread in the background (for servers); stop() ends it.
+  void start();
+  void stop();
+
+  // Convenience: runs every job to completion; results in job order.
+  std::vector<StrategyResult> run(std::vector<Job> jobs);
+
+  Engine& generator() { return generator_; }
+  Engine* verifier_engine() { return verifier_engine_; }
+  const ProcessRewardModel* verifier() const { return verifier_ ? &*verifier_ : nullptr; }
+  int in_flight() const;
+  int64_t steps() const { return steps_; }
+  const RuntimeOptions& options() const { return options_; }
+
+ private:
+  struct Active;
+  // One round: take queued commands, admit questions, step every engine with work,
+  // resume strategies. Returns false when there is nothing to do.
+  bool pump();
+  void admit();
+  void complete(Active& active, std::string error);
+  void loop();
+
+  Engine& generator_;
+  Engine* verifier_engine_ = nullptr;
+  std::optional<ProcessRewardModel> verifier_;
+  RuntimeOptions options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  QuestionId next_id_ = 1;
+  std::deque<std::pair<QuestionId, Job>> queue_;  // submitted, not admitted
+  std::vector<QuestionId> cancels_;
+  std::map<QuestionId, StrategyResult> results_;  // done, not yet waited for
+  bool stopping_ = false;
+  std::thread thread_;
+
+  std::vector<std::unique_ptr<Active>> active_;  // the pumping thread only
+  int64_t steps_ = 0;
+};
+
+// The question as the model reads it: its chat template (or the plain format
+// "question\n"), tokenized with BOS.
+std::vector<Token> format_question(const Model& model, const std::string& question);
+
+// One question, one strategy, blocking.
+StrategyResult run_strategy(Engine& engine, const Strategy& strategy, const std::string& question);
+
+}  // namespace ponder

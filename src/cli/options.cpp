@@ -1,0 +1,135 @@
+#include "cli/options.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+#include "ponder/engine.h"
+
+namespace ponder::cli {
+
+namespace {
+
+std::string format_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", x);
+  return buf;
+}
+
+// "must be an integer in [0, 8] (0 = all), not '100000'"
+std::string refusal(const std::string& kind, const std::string& range, const std::string& note,
+                    const std::string& value) {
+  return "must be " + kind + " in " + range + (note.empty() ? "" : " (" + note + ")") + ", not '" + value +
+         "'";
+}
+
+// std::from_chars over the whole string: no leading space or '+', no trailing text.
+template <typename T>
+bool parse_all(const std::string& text, T& value) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end && !text.empty();
+}
+
+}  // namespace
+
+CLI::Validator integer_in(int64_t lo, int64_t hi, const std::string& note) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range, note](std::string& text) -> std::string {
+        int64_t value = 0;
+        if (!parse_all(text, value) || value < lo || value > hi)
+          return refusal("an integer", range, note, text);
+        return "";
+      },
+      "in " + range);
+}
+
+CLI::Validator number_in(double lo, double hi, bool lo_open, bool hi_open, const std::string& note) {
+  const std::string range =
+      std::string(lo_open ? "(" : "[") + format_number(lo) + ", " + format_number(hi) + (hi_open ? ")" : "]");
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double value = 0;
+        const bool ok = parse_all(text, value) && std::isfinite(value) &&
+                        (lo_open ? value > lo : value >= lo) && (hi_open ? value < hi : value <= hi);
+        return ok ? "" : refusal("a number", range, note, text);
+      },
+      "in " + range);
+}
+
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        uint64_t value = 0;
+        return parse_all(text, value) ? "" : refusal("an integer", "[0, 18446744073709551615]", "", text);
+      },
+      "in [0, 2^64-1]");
+}
+
+void add_sampling_options(CLI::App* cmd, SamplingParams& sampling, StopParams& stop) {
+  cmd->add_option("--seed", sampling.seed, "Seed of sample 0 (sample i uses seed + i)")
+      ->check(seed_value())
+      ->capture_default_str();
+  cmd->add_option("--temp", sampling.temperature, "Sampling temperature (0 = greedy)")
+      ->check(number_in(0, 100, false, false, "0 = greedy"))
+      ->capture_default_str();
+  cmd->add_option("--top-p", sampling.top_p, "Nucleus sampling mass (1 = off)")
+      ->check(number_in(0, 1, true, false, "1 = off"))
+      ->capture_default_str();
+  cmd->add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0 = off)")
+      ->check(integer_in(0, 1 << 20, "0 = off"))
+      ->capture_default_str();
+  cmd->add_option("--min-p", sampling.min_p,
+                  "Drop tokens below min-p x the top token's probability (0 = off)")
+      ->check(number_in(0, 1, false, true, "0 = off"))
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", stop.max_tokens, "Generated tokens per sample at most")
+      ->check(integer_in(1, kMaxTokensOption, "and within the model's context"))
+      ->capture_default_str();
+}
+
+void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences) {
+  cmd->add_option("-t,--threads", args.threads, "CPU threads (0 = all)")
+      ->check(integer_in(0, max_engine_threads(), "0 = all; at most 4 per hardware thread"));
+  if (with_max_sequences) {
+    cmd->add_option("--max-sequences", args.max_sequences, "Engine sequence slots")
+        ->check(integer_in(1, max_engine_sequences()))
+        ->capture_default_str();
+  }
+}
+
+void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
+  cmd->add_option("--threshold", options.threshold, "adaptive-vote: stop at this confidence")
+      ->check(number_in(0.5, 1, true, true))
+      ->capture_default_str();
+  cmd->add_flag(
+      "--dirichlet", [&options](int64_t) { options.criterion = AdaptiveVoteOptions::Criterion::dirichlet; },
+      "adaptive-vote: the Dirichlet criterion instead of Beta");
+  cmd->add_option("--wave", options.wave, "adaptive-vote: samples in flight at a time")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--esc-window", options.esc_window, "esc: samples per window")
+      ->check(integer_in(2, 1024))
+      ->capture_default_str();
+}
+
+void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help) {
+  cmd->add_option_function<std::string>(
+      "--answer", [&answers](const std::string& name) { answers.rule = parse_answer_rule(name); },
+      "Answer rule: auto, hash, boxed, answer-is, last-number, option, regex (default: " + default_help +
+          ")");
+  cmd->add_option("--answer-regex", answers.pattern, "Pattern for --answer regex (ECMAScript; first group)");
+}
+
+std::string strategy_list_help() {
+  std::string text = "Strategies:\n";
+  for (const auto& s : strategy_help()) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "  %-22s %s\n", s.pattern.c_str(), s.about.c_str());
+    text += line;
+  }
+  return text;
+}
+
+}  // namespace ponder::cli

@@ -1,0 +1,51 @@
+#pragma once
+// The option groups the commands share, declared once: sampling, engine, adaptive
+// strategies, answers. Every numeric option is checked while parsing, with its allowed
+// range in the message; a value outside it (or NaN, infinity, a non-number, a wrapped
+// negative) is a usage error before anything runs.
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+#include "ponder/answers.h"
+#include "ponder/sampling.h"
+#include "ponder/strategy.h"
+
+namespace ponder::cli {
+
+// An integer in [lo, hi], written in decimal (no wrap-around, no "1e9", no empty
+// string). `note` says what special values mean, e.g. "0 = all".
+CLI::Validator integer_in(int64_t lo, int64_t hi, const std::string& note = "");
+// A finite number in the interval (brackets as written: "[0, 100]", "(0, 1]").
+CLI::Validator number_in(double lo, double hi, bool lo_open = false, bool hi_open = false,
+                         const std::string& note = "");
+
+// A seed: an unsigned 64-bit integer in decimal ("-1" would wrap to 2^64 - 1, and an
+// overlong one saturate, if left to the parser).
+CLI::Validator seed_value();
+
+// --seed, --temp, --top-p, --top-k, --min-p, --max-tokens.
+void add_sampling_options(CLI::App* cmd, SamplingParams& sampling, StopParams& stop);
+
+// The most tokens --max-tokens accepts (the model's context may allow fewer).
+inline constexpr int kMaxTokensOption = 1 << 20;
+
+struct EngineArgs {
+  int threads = 0;         // 0 = all hardware threads
+  int max_sequences = 64;  // engine sequence slots (commands that take --max-sequences)
+};
+// -t/--threads, and --max-sequences when `with_max_sequences`.
+void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences);
+
+// --threshold, --dirichlet, --wave, --esc-window.
+void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);
+
+// --answer (a rule name, parsed as it is read) and --answer-regex. An absent --answer
+// leaves `answers.rule` as the command set it.
+void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help);
+
+// -s/--strategy or --strategies help: every registered strategy, one per line.
+std::string strategy_list_help();
+
+}  // namespace ponder::cli

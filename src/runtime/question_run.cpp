@@ -1,0 +1,419 @@
+// QuestionRun: the strategy's API over the runtime's engines. Samples are numbered in
+// launch order; each maps to an engine sequence until it is harvested, pruned or freed.
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "ponder/runtime.h"
+
+namespace ponder {
+
+QuestionRun::QuestionRun(Runtime& runtime, QuestionId id, std::string question, std::vector<Token> prompt,
+                         EventSink sink)
+    : runtime_(runtime),
+      engine_(runtime.generator()),
+      id_(id),
+      question_(std::move(question)),
+      prompt_(std::move(prompt)),
+      sink_(std::move(sink)),
+      request_(engine_.begin_request()) {}
+
+QuestionRun::~QuestionRun() { finish_run(); }
+
+QuestionRun::Sample& QuestionRun::sample(SampleId id) {
+  if (id < 0 || id >= int(samples_.size())) throw std::invalid_argument("unknown sample " + std::to_string(id));
+  Sample& s = samples_[size_t(id)];
+  if (s.freed) throw std::logic_error("sample " + std::to_string(id) + " was already harvested or pruned");
+  return s;
+}
+
+const QuestionRun::Sample& QuestionRun::sample(SampleId id) const { return const_cast<QuestionRun*>(this)->sample(id); }
+
+SeqId QuestionRun::root() {
+  if (root_ == 0) root_ = engine_.add_sequence(request_, prompt_);
+  return root_;
+}
+
+void QuestionRun::require_idle(SampleId id, const char* what) {
+  // Waiting for a KV slot is fine: the engine queues the new work behind it.
+  const Sample& s = sample(id);
+  if (engine_.sequence(s.seq).state != SeqState::ready) {
+    throw std::logic_error(std::string(what) + ": sample " + std::to_string(id) + " is still generating or scoring");
+  }
+  sync(id);
+}
+
+void QuestionRun::emit(Event event) {
+  if (!sink_) return;
+  event.question = id_;
+  sink_(event);
+}
+
+std::vector<SampleId> QuestionRun::launch(int n, const GenerationOptions& generation, bool last) {
+  if (n < 1) throw std::invalid_argument("launch: n must be >= 1");
+  const std::vector<SeqId> seqs = engine_.fork(root(), n);
+  std::vector<SampleId> ids;
+  for (SeqId seq : seqs) {
+    const SampleId id = SampleId(samples_.size());
+    samples_.push_back({});
+    samples_.back().seq = seq;
+    ids.push_back(id);
+    generate(id, generation);
+    emit({.kind = EventKind::launched, .sample = id});
+  }
+  if (last) {
+    engine_.free(root_);
+    root_ = 0;
+  }
+  return ids;
+}
+
+SampleId QuestionRun::start() {
+  const SampleId id = SampleId(samples_.size());
+  samples_.push_back({});
+  samples_.back().seq = engine_.fork(root(), 1).front();
+  emit({.kind = EventKind::launched, .sample = id});
+  return id;
+}
+
+std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
+  require_idle(parent, "fork");
+  if (n < 1) throw std::invalid_argument("fork: n must be >= 1");
+  const Sample& p = sample(parent);
+  if (position < 0 || position > int(p.records.size())) {
+    throw std::invalid_argument("fork: position must be in [0, " + std::to_string(p.records.size()) + "]");
+  }
+  const std::vector<SeqId> seqs = engine_.fork(p.seq, n);
+  std::vector<SampleId> ids;
+  for (SeqId seq : seqs) {
+    engine_.truncate(seq, prompt_.size() + size_t(position));
+    const SampleId id = SampleId(samples_.size());
+    Sample child;
+    child.seq = seq;
+    child.parent = parent;
+    child.fork_position = position;
+    const Sample& source = samples_[size_t(parent)];  // re-read: push_back may move it
+    child.records.assign(source.records.begin(), source.records.begin() + position);
+    child.text = position == int(source.records.size()) ? source.text : engine_.model().detokenize(tokens_of(child.records));
+    child.reported_lines_end = child.records.size();
+    samples_.push_back(std::move(child));
+    ids.push_back(id);
+    emit({.kind = EventKind::forked, .sample = id, .parent = parent, .position = position});
+  }
+  return ids;
+}
+
+void QuestionRun::generate(SampleId id, const GenerationOptions& generation, std::optional<uint64_t> seed) {
+  require_idle(id, "generate");
+  Sample& s = sample(id);
+  SamplingParams params = generation.sampling;
+  params.seed = seed.value_or(generation.sampling.seed + uint64_t(id));
+  s.base_records = s.records.size();
+  s.base_text = s.text;
+  s.mode = Sample::Mode::generating;
+  engine_.generate(s.seq, params, generation.stop);
+}
+
+void QuestionRun::extend(SampleId id, const std::string& text) {
+  require_idle(id, "extend");
+  Sample& s = sample(id);
+  const std::vector<Token> tokens = engine_.model().tokenize(text, false);
+  if (tokens.empty()) return;
+  for (Token t : tokens) s.records.push_back({t, 0.0f, 0.0f, {}});
+  s.text += text;
+  s.reported_lines_end = s.records.size();
+  // Scoring appends the tokens to the sequence; their logprobs arrive with it.
+  s.mode = Sample::Mode::extending;
+  engine_.score(s.seq, tokens);
+  emit({.kind = EventKind::extended, .sample = id, .text = text});
+}
+
+void QuestionRun::truncate(SampleId id, int position) {
+  require_idle(id, "truncate");
+  Sample& s = sample(id);
+  if (position < 0 || position > int(s.records.size())) {
+    throw std::invalid_argument("truncate: position must be in [0, " + std::to_string(s.records.size()) + "]");
+  }
+  if (position == int(s.records.size())) return;
+  engine_.truncate(s.seq, prompt_.size() + size_t(position));
+  s.records.resize(size_t(position));
+  s.text = engine_.model().detokenize(tokens_of(s.records));
+  s.reported_lines_end = std::min(s.reported_lines_end, s.records.size());
+  s.finish = FinishReason::none;
+  emit({.kind = EventKind::truncated, .sample = id, .position = position});
+}
+
+void QuestionRun::score(SampleId id, const std::string& continuation, std::vector<Token> candidates) {
+  score(id, engine_.model().tokenize(continuation, false), std::move(candidates));
+}
+
+void QuestionRun::score(SampleId id, std::vector<Token> tokens, std::vector<Token> candidates) {
+  require_idle(id, "score");
+  Sample& s = sample(id);
+  if (tokens.empty()) throw std::invalid_argument("score: the continuation has no tokens");
+  s.mode = Sample::Mode::scoring;
+  s.score.reset();
+  engine_.score(s.seq, std::move(tokens), std::move(candidates));
+}
+
+const ScoreResult& QuestionRun::score_result(SampleId id) const {
+  const Sample& s = sample(id);
+  if (!s.score) throw std::logic_error("score_result: sample " + std::to_string(id) + " has no finished score");
+  return *s.score;
+}
+
+bool QuestionRun::busy(SampleId id) const {
+  const Sample& s = sample(id);
+  return engine_.busy(s.seq);
+}
+
+int QuestionRun::length(SampleId id) const { return int(sample(id).records.size()); }
+
+std::span<const TokenRecord> QuestionRun::records(SampleId id) const { return sample(id).records; }
+
+const std::string& QuestionRun::text(SampleId id) const { return sample(id).text; }
+
+FinishReason QuestionRun::finish(SampleId id) const { return sample(id).finish; }
+
+double QuestionRun::mean_logprob(SampleId id) const { return mean_logprob(id, length(id)); }
+
+double QuestionRun::mean_logprob(SampleId id, int tokens) const {
+  const Sample& s = sample(id);
+  const size_t n = std::min(s.records.size(), size_t(std::max(0, tokens)));
+  if (n == 0) return 0.0;
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += s.records[i].logprob;
+  return sum / double(n);
+}
+
+std::vector<Token> QuestionRun::tokens_of(std::span<const TokenRecord> records) {
+  std::vector<Token> tokens;
+  tokens.reserve(records.size());
+  for (const auto& r : records) tokens.push_back(r.token);
+  return tokens;
+}
+
+void QuestionRun::sync(SampleId id) {
+  Sample& s = samples_[size_t(id)];
+  if (s.freed || s.mode == Sample::Mode::idle || engine_.busy(s.seq)) return;
+  const Sequence& seq = engine_.sequence(s.seq);
+  switch (s.mode) {
+    case Sample::Mode::generating:
+      s.records.resize(s.base_records);
+      s.records.insert(s.records.end(), seq.records.begin(), seq.records.end());
+      s.text = s.base_text + seq.text;
+      s.finish = seq.finish;
+      break;
+    case Sample::Mode::extending: {
+      // The extension's tokens are the last ones scored: copy their logprobs in.
+      const auto& lp = seq.score->logprobs;
+      const size_t first = s.records.size() - lp.size();
+      for (size_t k = 0; k < lp.size(); ++k) s.records[first + k].logprob = lp[k];
+      break;
+    }
+    case Sample::Mode::scoring:
+      s.score = *seq.score;
+      engine_.truncate(s.seq, prompt_.size() + s.records.size());
+      break;
+    case Sample::Mode::idle:
+      break;
+  }
+  s.mode = Sample::Mode::idle;
+}
+
+void QuestionRun::report_lines(SampleId id, bool final) {
+  Sample& s = samples_[size_t(id)];
+  if (!sink_ || s.mode != Sample::Mode::generating) return;
+  const Sequence& seq = engine_.sequence(s.seq);
+  const size_t have = s.base_records + seq.records.size();
+  size_t start = s.reported_lines_end;
+  for (size_t k = start; k < have; ++k) {
+    const TokenRecord& r = seq.records[k - s.base_records];
+    const bool ends_line = engine_.model().token_piece(r.token).find('\n') != std::string::npos;
+    if (!ends_line && !(final && k + 1 == have)) continue;
+    Event e{.kind = EventKind::line, .sample = id, .position = int(start)};
+    for (size_t i = start; i <= k; ++i) e.tokens.push_back(seq.records[i - s.base_records]);
+    e.text = engine_.model().detokenize(tokens_of(e.tokens));
+    emit(std::move(e));
+    start = k + 1;
+  }
+  s.reported_lines_end = start;
+}
+
+void QuestionRun::after_step() {
+  for (size_t i = 0; i < samples_.size(); ++i) {
+    Sample& s = samples_[i];
+    if (s.freed || s.mode == Sample::Mode::idle) continue;
+    if (s.mode == Sample::Mode::generating) {
+      // Keep the sampled tokens readable while the sample runs (appending the new ones).
+      const Sequence& seq = engine_.sequence(s.seq);
+      for (size_t k = s.records.size() - s.base_records; k < seq.records.size(); ++k) s.records.push_back(seq.records[k]);
+      if (s.reported_lines_end < s.base_records) s.reported_lines_end = s.base_records;
+    }
+    const bool done = !engine_.busy(s.seq);
+    report_lines(SampleId(i), done);
+    if (done) sync(SampleId(i));
+  }
+}
+
+SampleTrace QuestionRun::read(SampleId id) const {
+  const Sample& s = sample(id);
+  SampleTrace t;
+  t.text = s.text;
+  t.tokens = int(s.records.size());
+  t.mean_logprob = mean_logprob(id);
+  t.finish = s.finish;
+  t.id = id;
+  t.parent = s.parent;
+  t.fork_position = s.fork_position;
+  if (runtime_.options().record_tokens) {
+    for (const auto& r : s.records) t.token_logprobs.push_back({r.token, r.logprob});
+  }
+  return t;
+}
+
+void QuestionRun::release(SampleId id) {
+  Sample& s = samples_[size_t(id)];
+  if (s.freed) return;
+  if (engine_.contains(s.seq)) engine_.free(s.seq);
+  s.freed = true;
+  s.records.clear();
+  s.records.shrink_to_fit();
+}
+
+SampleTrace QuestionRun::harvest(SampleId id, const AnswerOptions& answers) {
+  require_idle(id, "harvest");
+  sync(id);
+  SampleTrace t = read(id);
+  t.answer = extract_answer(t.text, answers);
+  emit({.kind = EventKind::finished, .sample = id, .text = t.text, .detail = finish_reason_name(t.finish),
+        .answer = t.answer});
+  release(id);
+  return t;
+}
+
+SampleTrace QuestionRun::prune(SampleId id, const std::string& why) {
+  Sample& s = sample(id);
+  engine_.cancel(s.seq);
+  if (s.mode == Sample::Mode::generating) {
+    report_lines(id, true);
+    sync(id);
+  }
+  SampleTrace t = read(id);
+  t.pruned = true;
+  emit({.kind = EventKind::pruned, .sample = id, .text = t.text, .detail = why});
+  release(id);
+  return t;
+}
+
+void QuestionRun::report_vote(std::vector<std::pair<std::string, double>> tally, double criterion) {
+  if (!sink_) return;
+  Event e{.kind = EventKind::vote, .tally = std::move(tally), .value = criterion};
+  if (!e.tally.empty()) e.answer = Answer{e.tally.front().first, e.tally.front().first};
+  emit(std::move(e));
+}
+
+Task<std::vector<StepScores>> QuestionRun::verify(std::vector<std::string> solutions) {
+  const ProcessRewardModel* prm = runtime_.verifier();
+  Engine* engine = runtime_.verifier_engine();
+  if (!prm || !engine) throw std::logic_error("verify: no verifier is attached (--verifier MODEL)");
+  if (verifier_request_ == 0) verifier_request_ = engine->begin_request();
+  if (verifier_root_ == 0) verifier_root_ = engine->add_sequence(verifier_request_, prm->prompt_tokens(question_));
+  const size_t room = size_t(engine->context_per_sequence()) - engine->sequence(verifier_root_).tokens.size();
+
+  std::vector<StepScores> out(solutions.size());
+  std::vector<ProcessRewardModel::Continuation> continuations(solutions.size());
+  std::vector<size_t> scored;  // solutions with steps that fit the verifier's context
+  for (size_t i = 0; i < solutions.size(); ++i) {
+    continuations[i] = prm->continuation(prm->steps(solutions[i]));
+    if (!continuations[i].tokens.empty() && continuations[i].tokens.size() <= room) scored.push_back(i);
+  }
+  if (scored.empty()) co_return out;
+  const std::vector<SeqId> seqs = engine->fork(verifier_root_, int(scored.size()));
+  scratch_.insert(scratch_.end(), seqs.begin(), seqs.end());
+  for (size_t k = 0; k < scored.size(); ++k) {
+    engine->score(seqs[k], continuations[scored[k]].tokens, {prm->good_token(), prm->bad_token()});
+  }
+  co_await Wait{this, [engine, &seqs] {
+                  return std::none_of(seqs.begin(), seqs.end(), [&](SeqId s) { return engine->busy(s); });
+                }};
+  for (size_t k = 0; k < scored.size(); ++k) {
+    const size_t i = scored[k];
+    const ScoreResult& result = *engine->sequence(seqs[k]).score;
+    PrmReading reading;
+    reading.logprobs = result.logprobs;
+    for (const auto& c : result.candidate_logprobs) {
+      reading.good.push_back(c[0]);
+      reading.bad.push_back(c[1]);
+    }
+    reading.kinds = continuations[i].kinds;
+    out[i] = score_reading(reading, prm->settings().surprise_weight, prm->settings().aggregation);
+    engine->free(seqs[k]);
+    std::erase(scratch_, seqs[k]);
+  }
+  for (size_t i = 0; i < solutions.size(); ++i) {
+    emit({.kind = EventKind::scored, .sample = -1, .position = int(i), .scores = out[i].steps, .value = out[i].solution});
+  }
+  co_return out;
+}
+
+void QuestionRun::Wait::await_suspend(std::coroutine_handle<> h) {
+  run->waiting_for_ = std::move(ready);
+  run->waiter_ = h;
+}
+
+QuestionRun::Wait QuestionRun::all(std::vector<SampleId> ids) {
+  return {this, [this, ids = std::move(ids)] {
+            return std::none_of(ids.begin(), ids.end(), [&](SampleId s) { return busy(s); });
+          }};
+}
+
+QuestionRun::Wait QuestionRun::any(std::vector<SampleId> ids) {
+  return {this, [this, ids = std::move(ids)] {
+            for (SampleId s : ids) {
+              if (!busy(s)) {
+                woken_by_ = s;
+                return true;
+              }
+            }
+            return false;
+          }};
+}
+
+QuestionRun::Wait QuestionRun::next_step() {
+  return {this, [this, step = runtime_.steps()]() { return runtime_.steps() > step; }};
+}
+
+bool QuestionRun::try_resume() {
+  after_step();
+  if (!waiter_ || !waiting_for_()) return false;
+  waiting_for_ = nullptr;
+  std::exchange(waiter_, {}).resume();
+  return true;
+}
+
+Cost QuestionRun::finish_run() {
+  for (size_t i = 0; i < samples_.size(); ++i) release(SampleId(i));
+  if (root_ != 0 && engine_.contains(root_)) engine_.free(root_);
+  root_ = 0;
+  Cost cost;
+  if (request_ != 0) {
+    cost = engine_.end_request(request_);
+    request_ = 0;
+  }
+  if (Engine* verifier = runtime_.verifier_engine(); verifier && verifier_request_ != 0) {
+    for (SeqId s : scratch_) {
+      if (verifier->contains(s)) verifier->free(s);
+    }
+    scratch_.clear();
+    if (verifier_root_ != 0 && verifier->contains(verifier_root_)) verifier->free(verifier_root_);
+    verifier_root_ = 0;
+    const Cost v = verifier->end_request(verifier_request_);
+    verifier_request_ = 0;
+    cost.verifier_tokens += v.prompt_tokens + v.scored_tokens;
+    verifier_cost_ = v;
+  }
+  return cost;
+}
+
+}  // namespace ponder

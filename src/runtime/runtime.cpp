@@ -1,0 +1,324 @@
+// The runtime: a queue of submitted questions, the questions in flight, and the loop that
+// steps every engine once per round and resumes the strategies whose waits are over.
+
+#include "ponder/runtime.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "ponder/engine_sizing.h"
+
+namespace ponder {
+
+const char* event_kind_name(EventKind kind) {
+  switch (kind) {
+    case EventKind::launched: return "launched";
+    case EventKind::forked: return "forked";
+    case EventKind::extended: return "extended";
+    case EventKind::truncated: return "truncated";
+    case EventKind::resampled: return "resampled";
+    case EventKind::line: return "line";
+    case EventKind::finished: return "finished";
+    case EventKind::pruned: return "pruned";
+    case EventKind::scored: return "scored";
+    case EventKind::vote: return "vote";
+    case EventKind::stopped: return "stopped";
+    case EventKind::result: return "result";
+    case EventKind::error: return "error";
+  }
+  return "?";
+}
+
+std::string capability_names(Capabilities caps) {
+  static const std::pair<Capability, const char*> names[] = {
+      {kSample, "sample"}, {kLogprobs, "logprobs"}, {kFork, "fork"},         {kExtend, "extend"},
+      {kScore, "score"},   {kTruncate, "truncate"}, {kVerify, "a verifier"}};
+  std::string out;
+  for (const auto& [bit, name] : names) {
+    if (caps & bit) out += (out.empty() ? "" : ", ") + std::string(name);
+  }
+  return out;
+}
+
+struct Runtime::Active {
+  QuestionId id;
+  Job job;
+  std::unique_ptr<QuestionRun> run;
+  std::optional<Task<StrategyResult>> task;
+};
+
+void RuntimeOptions::validate(const Engine& generator) const {
+  if (max_in_flight < 0) throw std::invalid_argument("in-flight: must be >= 0 (0 = automatic)");
+  // A question may keep its prompt in a slot while its samples wait for another: with
+  // fewer than two slots per question in flight, every question could wait on the others.
+  const int slots = generator.max_sequences();
+  if (slots < 2) {
+    throw std::invalid_argument("max-sequences: must be >= 2 (a question's prompt and one sample need a slot each)");
+  }
+  if (max_in_flight > slots / 2) {
+    throw std::invalid_argument("in-flight " + std::to_string(max_in_flight) + " needs max-sequences >= " +
+                                std::to_string(2 * max_in_flight) + " (it is " + std::to_string(slots) +
+                                "): each question in flight may hold its prompt's slot and needs one for a sample");
+  }
+}
+
+Runtime::Runtime(Engine& generator, RuntimeOptions options) : generator_(generator), options_(options) {
+  options_.validate(generator);
+  if (options_.max_in_flight == 0) options_.max_in_flight = std::max(1, generator.max_sequences() / 2);
+}
+
+Runtime::~Runtime() {
+  stop();
+  std::lock_guard lock(mutex_);
+  for (auto& a : active_) {
+    a->task.reset();
+    a->run.reset();
+  }
+}
+
+void Runtime::set_verifier(Engine& engine, ProcessRewardModel verifier) {
+  if (&engine.model() != &verifier.model()) {
+    throw std::invalid_argument("set_verifier: the engine does not run the verifier's model");
+  }
+  if (engine.max_sequences() < 2) throw std::invalid_argument("verifier engine: needs >= 2 sequence slots");
+  verifier_engine_ = &engine;
+  verifier_.emplace(std::move(verifier));
+}
+
+Capabilities Runtime::capabilities() const {
+  Capabilities caps = kSample | kLogprobs | kFork | kExtend | kScore;
+  if (generator_.model().supports_rollback()) caps |= kTruncate;
+  if (verifier_) caps |= kVerify;
+  return caps;
+}
+
+QuestionId Runtime::submit(Job job) {
+  if (!job.strategy) throw std::invalid_argument("submit: the job has no strategy");
+  const Capabilities missing = job.strategy->needs() & ~capabilities();
+  if (missing) {
+    throw std::invalid_argument("strategy '" + job.strategy->name() + "' needs " + capability_names(missing) +
+                                ", which this backend lacks" +
+                                (missing & kVerify ? " (give a verifier model: --verifier MODEL)" : ""));
+  }
+  std::lock_guard lock(mutex_);
+  const QuestionId id = next_id_++;
+  queue_.emplace_back(id, std::move(job));
+  changed_.notify_all();
+  return id;
+}
+
+void Runtime::cancel(QuestionId id) {
+  std::lock_guard lock(mutex_);
+  cancels_.push_back(id);
+  changed_.notify_all();
+}
+
+int Runtime::in_flight() const { return int(active_.size()); }
+
+void Runtime::complete(Active& a, std::string error) {
+  StrategyResult r;
+  if (error.empty()) {
+    try {
+      r = a.task->take();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  a.task.reset();  // the coroutine goes before the run it refers to
+  Cost cost;
+  Cost verifier_cost;
+  if (a.run) {
+    cost = a.run->finish_run();
+    verifier_cost = a.run->verifier_cost();
+  }
+  if (!error.empty()) r = StrategyResult{};
+  r.strategy = a.job.strategy->name();
+  r.cost = cost;
+  r.error = error;
+  auto file_name = [](const Model& m) { return std::filesystem::path(m.path()).filename().string(); };
+  r.costs.push_back({"generator", file_name(generator_.model()), generator_.model().n_params(), cost});
+  if (verifier_cost.prompt_tokens + verifier_cost.scored_tokens > 0) {
+    r.costs.push_back({"verifier", file_name(verifier_->model()), verifier_->model().n_params(), verifier_cost});
+  }
+  if (a.job.on_event) {
+    Event e{.kind = error.empty() ? EventKind::result : EventKind::error, .question = a.id};
+    e.detail = error.empty() ? r.stop_reason : error;
+    e.text = r.text;
+    e.answer = r.answer;
+    e.value = r.confidence;
+    e.cost = r.cost;
+    a.job.on_event(e);
+  }
+  if (a.job.on_result) a.job.on_result(r);
+  std::lock_guard lock(mutex_);
+  results_[a.id] = std::move(r);
+  changed_.notify_all();
+}
+
+void Runtime::admit() {
+  std::vector<std::pair<QuestionId, Job>> admitted;
+  std::vector<std::unique_ptr<Active>> cancelled;
+  {
+    std::lock_guard lock(mutex_);
+    for (QuestionId id : cancels_) {
+      auto queued = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == id; });
+      if (queued != queue_.end()) {
+        cancelled.push_back(std::make_unique<Active>(Active{id, std::move(queued->second), nullptr, std::nullopt}));
+        queue_.erase(queued);
+      }
+      auto running = std::find_if(active_.begin(), active_.end(), [&](const auto& a) { return a->id == id; });
+      if (running != active_.end()) {
+        cancelled.push_back(std::move(*running));
+        active_.erase(running);
+      }
+    }
+    cancels_.clear();
+    while (!queue_.empty() && int(active_.size() + admitted.size()) < options_.max_in_flight) {
+      admitted.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+  for (auto& a : cancelled) complete(*a, "cancelled");
+  for (auto& [id, job] : admitted) {
+    auto a = std::make_unique<Active>(Active{id, std::move(job), nullptr, std::nullopt});
+    try {
+      // A huge question is refused by its size before it is tokenized.
+      check_text_fits(generator_.model(), a->job.question, generator_.context_per_sequence(), "the question");
+      a->run = std::make_unique<QuestionRun>(*this, id, a->job.question,
+                                             format_question(generator_.model(), a->job.question), a->job.on_event);
+      a->task.emplace(a->job.strategy->run(*a->run));
+      a->task->handle().resume();
+    } catch (const std::exception& e) {
+      complete(*a, e.what());
+      continue;
+    }
+    if (a->task->done()) {
+      complete(*a, "");
+    } else {
+      active_.push_back(std::move(a));
+    }
+  }
+}
+
+bool Runtime::pump() {
+  admit();
+  if (active_.empty()) return false;
+  int64_t progress = 0;
+  for (Engine* engine : {&generator_, verifier_engine_}) {
+    if (!engine || engine->idle()) continue;
+    const int64_t before = engine->stats().decoded_tokens;
+    progress += int64_t(engine->step().size());
+    progress += engine->stats().decoded_tokens - before;
+  }
+  ++steps_;
+  for (size_t k = 0; k < active_.size();) {
+    Active& a = *active_[k];
+    std::string error;
+    try {
+      // A strategy may launch, wait and be resumed again within one round.
+      while (a.run->try_resume() && !a.task->done()) ++progress;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (!error.empty() || a.task->done()) {
+      ++progress;
+      std::unique_ptr<Active> done = std::move(active_[k]);
+      active_.erase(active_.begin() + long(k));
+      complete(*done, error);
+      continue;
+    }
+    ++k;
+  }
+  if (progress == 0 && !active_.empty()) {
+    // Nothing decoded and nobody moved: the waits can never be met (e.g. every slot is
+    // held by prompts whose samples wait for a slot). Fail rather than hang.
+    std::vector<std::unique_ptr<Active>> stalled = std::move(active_);
+    active_.clear();
+    for (auto& a : stalled) complete(*a, "runtime stalled: waiting for sequences that cannot get a KV slot");
+  }
+  return true;
+}
+
+StrategyResult Runtime::wait(QuestionId id) {
+  std::unique_lock lock(mutex_);
+  while (!results_.count(id)) {
+    if (thread_.joinable()) {
+      changed_.wait(lock);
+    } else {
+      lock.unlock();
+      const bool worked = pump();
+      lock.lock();
+      if (!worked && !results_.count(id) && queue_.empty()) {
+        throw std::invalid_argument("wait: unknown question " + std::to_string(id));
+      }
+    }
+  }
+  StrategyResult r = std::move(results_[id]);
+  results_.erase(id);
+  return r;
+}
+
+void Runtime::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (queue_.empty() && cancels_.empty() && active_.empty()) {
+      changed_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    pump();
+    lock.lock();
+  }
+}
+
+void Runtime::start() {
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Runtime::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+    changed_.notify_all();
+  }
+  thread_.join();
+  // Whatever had not finished ends as cancelled, so no waiter hangs.
+  std::vector<std::unique_ptr<Active>> left = std::move(active_);
+  active_.clear();
+  for (auto& a : left) complete(*a, "cancelled");
+  std::deque<std::pair<QuestionId, Job>> queued;
+  {
+    std::lock_guard lock(mutex_);
+    queued.swap(queue_);
+  }
+  for (auto& [id, job] : queued) {
+    Active a{id, std::move(job), nullptr, std::nullopt};
+    complete(a, "cancelled");
+  }
+}
+
+std::vector<StrategyResult> Runtime::run(std::vector<Job> jobs) {
+  std::vector<QuestionId> ids;
+  for (auto& job : jobs) ids.push_back(submit(std::move(job)));
+  std::vector<StrategyResult> results;
+  for (QuestionId id : ids) results.push_back(wait(id));
+  return results;
+}
+
+std::vector<Token> format_question(const Model& model, const std::string& question) {
+  const std::string text = model.apply_chat_template({{"user", question}});
+  return model.tokenize(text, true, model.has_chat_template());
+}
+
+StrategyResult run_strategy(Engine& engine, const Strategy& strategy, const std::string& question) {
+  Runtime runtime(engine, {.max_in_flight = 1});
+  // The runtime only borrows the strategy for the call.
+  return runtime.run({Job{std::shared_ptr<const Strategy>(&strategy, [](const Strategy*) {}), question, {}, {}}})
+      .front();
+}
+
+}  // namespace ponder

@@ -1,0 +1,302 @@
+// The runtime: submit while others run, cancel mid-generation, events, the strategy API
+// (fork at a position, extend, truncate, score), capabilities, and configurations that
+// could never run.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "ponder/runtime.h"
+#include "support/test_models.h"
+
+namespace ponder {
+namespace {
+
+std::shared_ptr<const Model> tiny() {
+  static auto model = Model::load(test::random_model_path("tiny"));
+  return model;
+}
+
+EngineOptions engine_options(int slots = 16) {
+  EngineOptions e;
+  e.max_sequences = slots;
+  e.context_per_sequence = 128;
+  e.threads = 2;
+  return e;
+}
+
+StrategyOptions noise_options(int max_tokens = 24) {
+  StrategyOptions o;
+  o.generation.stop.max_tokens = max_tokens;
+  o.generation.stop.ignore_eos = true;
+  o.generation.sampling.seed = 11;
+  o.generation.answers.rule = AnswerRule::regex;
+  o.generation.answers.pattern = "[a-z0-9]";
+  return o;
+}
+
+// One sample to wait for. (A braced list in a co_await trips GCC 12's coroutine lowering.)
+std::vector<SampleId> just(SampleId s) { return std::vector<SampleId>(1, s); }
+
+// A strategy written against QuestionRun alone, to test its operations.
+class ScriptedStrategy : public StrategyBase {
+ public:
+  using Script = std::function<Task<StrategyResult>(QuestionRun&, const GenerationOptions&)>;
+  ScriptedStrategy(Script script, uint32_t needs = kSample | kLogprobs)
+      : StrategyBase("scripted", 4, noise_options().generation), script_(std::move(script)), needs_(needs) {}
+  uint32_t needs() const override { return needs_; }
+  Task<StrategyResult> run(QuestionRun& q) const override { return script_(q, generation()); }
+
+ private:
+  Script script_;
+  uint32_t needs_;
+};
+
+TEST(Runtime, SubmitsWhileOthersRunAndCancelsMidGeneration) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@4", noise_options(48));
+  const std::vector<std::string> questions = {"first", "second one", "third?"};
+
+  // Reference: each question alone.
+  std::vector<StrategyResult> alone;
+  for (const auto& q : questions) {
+    Engine engine(tiny(), engine_options());
+    alone.push_back(run_strategy(engine, *vote, q));
+  }
+
+  Engine engine(tiny(), engine_options());
+  Runtime runtime(engine, {.max_in_flight = 4});
+  std::atomic<int> lines_of_victim = 0;
+  const QuestionId a = runtime.submit({vote, questions[0], {}, {}});
+  QuestionId victim = 0;
+  victim = runtime.submit({vote, "to be cancelled", [&](const Event& e) {
+                             if (e.kind == EventKind::launched || e.kind == EventKind::line) ++lines_of_victim;
+                           },
+                           {}});
+  runtime.start();
+  // Wait until the victim is generating, then submit another and cancel the victim.
+  for (int i = 0; i < 2000 && lines_of_victim < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_GE(lines_of_victim, 4) << "the victim never started";
+  const QuestionId b = runtime.submit({vote, questions[1], {}, {}});
+  runtime.cancel(victim);
+  const QuestionId c = runtime.submit({vote, questions[2], {}, {}});
+
+  const StrategyResult cancelled = runtime.wait(victim);
+  EXPECT_EQ(cancelled.error, "cancelled");
+  EXPECT_LT(cancelled.cost.generated_tokens, 4 * 48) << "cancelled before its samples finished";
+  const StrategyResult ra = runtime.wait(a), rb = runtime.wait(b), rc = runtime.wait(c);
+  runtime.stop();
+  for (const auto* r : {&ra, &rb, &rc}) ASSERT_EQ(r->error, "");
+  const StrategyResult* together[] = {&ra, &rb, &rc};
+  for (size_t i = 0; i < questions.size(); ++i) {
+    EXPECT_EQ(together[i]->answer->key, alone[i].answer->key) << i;
+    EXPECT_EQ(together[i]->cost.generated_tokens, alone[i].cost.generated_tokens) << i;
+    for (size_t k = 0; k < alone[i].samples.size(); ++k) EXPECT_EQ(together[i]->samples[k].text, alone[i].samples[k].text);
+  }
+  // The victim's sequences were freed at once, the others' when they finished.
+  EXPECT_EQ(engine.stats().live_sequences, 0);
+}
+
+TEST(Runtime, CancelFreesTheQuestionsSequencesAtOnce) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@8", noise_options(100));
+  Engine engine(tiny(), engine_options());
+  Runtime runtime(engine, {.max_in_flight = 2});
+  std::atomic<bool> generating = false;
+  std::atomic<int> live_after_cancel = -1;
+  const QuestionId q = runtime.submit({vote, "long", [&](const Event& e) {
+                                         if (e.kind == EventKind::line) generating = true;
+                                       },
+                                       {}});
+  // Drive the loop by hand: a second question keeps it stepping after the cancel.
+  const QuestionId other = runtime.submit({vote, "other", {}, [&](const StrategyResult&) {
+                                             if (live_after_cancel < 0) live_after_cancel = engine.stats().live_sequences;
+                                           }});
+  runtime.start();
+  for (int i = 0; i < 5000 && !generating; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  runtime.cancel(q);
+  const StrategyResult r = runtime.wait(q);
+  EXPECT_EQ(r.error, "cancelled");
+  EXPECT_LT(r.cost.generated_tokens, 8 * 100);
+  EXPECT_EQ(runtime.wait(other).error, "");
+  runtime.stop();
+  EXPECT_EQ(live_after_cancel, 0) << "the cancelled question still held sequences when the other finished";
+}
+
+TEST(Runtime, EventsTellTheStoryInOrder) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@3", noise_options());
+  Engine engine(tiny(), engine_options());
+  std::vector<Event> events;
+  StrategyResult r = Runtime(engine).run({{vote, "tell", [&](const Event& e) { events.push_back(e); }, {}}}).front();
+  ASSERT_EQ(r.error, "");
+  int launched = 0, finished = 0, votes = 0;
+  std::vector<std::string> text_by_lines(3);
+  for (const Event& e : events) {
+    EXPECT_EQ(e.question, events.front().question);
+    switch (e.kind) {
+      case EventKind::launched: ++launched; break;
+      case EventKind::line:
+        ASSERT_GE(e.sample, 0);
+        EXPECT_FALSE(e.tokens.empty());
+        text_by_lines[size_t(e.sample)] += e.text;
+        break;
+      case EventKind::finished:
+        ++finished;
+        EXPECT_EQ(launched, 3) << "all samples launch before any finishes here";
+        // The lines reported add up to the sample's text (generation ran out at max tokens).
+        EXPECT_EQ(text_by_lines[size_t(e.sample)], e.text);
+        break;
+      case EventKind::vote: ++votes; break;
+      default: break;
+    }
+  }
+  EXPECT_EQ(launched, 3);
+  EXPECT_EQ(finished, 3);
+  EXPECT_EQ(votes, 1);
+  ASSERT_EQ(events.back().kind, EventKind::result);
+  EXPECT_EQ(events.back().answer->key, r.answer->key);
+  EXPECT_EQ(events.back().cost.generated_tokens, r.cost.generated_tokens);
+}
+
+// What the scripted strategy saw (GoogleTest's assertions cannot run inside a coroutine).
+struct ForkFacts {
+  std::string whole, child_text, regenerated, extended;
+  int child_length = 0, truncated_length = 0, scored_length = 0;
+  Token first_token7 = -1, child_token7 = -2;
+  float sampled20 = 0, scored20 = 1, extended20 = 2;
+};
+
+TEST(Runtime, ForkAtAPositionSharesThePrefixAndTruncateRollsBack) {
+  ForkFacts f;
+  auto strategy = std::make_shared<ScriptedStrategy>([&f](QuestionRun& q, const GenerationOptions& g) -> Task<StrategyResult> {
+    GenerationOptions greedy = g;
+    greedy.sampling.temperature = 0.0f;
+    const SampleId first = q.launch(1, greedy).front();
+    co_await q.all(just(first));
+    f.whole = q.text(first);
+    // Greedy: a sample forked at position 5 and generated on equals the original.
+    const SampleId child = q.fork(first, 5, 1).front();
+    f.child_length = q.length(child);
+    GenerationOptions rest = greedy;  // max_tokens counts the tokens of one generation
+    rest.stop.max_tokens = greedy.stop.max_tokens - 5;
+    q.generate(child, rest);
+    co_await q.all(just(child));
+    f.child_text = q.text(child);
+    f.first_token7 = q.records(first)[7].token;
+    f.child_token7 = q.records(child)[7].token;
+    // Roll the original back to 3 tokens and regenerate: the same text again.
+    q.truncate(first, 3);
+    f.truncated_length = q.length(first);
+    rest.stop.max_tokens = greedy.stop.max_tokens - 3;
+    q.generate(first, rest);
+    co_await q.all(just(first));
+    f.regenerated = q.text(first);
+    // Score the child's own tail after rolling it back: the logprobs it sampled with.
+    f.sampled20 = q.records(child)[20].logprob;
+    q.truncate(child, 20);
+    const std::string tail = f.whole.substr(q.text(child).size());
+    q.score(child, tail);
+    co_await q.all(just(child));
+    f.scored_length = q.length(child);
+    f.scored20 = q.score_result(child).logprobs.at(0);
+    // Extend: the text is appended with its logprobs.
+    q.extend(child, tail);
+    co_await q.all(just(child));
+    f.extended = q.text(child);
+    f.extended20 = q.records(child)[20].logprob;
+    StrategyResult r;
+    r.samples.push_back(q.harvest(first, g.answers));
+    r.samples.push_back(q.harvest(child, g.answers));
+    r.stop_reason = "done";
+    co_return r;
+  });
+  Engine engine(tiny(), engine_options());
+  std::vector<Event> events;
+  const StrategyResult r = Runtime(engine).run({{strategy, "fork me", [&](const Event& e) { events.push_back(e); }, {}}}).front();
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(f.child_length, 5);
+  EXPECT_EQ(f.child_text, f.whole);
+  EXPECT_EQ(f.child_token7, f.first_token7);
+  EXPECT_EQ(f.truncated_length, 3);
+  EXPECT_EQ(f.regenerated, f.whole);
+  EXPECT_EQ(f.scored_length, 20) << "scoring leaves the sample as it was";
+  EXPECT_NEAR(f.scored20, f.sampled20, 1e-3);
+  EXPECT_EQ(f.extended, f.whole);
+  EXPECT_NEAR(f.extended20, f.sampled20, 1e-3);
+  bool forked = false, truncated = false;
+  for (const Event& e : events) {
+    if (e.kind == EventKind::forked) {
+      forked = true;
+      EXPECT_EQ(e.parent, 0);
+      EXPECT_EQ(e.position, 5);
+    }
+    truncated |= e.kind == EventKind::truncated;
+  }
+  EXPECT_TRUE(forked);
+  EXPECT_TRUE(truncated);
+  EXPECT_EQ(engine.stats().live_sequences, 0);
+}
+
+TEST(Runtime, TracesKeepTokensAndTreeIdsWhenAsked) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@3", noise_options());
+  for (bool record : {false, true}) {
+    Engine engine(tiny(), engine_options());
+    const StrategyResult r = Runtime(engine, {.record_tokens = record}).run({{vote, "trace", {}, {}}}).front();
+    ASSERT_EQ(r.samples.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      const SampleTrace& t = r.samples[size_t(i)];
+      EXPECT_EQ(t.id, i);
+      EXPECT_EQ(t.parent, -1);
+      EXPECT_EQ(t.token_logprobs.size(), record ? size_t(t.tokens) : 0u);
+      double sum = 0;
+      for (const auto& tl : t.token_logprobs) sum += tl.logprob;
+      if (record) {
+        EXPECT_NEAR(sum / t.tokens, t.mean_logprob, 1e-4);
+      }
+    }
+  }
+}
+
+TEST(Runtime, RefusesWhatItCannotDo) {
+  Engine engine(tiny(), engine_options());
+  Runtime runtime(engine);
+  std::shared_ptr<const Strategy> prm_vote = make_strategy("prm-vote@4", noise_options());
+  try {
+    runtime.submit({prm_vote, "q", {}, {}});
+    FAIL() << "a strategy that needs a verifier was accepted without one";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("a verifier"), std::string::npos) << e.what();
+  }
+  // Configurations that could stall are refused before anything runs.
+  Engine one_slot(tiny(), engine_options(1));
+  EXPECT_THROW(Runtime(one_slot, {}), std::invalid_argument);
+  Engine four(tiny(), engine_options(4));
+  EXPECT_THROW(Runtime(four, {.max_in_flight = 4}), std::invalid_argument);
+  EXPECT_NO_THROW(Runtime(four, {.max_in_flight = 2}));
+}
+
+TEST(Runtime, ForksBeyondTheSlotsQueueInsteadOfStalling) {
+  // 2 slots, vote@6: the prompt and one sample at a time; every sample still runs.
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@6", noise_options(8));
+  Engine engine(tiny(), engine_options(2));
+  const StrategyResult r = Runtime(engine).run({{vote, "narrow", {}, {}}}).front();
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.samples.size(), 6u);
+}
+
+TEST(Runtime, AStrategyThatThrowsFailsOnlyItsQuestion) {
+  auto bad = std::make_shared<ScriptedStrategy>([](QuestionRun& q, const GenerationOptions& g) -> Task<StrategyResult> {
+    const SampleId s = q.launch(2, g).front();
+    co_await q.all(just(s));
+    q.truncate(s, 1000);  // out of range
+    co_return StrategyResult{};
+  });
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@2", noise_options());
+  Engine engine(tiny(), engine_options());
+  const auto results = Runtime(engine).run({{bad, "bad", {}, {}}, {vote, "good", {}, {}}});
+  EXPECT_NE(results[0].error.find("truncate: position must be in"), std::string::npos) << results[0].error;
+  EXPECT_EQ(results[1].error, "");
+  EXPECT_EQ(engine.stats().live_sequences, 0);
+}
+
+}  // namespace
+}  // namespace ponder
