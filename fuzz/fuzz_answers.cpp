@@ -3,7 +3,8 @@
 //
 //   - extract never throws; an answer's text is a trimmed, non-empty substring of the input, and
 //     its key is normalize_answer(text), non-empty; an option answer is one letter A-E
-//   - auto returns what the first of hash, boxed, answer-is, last-number returns
+//   - auto returns what the first of hash, boxed, answer-is, last-number returns; with boxed as
+//     its first rule, boxed's answer when there is one
 //   - normalize_answer is idempotent, and a numeric key is canonical ("-?n" or "-?n/d", no
 //     leading zeros, no "-0", d > 1, gcd 1); "n/0" stays text
 //   - answers_equivalent is reflexive, symmetric and agrees with key equality
@@ -93,6 +94,14 @@ void check_extraction(std::string_view input) {
   const auto automatic = extract(input, AnswerRule::automatic);
   check(automatic.has_value() == first.has_value() && (!first || automatic->text == first->text),
         "auto is the first rule that finds something");
+  // A data set's own rule first (boxed for MATH): its answer when it finds one, else auto's.
+  AnswerOptions boxed_first;
+  boxed_first.first = AnswerRule::boxed;
+  const auto boxed = extract(input, AnswerRule::boxed);
+  const auto math = ponder::extract_answer(input, boxed_first);
+  const auto& expected = boxed ? boxed : automatic;
+  check(math.has_value() == expected.has_value() && (!math || math->text == expected->text),
+        "auto with a first rule tries it before the others");
   extract(input, AnswerRule::option_letter);
   // Patterns whose matches are short: std::regex recurses once per matched character.
   extract(input, AnswerRule::regex, "answer: ?(-?[0-9]{1,12})");

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build git pkg-config
-  nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libssl-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libcpp-httplib-dev gnuplot-nox clang libclang-rt-14-dev
   # Without OpenBLAS, Debian's LibTorch falls back to the reference BLAS (10x slower).
   libtorch-dev libopenblas0-pthread)

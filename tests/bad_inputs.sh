@@ -16,8 +16,8 @@
 #
 # GGUF_EDIT is the test tool that writes GGUF copies with edited metadata; TINY_MODEL a
 # random-weight model (`ponder toy-model --preset tiny`). Cases marked `needs:eval`
-# check run-directory behaviour the eval layer does not have yet; PONDER_BAD_INPUTS_SKIP=eval
-# skips them. Commands are argument vectors: no shell is built from any input.
+# check the eval layer's run directories; PONDER_BAD_INPUTS_SKIP=eval skips them.
+# Commands are argument vectors: no shell is built from any input.
 
 set -uo pipefail
 
@@ -433,7 +433,7 @@ RD=$(fresh_out)
 check rundir ok '6 runs done now, 0 resumed' "${EVAL[@]}" --data "$DATA" --out "$RD"
 check rundir ok '0 runs done now, 6 resumed' "${EVAL[@]}" --data "$DATA" --out "$RD"
 check rundir ok '6 runs done now, 6 resumed' "${EVALM[@]}" --max-tokens 4 --data "$DATA" --out "$RD" --strategies greedy,sample@2
-check rundir runtime 'other settings \(temperature' "${EVAL[@]}" --data "$DATA" --out "$RD" --temp 0.3
+check rundir runtime 'other settings.*temperature' "${EVAL[@]}" --data "$DATA" --out "$RD" --temp 0.3
 check rundir runtime 'other settings' "${EVALM[@]}" --strategies greedy --data "$DATA" --out "$RD" --max-tokens 5
 NEEDS=eval check rundir runtime 'other settings|differs' "${EVAL[@]}" --data "$DATA" --out "$RD" --top-k 3  # needs:eval
 NEEDS=eval check rundir runtime 'other settings|differs' "${EVAL[@]}" --data "$DATA" --out "$RD" --min-p 0.2  # needs:eval

@@ -9,7 +9,8 @@
 namespace ponder {
 
 enum class AnswerRule {
-  automatic,      // the first rule that finds something: hash_mark, boxed, answer_is, last_number
+  automatic,      // the first rule that finds something: AnswerOptions::first, then hash_mark, boxed,
+                  // answer_is, last_number
   hash_mark,      // "#### 42" (GSM8K, the toy world): what follows the last "####" on its line
   boxed,          // "\boxed{...}" (MATH): the last one, nested braces balanced
   answer_is,      // "the answer is X" (any case): X up to the end of its sentence or line
@@ -26,8 +27,12 @@ const char* answer_rule_name(AnswerRule rule);
 struct AnswerOptions {
   AnswerRule rule = AnswerRule::automatic;
   std::string pattern;  // ECMAScript regex, for AnswerRule::regex only
+  // With the automatic rule only: the rule tried before the others (a data set's own,
+  // e.g. boxed for MATH); automatic = the usual order. Not regex.
+  AnswerRule first = AnswerRule::automatic;
 
-  // Throws std::invalid_argument naming the field (a missing or malformed pattern).
+  // Throws std::invalid_argument naming the field (a missing or malformed pattern, a
+  // `first` rule with another rule than automatic).
   void validate() const;
 };
 

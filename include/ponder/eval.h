@@ -42,6 +42,7 @@ struct Dataset {
   std::string group_by;  // the field EvalItem::group was read from ("" = none)
   std::vector<EvalItem> items;
   std::vector<DataError> errors;  // malformed or incomplete rows, by line
+  std::string content_hash;       // SHA-256 of the bytes read (hex); "" when built in memory
 };
 
 // Reads JSONL; bad rows are collected in `errors` (never thrown). Throws
@@ -54,9 +55,12 @@ Dataset load_dataset(const std::string& path, DatasetFormat format = DatasetForm
 Dataset read_dataset(std::istream& in, DatasetFormat format = DatasetFormat::automatic,
                      const std::string& group_by = "");
 
-// The answer rule a format's model outputs are read with: boxed for MATH, hash_mark
-// otherwise.
+// A format's own answer rule (boxed for MATH, hash_mark otherwise): with the automatic
+// rule, model outputs are read with it first, then with every other rule.
 AnswerRule default_answer_rule(DatasetFormat format);
+
+// SHA-256 (hex) of what an item's results depend on: its question and its reference.
+std::string item_hash(const EvalItem& item);
 
 // pass@k, unbiased: 1 - C(n-c, k) / C(n, k) for n samples of which c are correct.
 double pass_at_k(int n, int c, int k);
@@ -76,6 +80,7 @@ struct StrategySummary {
   double samples = 0.0;           // per question, mean
   std::map<int, double> coverage;  // k -> mean pass@k over questions
   int errors = 0;                  // questions whose run failed
+  double no_answer_share = 0.0;    // samples in which the answer rule found no answer, of all samples
 };
 
 // Per strategy family (the name before '@'): accuracy gained per doubling of generated
@@ -87,15 +92,29 @@ std::map<std::string, double> scaling_efficiency(const std::vector<StrategySumma
 // most as costly and strictly more accurate, or cheaper and at least as accurate.
 std::vector<size_t> pareto_frontier(const std::vector<std::pair<double, double>>& cost_accuracy);
 
+// One run of a strategy on an item: a line of traces.jsonl (its JSON form is in
+// ponder/result_json.h).
+struct TraceRow {
+  std::string id;                     // the item's id
+  std::string item_hash;              // item_hash(item): a resumed run checks it
+  std::string reference;              // the reference answer's text
+  bool correct = false;               // result.answer is equivalent to the reference
+  std::vector<bool> samples_correct;  // the same for each of result.samples, in order
+  StrategyResult result;
+};
+TraceRow make_trace_row(const EvalItem& item, StrategyResult result);
+
 struct EvalOptions {
   std::vector<std::string> strategies;  // specs, e.g. "vote@16"
-  StrategyOptions strategy_options;     // answers.rule automatic = the format's default
+  StrategyOptions strategy_options;     // answers.rule automatic: every rule, the format's own first
   std::string out_dir;
   int limit = 0;             // first N items only; 0 = all
   uint64_t seed = 0;         // sampling seed (sample i of a question uses seed + i)
   bool stop_on_bad_data = false;  // else bad rows are reported and skipped
   int max_in_flight = 0;     // questions in flight; 0 = automatic
-  bool progress = true;      // a progress line on a terminal
+  // Called on run_eval's thread after each finished run (item x strategy), with the runs
+  // done so far and those to do in this call (resumed runs not counted); may be empty.
+  std::function<void(size_t done, size_t total)> on_progress;
   // The verifier for strategies that need one (prm-vote, ...), on its own engine.
   Engine* verifier_engine = nullptr;
   const ProcessRewardModel* verifier = nullptr;
@@ -114,6 +133,8 @@ struct EvalReport {
   std::map<std::string, double> scaling_efficiency;
   int resumed = 0;  // items found done in out_dir and not rerun
   int ran = 0;
+  int failed = 0;   // runs (item x strategy) that failed, all strategies together
+  std::vector<std::string> warnings;  // for the user: e.g. most samples gave no answer
 };
 
 // The engine `ponder eval` runs on: `max_sequences` slots, each with the model's training
@@ -121,8 +142,12 @@ struct EvalReport {
 EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads);
 
 // Runs every strategy on every item, appending to out_dir/traces.jsonl as results come
-// (an interrupted run resumes from it), then writes summary.json, summary.md and the
-// plots (gnuplot, when installed). Throws std::runtime_error for unusable input.
+// (an interrupted run resumes from it), then writes summary.json and summary.md.
+// out_dir/run.json records what the rows depend on (the data's and the model's content
+// hashes, every setting); a run into a directory written with anything different is
+// refused, and so is a second run while one holds out_dir/.lock. Throws
+// std::runtime_error for unusable input, a refused directory, or a file it could not
+// write (the message names the file).
 EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& options);
 
 }  // namespace ponder

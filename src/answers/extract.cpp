@@ -405,6 +405,11 @@ const char* answer_rule_name(AnswerRule rule) {
 }
 
 void AnswerOptions::validate() const {
+  if (first != AnswerRule::automatic && rule != AnswerRule::automatic)
+    throw std::invalid_argument(std::string("first: only used with the auto rule (rule is ") +
+                                answer_rule_name(rule) + ")");
+  if (first == AnswerRule::regex)
+    throw std::invalid_argument("first: any rule but regex (auto, hash, boxed, answer-is, last-number, option)");
   if (rule != AnswerRule::regex) {
     if (!pattern.empty())
       throw std::invalid_argument(std::string("pattern: only used with the regex rule (rule is ") +
@@ -420,6 +425,8 @@ std::optional<Answer> extract_answer(std::string_view text, const AnswerOptions&
   options.validate();
   switch (options.rule) {
     case AnswerRule::automatic:
+      if (options.first != AnswerRule::automatic)
+        if (auto a = extract_answer(text, {options.first, "", AnswerRule::automatic})) return a;
       for (auto rule : {by_hash_mark, by_boxed, by_answer_is, by_last_number})
         if (auto a = rule(text)) return a;
       return std::nullopt;

@@ -82,7 +82,7 @@ std::string render(const Number& n) {
     if (n.num == 0) return "0";
     std::string s = n.negative ? "-" : "";
     s += to_string(n.num);
-    if (n.den != 1) s += "/" + to_string(n.den);
+    if (n.den != 1) (s += '/') += to_string(n.den);
     return s;
   }
   return (n.negative ? "-" : "") + n.text;
@@ -210,7 +210,7 @@ class Parser {
     Number n;
     n.plain = true;
     n.text = int_digits.empty() ? "0" : std::string(int_digits);
-    if (!frac_digits.empty()) n.text += "." + std::string(frac_digits);
+    if (!frac_digits.empty()) (n.text += '.') += frac_digits;
     if (int_digits.size() + frac_digits.size() > kExactDigits) return n;
     n.exact = true;
     for (char c : int_digits) n.num = n.num * 10 + u128(c - '0');

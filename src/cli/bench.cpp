@@ -16,9 +16,11 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/process.h"
 #include "ponder/generate.h"
 #include "toy/random_models.h"
 
@@ -127,27 +129,30 @@ void measure_sequential(Engine& engine, SequentialFigures& f) {
 
 // llama-batched-bench's S_TG (tokens/s) at batch `batch`, its context sized for that batch.
 double llama_batched_bench_s_tg(const BenchArgs& a, const std::string& model, int batch, bool unified, int threads) {
-  const std::string cmd = "'" + a.batched_bench + "' -m '" + model + "' -c " + std::to_string(batch * 128) +
-                          " -b 2048 -ub 512 -npp " + std::to_string(kPromptTokens) + " -ntg " +
-                          std::to_string(kNewTokens) + " -npl " + std::to_string(batch) + " -pps -t " +
-                          std::to_string(threads) + " -tb " + std::to_string(threads) +
-                          (unified ? " -kvu" : "") + " --output-format jsonl 2>/dev/null";
+  std::vector<std::string> argv = {a.batched_bench, "-m", model, "-c", std::to_string(batch * 128),
+                                   "-b", "2048", "-ub", "512", "-npp", std::to_string(kPromptTokens),
+                                   "-ntg", std::to_string(kNewTokens), "-npl", std::to_string(batch), "-pps",
+                                   "-t", std::to_string(threads), "-tb", std::to_string(threads)};
+  if (unified) argv.push_back("-kvu");
+  argv.insert(argv.end(), {"--output-format", "jsonl"});
+  std::string shown;
+  for (const auto& arg : argv) shown += (shown.empty() ? "" : " ") + arg;
   // Its log is written by a background thread that sometimes loses the last line at
   // exit, so a run without a result row is retried.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (!pipe) throw std::runtime_error("cannot run " + a.batched_bench);
-    double s_tg = -1.0;
-    char line[4096];
-    while (std::fgets(line, sizeof(line), pipe)) {
-      auto row = nlohmann::json::parse(line, nullptr, false);
-      if (row.is_object() && row.contains("speed_tg")) s_tg = row["speed_tg"].get<double>();
+    const ProcessResult run = run_process(argv);
+    if (run.exit_code != 0) {
+      throw std::runtime_error("llama-batched-bench failed (exit " + std::to_string(run.exit_code) + "): " + shown);
     }
-    const int rc = pclose(pipe);
-    if (rc != 0) throw std::runtime_error("llama-batched-bench failed (exit " + std::to_string(rc) + "): " + cmd);
+    double s_tg = -1.0;
+    std::istringstream lines(run.output);
+    for (std::string line; std::getline(lines, line);) {
+      const auto row = nlohmann::json::parse(line, nullptr, false);
+      if (row.is_object() && row.contains("speed_tg") && row["speed_tg"].is_number()) s_tg = row["speed_tg"].get<double>();
+    }
     if (s_tg >= 0) return s_tg;
   }
-  throw std::runtime_error("llama-batched-bench printed no result in 5 runs: " + cmd);
+  throw std::runtime_error("llama-batched-bench printed no result in 5 runs: " + shown);
 }
 
 nlohmann::json bench_model(const BenchArgs& a, const std::string& path, int threads) {

@@ -7,6 +7,8 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/plots.h"
+#include "cli/progress.h"
 #include "cli/verifier.h"
 #include "ponder/eval.h"
 #include "ponder/runtime.h"
@@ -24,6 +26,7 @@ struct EvalArgs {
   std::string group_by;
   std::string on_bad_data = "skip";
   EngineArgs engine;
+  bool progress = true;
   EvalOptions options;
 };
 
@@ -69,19 +72,21 @@ void run_eval_command(EvalArgs a) {
     a.options.verifier_engine = verifier.engine.get();
     a.options.verifier = &*verifier.prm;
   }
+  if (a.progress) a.options.on_progress = progress_line("eval");
   const EvalReport report = run_eval(engine, data, a.options);
 
-  int failed = 0;
   std::printf("%-22s %9s %15s %12s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q", "wall s/q");
   for (const auto& s : report.strategies) {
     std::printf("%-22s %8.1f%% %6.1f-%5.1f%% %12.1f %10.3f%s\n", s.name.c_str(), 100 * s.accuracy, 100 * s.ci95.first,
                 100 * s.ci95.second, s.generated_tokens, s.wall_s,
                 s.errors ? ("  (" + std::to_string(s.errors) + " failed)").c_str() : "");
-    failed += s.errors;
   }
   std::printf("%d runs done now, %d resumed from %s\n", report.ran, report.resumed, a.options.out_dir.c_str());
-  if (failed > 0) {
-    throw std::runtime_error(std::to_string(failed) + " of " + std::to_string(report.ran + report.resumed) +
+  for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  const std::string no_plots = write_plots(a.options.out_dir, report);
+  if (!no_plots.empty()) std::fprintf(stderr, "no plots: %s\n", no_plots.c_str());
+  if (report.failed > 0) {
+    throw std::runtime_error(std::to_string(report.failed) + " of " + std::to_string(report.ran + report.resumed) +
                              " runs failed; their errors are in " + a.options.out_dir + "/traces.jsonl");
   }
 }
@@ -104,12 +109,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");
-  add_answer_options(cmd, a->options.strategy_options.generation.answers, "the format's");
+  add_answer_options(cmd, a->options.strategy_options.generation.answers, "auto: every rule, the format's own first");
   cmd->add_option("--on-bad-data", a->on_bad_data, "skip (report and go on) or stop");
   add_engine_options(cmd, a->engine, true);
   cmd->add_option("--in-flight", a->options.max_in_flight, "Questions in flight (0 = half the slots)")
       ->check(integer_in(0, max_engine_sequences(), "0 = half the slots"));
-  cmd->add_flag("--no-progress", [a](int64_t) { a->options.progress = false; }, "No progress line");
+  cmd->add_flag("--no-progress", [a](int64_t) { a->progress = false; }, "No progress line");
   cmd->footer(strategy_list_help());
   cmd->callback([a] { run_eval_command(*a); });
 }

@@ -1,11 +1,13 @@
 // Data sets for evaluation: ponder's JSONL, GSM8K and MATH formats.
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <variant>
 
+#include "eval/content_hash.h"
 #include "ponder/eval.h"
 
 namespace ponder {
@@ -95,7 +97,15 @@ AnswerRule default_answer_rule(DatasetFormat format) {
   return format == DatasetFormat::math ? AnswerRule::boxed : AnswerRule::hash_mark;
 }
 
+std::string item_hash(const EvalItem& item) {
+  // The lengths keep ("ab", "c") and ("a", "bc") apart.
+  return eval::sha256_hex(std::to_string(item.question.size()) + ":" + item.question +
+                          std::to_string(item.reference.text.size()) + ":" + item.reference.text);
+}
+
 Dataset load_dataset(const std::string& path, DatasetFormat format, const std::string& group_by) {
+  // A directory opens as a stream that reads nothing, which would pass for an empty file.
+  if (std::filesystem::is_directory(path)) throw std::runtime_error("cannot read data file " + path + ": it is a directory");
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read data file " + path);
   return read_dataset(in, format, group_by);
@@ -107,9 +117,12 @@ Dataset read_dataset(std::istream& in, DatasetFormat format, const std::string& 
   data.group_by = group_by;
   std::string text;
   std::set<std::string> ids;
+  eval::Sha256 content;
   int line = 0;
   while (std::getline(in, text)) {
     ++line;
+    content.update(text);
+    if (!in.eof()) content.update("\n");  // a last line without one read as it is
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     const json row = json::parse(text, nullptr, false);
     if (row.is_discarded()) {
@@ -137,6 +150,7 @@ Dataset read_dataset(std::istream& in, DatasetFormat format, const std::string& 
       if (!group_by.empty()) item.group = field_at(row, group_by).value_or("");
     }
   }
+  data.content_hash = content.hex();
   return data;
 }
 

@@ -1,9 +1,10 @@
 #include "eval/report.h"
 
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "eval/files.h"
 
 namespace ponder::eval {
 
@@ -27,13 +28,16 @@ json strategies_json(const std::vector<StrategySummary>& strategies) {
                     {"samples", s.samples},
                     {"wall_s", s.wall_s},
                     {"coverage", coverage},
-                    {"errors", s.errors}});
+                    {"errors", s.errors},
+                    {"no_answer_share", s.no_answer_share}});
   }
   return list;
 }
 
 json summary_json(const EvalReport& report) {
-  json j = {{"strategies", strategies_json(report.strategies)}, {"scaling_efficiency", report.scaling_efficiency}};
+  json j = {{"strategies", strategies_json(report.strategies)},
+            {"scaling_efficiency", report.scaling_efficiency},
+            {"warnings", report.warnings}};
   if (!report.group_by.empty()) {
     json groups = json::array();
     for (const auto& g : report.groups) {
@@ -88,52 +92,16 @@ std::string markdown(const EvalReport& report) {
   }
   md << "\n";
   if (!report.group_by.empty()) group_table(md, report);
+  if (!report.warnings.empty()) md << "\nWarnings:\n\n";
+  for (const auto& w : report.warnings) md << "- " << w << '\n';
   return md.str();
-}
-
-// One TSV per cost axis: name, cost, accuracy, on_frontier.
-void write_plot_data(const fs::path& path, const EvalReport& report, bool wall) {
-  std::vector<std::pair<double, double>> points;
-  for (const auto& s : report.strategies) points.emplace_back(wall ? s.wall_s : s.generated_tokens, s.accuracy);
-  const auto frontier = pareto_frontier(points);
-  std::ofstream out(path);
-  for (size_t i = 0; i < points.size(); ++i) {
-    out << report.strategies[i].name << '\t' << points[i].first << '\t' << 100 * points[i].second << '\n';
-  }
-  out << "\n\n";  // second data block: the frontier, in cost order
-  for (size_t i : frontier) out << report.strategies[i].name << '\t' << points[i].first << '\t' << 100 * points[i].second << '\n';
-}
-
-void plot(const fs::path& dir, const std::string& stem, const std::string& xlabel) {
-  const std::string data = (dir / (stem + ".tsv")).string();
-  std::ostringstream script;
-  script << "set datafile separator '\\t'\nset logscale x 2\nset grid\nset key bottom right noenhanced\n"
-         << "set offsets graph 0.05, graph 0.05, graph 0.1, graph 0.05\n"
-         << "set xlabel '" << xlabel << "'\nset ylabel 'accuracy (%)'\n";
-  for (const char* term : {"pngcairo size 900,600", "svg size 900,600"}) {
-    const std::string ext = std::string(term).substr(0, 3) == "svg" ? "svg" : "png";
-    script << "set terminal " << term << "\nset output '" << (dir / (stem + "." + ext)).string() << "'\n"
-           << "plot '" << data << "' index 0 using 2:3 with points pt 7 ps 1.2 title 'strategies', "
-           << "'' index 0 using 2:3:1 with labels offset 0,1 font ',8' noenhanced notitle, "
-           << "'' index 1 using 2:3 with linespoints lw 2 pt 6 ps 2 title 'Pareto frontier'\n";
-  }
-  FILE* gp = popen("gnuplot 2>/dev/null", "w");
-  if (!gp) return;
-  std::fputs(script.str().c_str(), gp);
-  pclose(gp);
 }
 
 }  // namespace
 
 void write_reports(const fs::path& dir, const EvalReport& report) {
-  std::ofstream(dir / "summary.json") << summary_json(report).dump(2) << "\n";
-  std::ofstream(dir / "summary.md") << markdown(report);
-  write_plot_data(dir / "accuracy_vs_tokens.tsv", report, false);
-  write_plot_data(dir / "accuracy_vs_wall.tsv", report, true);
-  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
-    plot(dir, "accuracy_vs_tokens", "generated tokens per question");
-    plot(dir, "accuracy_vs_wall", "wall time per question (s)");
-  }
+  write_file_atomic(dir / "summary.json", summary_json(report).dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  write_file_atomic(dir / "summary.md", markdown(report));
 }
 
 }  // namespace ponder::eval

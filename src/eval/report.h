@@ -7,9 +7,9 @@
 
 namespace ponder::eval {
 
-// summary.json (reproducible bit for bit except wall_s), summary.md, and with gnuplot
-// installed accuracy_vs_tokens.{png,svg} and accuracy_vs_wall.{png,svg} with the
-// Pareto frontier marked.
+// summary.json (reproducible bit for bit except wall_s) and summary.md, each replaced
+// atomically; throws FileError naming the file it could not write. (Plots are drawn by
+// the command line, from the report.)
 void write_reports(const std::filesystem::path& dir, const EvalReport& report);
 
 }  // namespace ponder::eval

@@ -1,166 +1,44 @@
 // run_eval: strategies x items on one engine through the runtime, with resumable
 // traces.
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <stdexcept>
 
+#include "eval/files.h"
 #include "eval/report.h"
+#include "eval/run_dir.h"
 #include "ponder/eval.h"
+#include "ponder/result_json.h"
 #include "ponder/runtime.h"
+#include "ponder/verifier.h"
 
 namespace ponder {
 
 namespace {
 
-using nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-json cost_json(const Cost& c) {
-  return {{"prompt_tokens", c.prompt_tokens}, {"generated_tokens", c.generated_tokens},
-          {"scored_tokens", c.scored_tokens}, {"verifier_tokens", c.verifier_tokens},
-          {"forward_passes", c.forward_passes},
-          {"wall_ms", c.wall_ms}};
-}
-
-json trace_json(const EvalItem& item, const StrategyResult& r) {
-  json samples = json::array();
-  for (const auto& s : r.samples) {
-    samples.push_back({{"answer", s.answer ? json(s.answer->text) : json(nullptr)},
-                       {"correct", s.answer && s.answer->key == item.reference.key},
-                       {"tokens", s.tokens},
-                       {"mean_logprob", s.mean_logprob},
-                       {"finish_reason", finish_reason_name(s.finish)},
-                       {"pruned", s.pruned},
-                       {"text", s.text}});
-  }
-  json j = {{"id", item.id},
-            {"strategy", r.strategy},
-            {"reference", item.reference.text},
-            {"answer", r.answer ? json(r.answer->text) : json(nullptr)},
-            {"correct", r.answer && r.answer->key == item.reference.key},
-            {"confidence", r.confidence},
-            {"stop_reason", r.stop_reason},
-            {"samples", samples},
-            {"cost", cost_json(r.cost)}};
-  if (!r.error.empty()) j["error"] = r.error;
-  return j;
-}
-
-json adaptive_settings(const AdaptiveVoteOptions& a) {
-  using C = AdaptiveVoteOptions::Criterion;
-  return {{"criterion", a.criterion == C::beta ? "beta" : a.criterion == C::dirichlet ? "dirichlet" : "esc"},
-          {"threshold", a.threshold},
-          {"wave", a.wave},
-          {"esc_window", a.esc_window}};
-}
-
-// The settings a resumed run must share with the run that wrote the directory.
-json run_settings(const Engine& engine, const EvalOptions& o, AnswerRule rule) {
-  const auto& g = o.strategy_options.generation;
-  return {{"model", fs::path(engine.model().path()).filename().string()},
-          {"seed", o.seed},
-          {"temperature", g.sampling.temperature},
-          {"top_p", g.sampling.top_p},
-          {"max_tokens", g.stop.max_tokens},
-          {"answer_rule", answer_rule_name(rule)},
-          {"answer_pattern", g.answers.pattern},
-          {"adaptive", adaptive_settings(o.strategy_options.adaptive)},
-          {"verifier", o.verifier ? fs::path(o.verifier->model().path()).filename().string() : ""}};
-}
-
-// Settings added after the first directories were written, at their defaults: a
-// directory that lacks one ran with its default.
-json settings_defaults() { return {{"adaptive", adaptive_settings({})}, {"verifier", ""}}; }
-
-void check_or_write_settings(const fs::path& dir, const json& settings) {
-  const fs::path path = dir / "run.json";
-  if (fs::exists(path)) {
-    std::ifstream in(path);
-    const json old = json::parse(in, nullptr, false);
-    if (old.is_discarded()) throw std::runtime_error(path.string() + " is not valid JSON; use another --out");
-    for (auto& [key, value] : settings.items()) {
-      if (!old.contains(key) && settings_defaults().value(key, json()) == value) continue;
-      if (!old.contains(key) || old[key] != value) {
-        throw std::runtime_error(dir.string() + " holds a run with other settings (" + key + ": " +
-                                 (old.contains(key) ? old[key].dump() : "none") + " there, " + value.dump() +
-                                 " now); use another --out");
-      }
-    }
-    return;
-  }
-  std::ofstream(path) << settings.dump(2) << "\n";
-}
-
-// Completed traces of earlier runs, by (id, strategy). A last line cut short by an
-// interruption is dropped from the file so appending continues cleanly.
-std::map<std::pair<std::string, std::string>, json> load_traces(const fs::path& path) {
-  std::map<std::pair<std::string, std::string>, json> done;
-  if (!fs::exists(path)) return done;
-  std::string content;
-  {
-    std::ifstream in(path, std::ios::binary);
-    content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  const size_t complete = content.rfind('\n') == std::string::npos ? 0 : content.rfind('\n') + 1;
-  if (complete < content.size()) fs::resize_file(path, complete);
-  size_t start = 0;
-  while (start < complete) {
-    const size_t end = content.find('\n', start);
-    const json row = json::parse(content.substr(start, end - start), nullptr, false);
-    start = end + 1;
-    if (row.is_object() && row.contains("id") && row.contains("strategy") && !row.contains("error")) {
-      done[{row["id"].get<std::string>(), row["strategy"].get<std::string>()}] = row;
-    }
-  }
-  return done;
-}
-
-class Progress {
- public:
-  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && isatty(STDERR_FILENO)) {}
-  void tick() {
-    ++done_;
-    if (!enabled_) return;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta = done_ > 0 ? elapsed / double(done_) * double(total_ - done_) : 0.0;
-    std::fprintf(stderr, "\r[eval] %zu/%zu (%.0f%%) elapsed %.0fs, ETA %.0fs   ", done_, total_,
-                 100.0 * double(done_) / double(total_), elapsed, eta);
-    if (done_ == total_) std::fputc('\n', stderr);
-  }
-
- private:
-  size_t total_, done_ = 0;
-  bool enabled_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
-
 // Rows are successful runs only.
-StrategySummary summarize(const std::string& name, const std::vector<const json*>& rows, uint64_t seed) {
+StrategySummary summarize(const std::string& name, const std::vector<const TraceRow*>& rows, uint64_t seed) {
   StrategySummary s;
   s.name = name;
   std::vector<int> outcomes;
-  int min_samples = INT32_MAX;
-  for (const json* row : rows) {
-    outcomes.push_back((*row)["correct"].get<bool>() ? 1 : 0);
-    const json& cost = (*row)["cost"];
-    s.generated_tokens += cost["generated_tokens"].get<double>();
-    s.verifier_tokens += cost.value("verifier_tokens", 0.0);
-    s.forward_passes += cost["forward_passes"].get<double>();
-    s.wall_s += cost["wall_ms"].get<double>() / 1000.0;
-    s.samples += double((*row)["samples"].size());
-    min_samples = std::min(min_samples, int((*row)["samples"].size()));
+  size_t min_samples = SIZE_MAX, samples = 0, no_answer = 0;
+  for (const TraceRow* row : rows) {
+    outcomes.push_back(row->correct ? 1 : 0);
+    const Cost& cost = row->result.cost;
+    s.generated_tokens += double(cost.generated_tokens);
+    s.verifier_tokens += double(cost.verifier_tokens);
+    s.forward_passes += double(cost.forward_passes);
+    s.wall_s += cost.wall_ms / 1000.0;
+    samples += row->result.samples.size();
+    min_samples = std::min(min_samples, row->result.samples.size());
+    for (const auto& sample : row->result.samples) no_answer += !sample.answer;
   }
   s.questions = int(outcomes.size());
   if (outcomes.empty()) return s;
@@ -171,17 +49,31 @@ StrategySummary summarize(const std::string& name, const std::vector<const json*
   s.verifier_tokens /= n;
   s.forward_passes /= n;
   s.wall_s /= n;
-  s.samples /= n;
-  for (int k = 1; k <= min_samples; k *= 2) {
+  s.samples = double(samples) / n;
+  s.no_answer_share = samples > 0 ? double(no_answer) / double(samples) : 0.0;
+  for (size_t k = 1; k <= min_samples; k *= 2) {
     double total = 0.0;
-    for (const json* row : rows) {
-      int correct = 0;
-      for (const auto& sample : (*row)["samples"]) correct += sample["correct"].get<bool>();
-      total += pass_at_k(int((*row)["samples"].size()), correct, k);
+    for (const TraceRow* row : rows) {
+      const int correct = int(std::count(row->samples_correct.begin(), row->samples_correct.end(), true));
+      total += pass_at_k(int(row->result.samples.size()), correct, int(k));
     }
-    s.coverage[k] = total / n;
+    s.coverage[int(k)] = total / n;
   }
   return s;
+}
+
+// What a verifier's scores depend on: its model and its settings.
+nlohmann::json verifier_record(const ProcessRewardModel& verifier) {
+  const PrmSettings& v = verifier.settings();
+  nlohmann::json j = eval::identity_json(eval::model_identity(verifier.model().path()));
+  j["settings"] = {{"prompt", v.prompt},
+                   {"step_delimiter", v.step_delimiter},
+                   {"tag", v.tag},
+                   {"good", v.good},
+                   {"bad", v.bad},
+                   {"aggregation", step_aggregation_name(v.aggregation)},
+                   {"surprise_weight", v.surprise_weight}};
+  return j;
 }
 
 // The items by their group: in numeric order of the values when every value is a
@@ -229,7 +121,11 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
 
   StrategyOptions so = options.strategy_options;
   so.generation.sampling.seed = options.seed;
-  if (so.generation.answers.rule == AnswerRule::automatic) so.generation.answers.rule = default_answer_rule(data.format);
+  // Every rule, the data set's own first: a model that answers another way still scores.
+  AnswerOptions& answers = so.generation.answers;
+  if (answers.rule == AnswerRule::automatic && answers.first == AnswerRule::automatic) {
+    answers.first = default_answer_rule(data.format);
+  }
   std::vector<std::unique_ptr<Strategy>> strategies;
   std::set<std::string> names;
   for (const auto& spec : options.strategies) {
@@ -240,47 +136,59 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   }
 
   const fs::path dir(options.out_dir);
-  fs::create_directories(dir);
-  check_or_write_settings(dir, run_settings(engine, options, so.generation.answers.rule));
+  std::error_code made;
+  fs::create_directories(dir, made);
+  if (made) throw eval::FileError("cannot create " + dir.string() + ": " + made.message());
+  const eval::DirectoryLock lock(dir / ".lock");
+  const nlohmann::json verifier = options.verifier ? verifier_record(*options.verifier) : nlohmann::json();
+  eval::check_or_write_settings(
+      dir, eval::run_settings(so, options.seed, data, eval::model_identity(engine.model().path()), verifier));
   const fs::path traces_path = dir / "traces.jsonl";
-  auto done = load_traces(traces_path);
+  auto [done, warnings] = eval::load_traces(traces_path);
 
   EvalReport report;
+  report.warnings = std::move(warnings);
   std::vector<Job> jobs;
   std::vector<const EvalItem*> job_items;
   for (const auto& item : items) {
     for (const auto& s : strategies) {
-      if (done.count({item.id, s->name()})) {
-        ++report.resumed;
-      } else {
+      const auto it = done.find({item.id, s->name()});
+      if (it == done.end()) {
         // The strategies outlive the runtime: it only borrows them.
         jobs.push_back({std::shared_ptr<const Strategy>(s.get(), [](const Strategy*) {}), item.question, {}, {}});
         job_items.push_back(&item);
+      } else if (it->second.item_hash != item_hash(item)) {
+        // run.json's data hash guards files; this guards data sets built in memory.
+        throw std::runtime_error(traces_path.string() + ": item \"" + item.id +
+                                 "\" was run with another question or reference; use another --out");
+      } else {
+        ++report.resumed;
       }
     }
   }
 
-  std::ofstream traces(traces_path, std::ios::app);
-  if (!traces) throw std::runtime_error("cannot write " + traces_path.string());
-  Progress progress(jobs.size(), options.progress);
+  eval::AppendFile traces(traces_path);
   Runtime runtime(engine, {.max_in_flight = options.max_in_flight});
   if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
+  const size_t total = jobs.size();
   for (size_t i = 0; i < jobs.size(); ++i) {
+    // A row that cannot be written throws out of the run: nothing after it is computed.
     jobs[i].on_result = [&, i](const StrategyResult& r) {
-      const json row = trace_json(*job_items[i], r);
-      traces << dump(row) << '\n' << std::flush;
-      if (!row.contains("error")) done[{job_items[i]->id, r.strategy}] = row;
+      TraceRow row = make_trace_row(*job_items[i], r);
+      traces.append_line(dump_json(row));
+      if (r.error.empty()) done[{row.id, r.strategy}] = std::move(row);
       ++report.ran;
-      progress.tick();
+      if (options.on_progress) options.on_progress(size_t(report.ran), total);
     };
   }
   runtime.run(std::move(jobs));
+  traces.close();
 
   // Every strategy's summary over `members`; a failed run leaves no row and counts as an error.
   auto summarize_all = [&](const std::vector<const EvalItem*>& members) {
     std::vector<StrategySummary> out;
     for (const auto& s : strategies) {
-      std::vector<const json*> rows;
+      std::vector<const TraceRow*> rows;
       for (const EvalItem* item : members) {
         auto it = done.find({item->id, s->name()});
         if (it != done.end()) rows.push_back(&it->second);
@@ -300,8 +208,32 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
       report.groups.push_back({value, int(members.size()), summarize_all(members)});
     }
   }
+  for (const auto& s : report.strategies) {
+    report.failed += s.errors;
+    if (s.no_answer_share > 0.5) {
+      char line[256];
+      std::snprintf(line, sizeof(line), "%s: %.0f%% of samples gave no answer under the answer rule %s%s",
+                    s.name.c_str(), 100 * s.no_answer_share, answer_rule_name(answers.rule),
+                    answers.rule == AnswerRule::automatic ? " (every rule tried; samples cut short by --max-tokens?)"
+                                                          : "; try --answer auto");
+      report.warnings.push_back(line);
+    }
+  }
   eval::write_reports(dir, report);
   return report;
+}
+
+TraceRow make_trace_row(const EvalItem& item, StrategyResult result) {
+  TraceRow row;
+  row.id = item.id;
+  row.item_hash = item_hash(item);
+  row.reference = item.reference.text;
+  row.correct = result.answer && result.answer->key == item.reference.key;
+  for (const auto& s : result.samples) {
+    row.samples_correct.push_back(s.answer && s.answer->key == item.reference.key);
+  }
+  row.result = std::move(result);
+  return row;
 }
 
 }  // namespace ponder

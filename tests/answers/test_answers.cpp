@@ -71,6 +71,36 @@ TEST(AnswerRules, ValidateNamesThePattern) {
   EXPECT_NE(error_of(options).find("pattern"), std::string::npos);
 }
 
+TEST(AnswerRules, AutomaticTriesTheFirstRuleThenEveryOther) {
+  // A MATH run reads boxed answers first, but a model that ends with "#### N" still answers.
+  AnswerOptions math;
+  math.first = AnswerRule::boxed;
+  EXPECT_EQ(extract_answer("so 100 + 2\n#### 102", math)->text, "102");
+  EXPECT_EQ(extract_answer("The answer is 7.", math)->text, "7");
+  EXPECT_EQ(extract_answer("we get 3 then 5", math)->text, "5");
+  // Where several rules find something, the first rule wins; without it, the usual order.
+  const std::string both = "\\boxed{3}\n#### 102";
+  EXPECT_EQ(extract_answer(both, math)->text, "3");
+  EXPECT_EQ(extract_answer(both, {})->text, "102");
+  // A rule outside the usual order joins it in front.
+  AnswerOptions letters;
+  letters.first = AnswerRule::option_letter;
+  EXPECT_EQ(extract_answer("I pick (C), 42 votes", letters)->text, "C");
+  EXPECT_EQ(extract_answer("no letters, 42", letters)->text, "42");
+  EXPECT_EQ(extract_answer("nothing here", math), std::nullopt);
+}
+
+TEST(AnswerRules, ValidateNamesTheFirstRule) {
+  AnswerOptions options;
+  options.first = AnswerRule::boxed;
+  EXPECT_EQ(error_of(options), "");
+  options.rule = AnswerRule::hash_mark;
+  EXPECT_EQ(error_of(options), "first: only used with the auto rule (rule is hash)");
+  options.rule = AnswerRule::automatic;
+  options.first = AnswerRule::regex;
+  EXPECT_NE(error_of(options).find("first: any rule but regex"), std::string::npos);
+}
+
 TEST(AnswerRules, ExtractRejectsAnInvalidRegex) {
   AnswerOptions options{AnswerRule::regex, "(("};
   try {

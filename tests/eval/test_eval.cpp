@@ -1,11 +1,16 @@
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 
+#include <csignal>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ponder/eval.h"
 #include "support/test_models.h"
+#include "toy/random_models.h"
 
 namespace ponder {
 namespace {
@@ -128,19 +133,30 @@ class EvalRun : public ::testing::Test {
     options_.strategy_options.generation.answers.rule = AnswerRule::regex;
     options_.strategy_options.generation.answers.pattern = "[a-c]";
     options_.seed = 5;
-    options_.progress = false;
+    // The model hash cache of these tests, apart from the user's.
+    setenv("PONDER_CACHE", (dir_ + "/cache").c_str(), 1);
   }
 
-  EvalReport run(const std::string& out, int limit = 0) {
+  EvalReport run(const std::string& out, int limit = 0, std::shared_ptr<const Model> model = nullptr) {
     EngineOptions e;
     e.max_sequences = 16;
     e.context_per_sequence = 64;
     e.threads = 2;
-    Engine engine(model_, e);
+    Engine engine(model ? model : model_, e);
     EvalOptions o = options_;
     o.out_dir = dir_ + "/" + out;
     o.limit = limit;
     return run_eval(engine, data_, o);
+  }
+
+  // The message of the std::runtime_error run() throws ("" when it does not).
+  std::string refusal(const std::string& out, int limit = 0, std::shared_ptr<const Model> model = nullptr) {
+    try {
+      run(out, limit, std::move(model));
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "";
   }
 
   // Wall time, and with it forward passes when the schedule differs (a resumed run
@@ -242,19 +258,217 @@ TEST_F(EvalRun, ResumesWithoutRedoingFinishedItems) {
 }
 
 TEST_F(EvalRun, RefusesADirectoryWithOtherSettings) {
+  const StrategyOptions original = options_.strategy_options;
   run("settings", 2);
   options_.seed = 6;
-  EXPECT_THROW(run("settings", 2), std::runtime_error);
+  EXPECT_NE(refusal("settings", 2).find("seed: 5 there, 6 now"), std::string::npos);
   options_.seed = 5;
   options_.strategy_options.adaptive.wave = 1;
-  EXPECT_THROW(run("settings", 2), std::runtime_error);
-  // A directory written before the adaptive settings were recorded ran with the defaults.
+  EXPECT_NE(refusal("settings", 2).find("adaptive.wave: 4 there, 1 now"), std::string::npos);
   options_.strategy_options.adaptive.wave = AdaptiveVoteOptions{}.wave;
-  const std::string settings = dir_ + "/settings/run.json";
-  nlohmann::json j = nlohmann::json::parse(std::ifstream(settings));
-  j.erase("adaptive");
-  std::ofstream(settings) << j.dump();
-  EXPECT_NO_THROW(run("settings", 2));
+  // Every setting is recorded, each difference named.
+  options_.strategy_options.generation.sampling.top_k = 40;
+  options_.strategy_options.generation.sampling.min_p = 0.05f;
+  options_.strategy_options.prune.quantile = 0.5;
+  options_.strategy_options.adaptive.dirichlet_draws = 500;
+  const std::string message = refusal("settings", 2);
+  for (const char* key : {"sampling.top_k", "sampling.min_p", "prune.quantile", "adaptive.dirichlet_draws"}) {
+    EXPECT_NE(message.find(key), std::string::npos) << key << " in " << message;
+  }
+  EXPECT_NE(message.find("use another --out"), std::string::npos);
+  options_.strategy_options = original;
+  EXPECT_EQ(run("settings", 2).resumed, 6);
+}
+
+TEST_F(EvalRun, RefusesOtherDataWithTheSameIds) {
+  run("data", 2);
+  // Same ids, other references: resuming would report the old rows' accuracy.
+  const Dataset original = data_;
+  std::string rows;
+  for (int i = 0; i < 6; ++i) {
+    rows += R"({"id":"q)" + std::to_string(i) + R"(","question":"item )" + std::to_string(i) + R"(","answer":"z"})" "\n";
+  }
+  data_ = load_dataset(write_file(dir_, "other.jsonl", rows));
+  EXPECT_NE(refusal("data", 2).find("data.sha256"), std::string::npos);
+  // A data set built in memory has no file hash: the rows' item hashes catch the change.
+  data_ = original;
+  data_.items[1].reference = {"z", "z"};
+  EXPECT_NE(refusal("data", 2).find("item \"q1\" was run with another question or reference"), std::string::npos);
+  data_ = original;
+  data_.items[0].question = "another question";
+  EXPECT_NE(refusal("data", 2).find("item \"q0\""), std::string::npos);
+}
+
+TEST_F(EvalRun, RefusesAnotherModelWithTheSameFileName) {
+  run("model", 2);
+  const std::string other_dir = dir_ + "/other-model";
+  fs::create_directories(other_dir);
+  const std::string other = other_dir + "/" + fs::path(model_->path()).filename().string();
+  toy::write_random_model(other, "tiny", 2);
+  EXPECT_NE(refusal("model", 2, Model::load(other)).find("model.sha256"), std::string::npos);
+}
+
+TEST_F(EvalRun, RefusesDirectoriesOfOlderVersions) {
+  // run.json as ponder wrote it before it recorded hashes.
+  fs::create_directories(dir_ + "/old");
+  write_file(dir_ + "/old", "run.json", R"({"answer_pattern":"","answer_rule":"hash","max_tokens":16,"model":"tiny.gguf","seed":5})");
+  const std::string message = refusal("old");
+  EXPECT_NE(message.find("run.json has layout version 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("use another --out"), std::string::npos);
+}
+
+TEST_F(EvalRun, ASecondRunIntoTheSameDirectoryIsRefusedAtOnce) {
+  fs::create_directories(dir_ + "/locked");
+  const int fd = open((dir_ + "/locked/.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_NE(refusal("locked").find("in use by another run"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_ + "/locked/run.json"));
+  close(fd);  // released, as it is when a run ends or dies
+  EXPECT_EQ(run("locked", 1).ran, 3);
+}
+
+// A small disk: writes past `bytes` fail (EFBIG) as they would on a full one.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit saved_{};
+  void (*old_handler_)(int) = nullptr;
+};
+
+TEST_F(EvalRun, WriteErrorsNameTheFileAndLoseNothing) {
+  run("disk", 2);
+  const std::string traces = dir_ + "/disk/traces.jsonl";
+  const std::string summary = dir_ + "/disk/summary.json";
+  const std::string summary_before = summary_without_timings(dir_ + "/disk").dump();
+  {
+    // Room for part of one more row: the run stops with an error naming the file.
+    FileSizeLimit limit(fs::file_size(traces) + 100);
+    const std::string message = refusal("disk");
+    EXPECT_NE(message.find("cannot write " + traces), std::string::npos) << message;
+  }
+  // No row was cut, and the summary of the earlier run is still whole.
+  std::ifstream in(traces);
+  int rows = 0;
+  for (std::string line; std::getline(in, line); ++rows) EXPECT_NO_THROW(json::parse(line));
+  EXPECT_EQ(rows, 6);
+  EXPECT_EQ(summary_without_timings(dir_ + "/disk").dump(), summary_before);
+
+  const EvalReport resumed = run("disk");
+  EXPECT_EQ(resumed.resumed, 6);
+  EXPECT_EQ(resumed.ran, 12);
+  {
+    // Everything done: only the summaries are written, and they fail whole.
+    const std::string before = summary_without_timings(dir_ + "/disk").dump();
+    FileSizeLimit limit(64);
+    const std::string message = refusal("disk");
+    EXPECT_NE(message.find("cannot write " + summary), std::string::npos) << message;
+    EXPECT_EQ(summary_without_timings(dir_ + "/disk").dump(), before);
+  }
+  for (const auto& entry : fs::directory_iterator(dir_ + "/disk")) {
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+  run("straight");
+  EXPECT_EQ(summary_without_timings(dir_ + "/disk", false).dump(),
+            summary_without_timings(dir_ + "/straight", false).dump());
+}
+
+TEST_F(EvalRun, DamagedTraceRowsAreDoneAgainNotReadOutOfBounds) {
+  run("damaged", 2);
+  const std::string traces = dir_ + "/damaged/traces.jsonl";
+  std::vector<json> rows;
+  {
+    std::ifstream in(traces);
+    for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
+  }
+  ASSERT_EQ(rows.size(), 6u);
+  rows[0].erase("cost");
+  rows[1]["samples"] = 5;
+  rows[2]["samples"][0].erase("tokens");
+  rows[3]["cost"]["generated_tokens"] = "many";
+  {
+    std::ofstream out(traces);
+    for (const auto& row : rows) out << row.dump() << "\n";
+    out << "{not json\n";
+  }
+  const EvalReport repaired = run("damaged", 2);
+  EXPECT_EQ(repaired.ran, 4);
+  EXPECT_EQ(repaired.resumed, 2);
+  std::vector<std::string> skipped;
+  for (const auto& w : repaired.warnings) {
+    if (w.starts_with("traces.jsonl")) skipped.push_back(w);
+  }
+  ASSERT_EQ(skipped.size(), 5u);
+  EXPECT_NE(skipped[0].find("line 1 skipped (cost: missing)"), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[1].find("line 2 skipped (samples: expected an array"), std::string::npos) << skipped[1];
+  EXPECT_NE(skipped[2].find("samples[0].tokens: missing"), std::string::npos) << skipped[2];
+  EXPECT_NE(skipped[3].find("cost.generated_tokens: expected an integer"), std::string::npos) << skipped[3];
+  EXPECT_NE(skipped[4].find("line 7 skipped (not valid JSON)"), std::string::npos) << skipped[4];
+  // The damaged lines stay, but never again cost a run.
+  const EvalReport again = run("damaged", 2);
+  EXPECT_EQ(again.ran, 0);
+  EXPECT_EQ(again.resumed, 6);
+  run("undamaged", 2);
+  EXPECT_EQ(summary_without_timings(dir_ + "/damaged", false)["strategies"].dump(),
+            summary_without_timings(dir_ + "/undamaged", false)["strategies"].dump());
+}
+
+TEST_F(EvalRun, FailedRunsAreCountedAndRunAgain) {
+  // Longer than a sequence's context (64 tokens): each run of it fails.
+  data_.items[1].question = std::string(400, 'x');
+  const EvalReport report = run("failed", 2);
+  EXPECT_EQ(report.failed, 3);
+  EXPECT_EQ(report.strategies[0].errors, 1);
+  EXPECT_EQ(report.strategies[0].questions, 1);
+  const EvalReport again = run("failed", 2);
+  EXPECT_EQ(again.ran, 3);
+  EXPECT_EQ(again.failed, 3);
+}
+
+TEST_F(EvalRun, ReportsProgressThroughItsCallback) {
+  std::vector<std::pair<size_t, size_t>> calls;
+  options_.on_progress = [&](size_t done, size_t total) { calls.emplace_back(done, total); };
+  run("progress", 2);
+  ASSERT_EQ(calls.size(), 6u);
+  for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i], std::make_pair(i + 1, size_t(6)));
+}
+
+TEST_F(EvalRun, AutomaticAnswersTryTheDataSetsRuleFirstThenEveryRule) {
+  data_ = load_dataset(write_file(dir_, "math.jsonl", R"({"problem":"p","solution":"so $\\boxed{102}$"})" "\n"));
+  ASSERT_EQ(data_.format, DatasetFormat::math);
+  options_.strategy_options.generation.answers = {};
+  run("math");
+  const json settings = json::parse(std::ifstream(dir_ + "/math/run.json"));
+  EXPECT_EQ(settings["answers"]["rule"], "auto");
+  EXPECT_EQ(settings["answers"]["first"], "boxed");
+}
+
+TEST_F(EvalRun, SaysWhenMostSamplesGiveNoAnswer) {
+  options_.strategy_options.generation.answers.pattern = "no such answer [0-9]{40}";
+  const EvalReport report = run("silent", 2);
+  for (const auto& s : report.strategies) EXPECT_DOUBLE_EQ(s.no_answer_share, 1.0);
+  ASSERT_EQ(report.warnings.size(), 3u);
+  EXPECT_NE(report.warnings[0].find("greedy: 100% of samples gave no answer under the answer rule regex"),
+            std::string::npos)
+      << report.warnings[0];
+  const json summary = json::parse(std::ifstream(dir_ + "/silent/summary.json"));
+  EXPECT_EQ(summary["strategies"][0]["no_answer_share"], 1.0);
+  EXPECT_EQ(summary["warnings"].size(), 3u);
+  // Any character answers (the random model's text has some).
+  options_.strategy_options.generation.answers.pattern = "[\\s\\S]";
+  EXPECT_TRUE(run("answered", 2).warnings.empty());
 }
 
 TEST_F(EvalRun, BadDataCanStopTheRun) {
