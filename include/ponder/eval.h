@@ -112,6 +112,7 @@ struct EvalOptions {
   uint64_t seed = 0;         // sampling seed (sample i of a question uses seed + i)
   bool stop_on_bad_data = false;  // else bad rows are reported and skipped
   int max_in_flight = 0;     // questions in flight; 0 = automatic
+  bool trace_tokens = false;  // trace rows keep every sample's tokens and logprobs (for replay)
   // Called on run_eval's thread after each finished run (item x strategy), with the runs
   // done so far and those to do in this call (resumed runs not counted); may be empty.
   std::function<void(size_t done, size_t total)> on_progress;

@@ -112,6 +112,8 @@ void add_eval_command(CLI::App& app) {
   add_answer_options(cmd, a->options.strategy_options.generation.answers, "auto: every rule, the format's own first");
   cmd->add_option("--on-bad-data", a->on_bad_data, "skip (report and go on) or stop");
   add_engine_options(cmd, a->engine, true);
+  cmd->add_flag("--trace-tokens", a->options.trace_tokens,
+                "Keep every sample's token ids and logprobs in traces.jsonl (for replay)");
   cmd->add_option("--in-flight", a->options.max_in_flight, "Questions in flight (0 = half the slots)")
       ->check(integer_in(0, max_engine_sequences(), "0 = half the slots"));
   cmd->add_flag("--no-progress", [a](int64_t) { a->progress = false; }, "No progress line");

@@ -168,7 +168,7 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   }
 
   eval::AppendFile traces(traces_path);
-  Runtime runtime(engine, {.max_in_flight = options.max_in_flight});
+  Runtime runtime(engine, {.max_in_flight = options.max_in_flight, .record_tokens = options.trace_tokens});
   if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
   const size_t total = jobs.size();
   for (size_t i = 0; i < jobs.size(); ++i) {
