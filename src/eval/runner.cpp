@@ -12,6 +12,7 @@
 #include "eval/files.h"
 #include "eval/report.h"
 #include "eval/run_dir.h"
+#include "ponder/engine_sizing.h"
 #include "ponder/eval.h"
 #include "ponder/result_json.h"
 #include "ponder/runtime.h"
@@ -98,12 +99,12 @@ std::vector<std::pair<std::string, std::vector<const EvalItem*>>> items_by_group
 }  // namespace
 
 EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads) {
-  EngineOptions e;
-  e.max_sequences = max_sequences;
-  e.threads = threads;
-  e.context_per_sequence = std::min(model.n_ctx_train(), 1024);
-  e.batch_tokens = std::max(512, max_sequences);
-  return e;
+  // Items vary in length, so every slot gets the model's context up to 1024 tokens.
+  Workload work;
+  work.sequences = max_sequences;
+  work.max_new_tokens = std::min(model.n_ctx_train(), 1024) - 1;
+  work.threads = threads;
+  return engine_options_for(model, work);
 }
 
 EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& options) {
