@@ -33,6 +33,16 @@ Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationO
 
 double sample_probability(const SampleTrace& s) { return std::exp(s.mean_logprob); }
 
+void answer_with_best(StrategyResult& r, const std::function<double(const SampleTrace&)>& score) {
+  size_t best = 0;
+  for (size_t i = 1; i < r.samples.size(); ++i) {
+    if (score(r.samples[i]) > score(r.samples[best])) best = i;
+  }
+  r.answer = r.samples[best].answer;
+  r.text = r.samples[best].text;
+  r.confidence = score(r.samples[best]);
+}
+
 namespace {
 
 // Draws n samples and answers with the one `pick` chooses.
@@ -45,15 +55,13 @@ class SingleChoice : public StrategyBase {
   Task<StrategyResult> run(QuestionRun& q) const override {
     StrategyResult r;
     r.samples = co_await draw_all(q, budget(), generation());
-    size_t chosen = 0;
     if (pick_ == Pick::best_logprob) {
-      for (size_t i = 1; i < r.samples.size(); ++i) {
-        if (r.samples[i].mean_logprob > r.samples[chosen].mean_logprob) chosen = i;
-      }
+      answer_with_best(r, sample_probability);
+    } else {
+      r.answer = r.samples.front().answer;
+      r.text = r.samples.front().text;
+      r.confidence = sample_probability(r.samples.front());
     }
-    r.answer = r.samples[chosen].answer;
-    r.text = r.samples[chosen].text;
-    r.confidence = sample_probability(r.samples[chosen]);
     r.stop_reason = "budget";
     co_return r;
   }

@@ -30,13 +30,7 @@ class VerifierChoice : public StrategyBase {
       voting::decide(r, groups);
       q.report_vote(voting::standings(groups, r.samples), r.confidence);
     } else {
-      size_t best = 0;
-      for (size_t i = 1; i < r.samples.size(); ++i) {
-        if (verifier_score(r.samples[i]) > verifier_score(r.samples[best])) best = i;
-      }
-      r.answer = r.samples[best].answer;
-      r.text = r.samples[best].text;
-      r.confidence = verifier_score(r.samples[best]);
+      answer_with_best(r, verifier_score);
     }
     r.stop_reason = "budget";
     co_return r;

@@ -1,6 +1,7 @@
 #pragma once
 // The built-in strategies (constructed by make_strategy) and helpers they share.
 
+#include <functional>
 #include <memory>
 
 #include "ponder/runtime.h"
@@ -26,5 +27,9 @@ Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationO
 
 // exp(mean token logprob): the length-normalised probability of a sample.
 double sample_probability(const SampleTrace& s);
+
+// Answers with the sample that scores highest (the first of equals); its score is the
+// confidence.
+void answer_with_best(StrategyResult& r, const std::function<double(const SampleTrace&)>& score);
 
 }  // namespace ponder::strategies
