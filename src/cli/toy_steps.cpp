@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "ponder/result_json.h"
 #include "ponder/runtime.h"
 #include "toy/dataset.h"
 #include "toy/metrics.h"
@@ -166,18 +167,18 @@ std::vector<std::vector<std::string>> samples_from_traces(const std::string& pat
   if (!in) throw UsageError("--traces: cannot read " + path);
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    const nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
-    if (!row.is_object() || !row.contains("id") || !row.contains("strategy") || !row.contains("samples") ||
-        !row["samples"].is_array()) {
-      throw UsageError(path + ":" + std::to_string(n) + ": not a trace row");
+    // The eval's own reader of trace rows: every field checked, the bad one named.
+    TraceRow row;
+    try {
+      row = nlohmann::json::parse(line).get<TraceRow>();
+    } catch (const std::exception& e) {
+      throw UsageError(path + ":" + std::to_string(n) + ": not a trace row: " + e.what());
     }
-    if (row["strategy"] != strategy || row.contains("error")) continue;
-    auto it = index.find(row["id"].get<std::string>());
+    if (row.result.strategy != strategy || !row.result.error.empty()) continue;
+    auto it = index.find(row.id);
     if (it == index.end()) continue;
     seen[it->second] = true;
-    for (const auto& s : row["samples"]) {
-      if (s.contains("text") && s["text"].is_string()) out[it->second].push_back(s["text"].get<std::string>());
-    }
+    for (const auto& sample : row.result.samples) out[it->second].push_back(sample.text);
   }
   for (size_t i = 0; i < qs.size(); ++i) {
     if (!seen[i]) throw UsageError(path + ": no " + strategy + " row for " + qs[i].example.id);
