@@ -221,18 +221,17 @@ void QuestionRun::sync(SampleId id) {
   s.mode = Sample::Mode::idle;
 }
 
+// Reads the sample's own records, which after_step keeps current while it generates.
 void QuestionRun::report_lines(SampleId id, bool final) {
   Sample& s = samples_[size_t(id)];
   if (!sink_ || s.mode != Sample::Mode::generating) return;
-  const Sequence& seq = engine_.sequence(s.seq);
-  const size_t have = s.base_records + seq.records.size();
+  const size_t have = s.records.size();
   size_t start = s.reported_lines_end;
   for (size_t k = start; k < have; ++k) {
-    const TokenRecord& r = seq.records[k - s.base_records];
-    const bool ends_line = engine_.model().token_piece(r.token).find('\n') != std::string::npos;
+    const bool ends_line = engine_.model().token_piece(s.records[k].token).find('\n') != std::string::npos;
     if (!ends_line && !(final && k + 1 == have)) continue;
     Event e{.kind = EventKind::line, .sample = id, .position = int(start)};
-    for (size_t i = start; i <= k; ++i) e.tokens.push_back(seq.records[i - s.base_records]);
+    e.tokens.assign(s.records.begin() + long(start), s.records.begin() + long(k) + 1);
     e.text = engine_.model().detokenize(tokens_of(e.tokens));
     emit(std::move(e));
     start = k + 1;
