@@ -3,7 +3,9 @@
 #include <ggml.h>
 #include <gguf.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -168,8 +170,10 @@ void write_llama_gguf(const std::string& path, const LlamaShape& shape,
     }
     gguf_add_tensor(g, tensor);
   }
+  errno = 0;
   if (!gguf_write_to_file(g, path.c_str(), false)) {
-    throw std::runtime_error("write_llama_gguf: cannot write " + path);
+    const std::string why = errno != 0 ? std::string(": ") + std::strerror(errno) : "";
+    throw std::runtime_error("write_llama_gguf: cannot write " + path + why);
   }
 }
 
