@@ -76,6 +76,10 @@ struct StrategySummary {
   double generated_tokens = 0.0;  // per question, mean
   double verifier_tokens = 0.0;   // per question, mean (tokens the verifier model read)
   double forward_passes = 0.0;    // per question, mean
+  double decoded_tokens = 0.0;    // per question, mean: tokens the generator decoded, re-reads included
+  // All questions' decoded tokens / their sample trees' distinct tokens (1 = nothing
+  // re-read; 0 where the rows do not record it).
+  double reprocess_ratio = 0.0;
   double wall_s = 0.0;            // per question, mean (timing: not reproducible)
   double samples = 0.0;           // per question, mean
   std::map<int, double> coverage;  // k -> mean pass@k over questions
@@ -113,6 +117,7 @@ struct EvalOptions {
   bool stop_on_bad_data = false;  // else bad rows are reported and skipped
   int max_in_flight = 0;     // questions in flight; 0 = automatic
   bool trace_tokens = false;  // trace rows keep every sample's tokens and logprobs (for replay)
+  bool reuse_prefixes = true;  // off: every step re-reads its prefix (RuntimeOptions::reuse_prefixes)
   // Called on run_eval's thread after each finished run (item x strategy), with the runs
   // done so far and those to do in this call (resumed runs not counted); may be empty.
   std::function<void(size_t done, size_t total)> on_progress;

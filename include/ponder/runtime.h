@@ -106,6 +106,12 @@ class QuestionRun {
   // Step scores of each solution text for this question, all solutions in one batch on
   // forks of the verifier's prompt (prefilled once per question).
   Task<std::vector<StepScores>> verify(std::vector<std::string> solutions);
+  // Step scores of each idle sample's text so far. The verifier keeps a sequence per
+  // sample holding what it has read of it, which follows the sample's forks and
+  // truncations, so each call reads only the steps that are new (a search's way).
+  Task<std::vector<StepScores>> verify_samples(std::vector<SampleId> samples);
+  // Where the verifier cuts steps (what a search should stop its steps at).
+  const std::string& verifier_step_delimiter() const;
 
   // --- reporting
   void emit(Event event);  // fills in the question id
@@ -145,18 +151,36 @@ class QuestionRun {
     std::optional<ScoreResult> score;
     size_t reported_lines_end = 0;  // records already reported in `line` events
     bool freed = false;
+    bool fresh = false;  // reuse_prefixes off: its sequence was just made from its whole prefix
+    // The verifier's reading (verify_samples): a verifier sequence holding its prompt and
+    // the steps read so far, one checkpoint per step read, and the reading's entries
+    // (the last being the verdict on the last step read).
+    struct VerifiedStep {
+      size_t text_end;   // the step and its delimiter end here in `text`
+      size_t tokens;     // verifier sequence length after the step's tag
+      size_t entries;    // reading entries before the step's verdict
+    };
+    SeqId verifier_seq = 0;
+    std::vector<VerifiedStep> verified;
+    PrmReading reading;
   };
   friend class Runtime;
   static std::vector<Token> tokens_of(std::span<const TokenRecord> records);
   Sample& sample(SampleId id);
   const Sample& sample(SampleId id) const;
   SeqId root();
+  std::vector<SeqId> prompt_sequences(int n);  // n sequences holding the prompt
   void require_idle(SampleId id, const char* what);
   void sync(SampleId id);  // takes over what the engine finished for the sample
   void report_lines(SampleId id, bool final);
   void after_step();       // reports new lines, syncs samples whose work finished
   SampleTrace read(SampleId id) const;
   void release(SampleId id);
+  void release_verifier_view(Sample& s);
+  // Cuts a sample's verifier view back to the steps that end within its first `bytes` of text.
+  void cut_verifier_view(Sample& s, size_t bytes);
+  // reuse_prefixes off: a fresh sequence holding the prompt and the sample's tokens.
+  void reread_prefix(SampleId id);
 
   Runtime& runtime_;
   Engine& engine_;
@@ -174,6 +198,7 @@ class QuestionRun {
   std::coroutine_handle<> waiter_;
   SampleId woken_by_ = -1;
   Cost verifier_cost_;
+  int64_t tree_tokens_ = 0;  // the prompt and every token added to a sample after its fork
 };
 
 struct Job {
@@ -189,6 +214,10 @@ struct RuntimeOptions {
   int max_in_flight = 0;
   // Keep every sample's tokens and logprobs in its trace (for replay); off: summaries only.
   bool record_tokens = false;
+  // Off: the way a script drives a server, for comparison: every launch, fork and next
+  // step re-reads its whole prefix into a fresh sequence, and the verifier re-reads whole
+  // solutions. Same samples (same seeds), more decoding.
+  bool reuse_prefixes = true;
   void validate(const Engine& generator) const;  // throws std::invalid_argument
 };
 

@@ -26,6 +26,7 @@ struct SamplingParams {
 struct StopParams {
   int max_tokens = 256;            // generated tokens at most; >= 1
   std::vector<std::string> stop;   // stop strings (not included in the returned text)
+  bool keep_stop = false;          // keep the stop string in the text (a search's steps end with theirs)
   bool ignore_eos = false;         // keep going past end-of-generation tokens
 
   void validate() const;

@@ -13,6 +13,7 @@
 #include "ponder/cost.h"
 #include "ponder/sampling.h"
 #include "ponder/task.h"
+#include "ponder/verifier.h"
 
 namespace ponder {
 
@@ -68,6 +69,10 @@ class Strategy {
   // What it needs of the backend (Capability bits of ponder/runtime.h); the runtime
   // refuses a strategy whose needs it cannot meet.
   virtual uint32_t needs() const = 0;
+  // The most samples it keeps at once, each holding a KV slot while it waits for others
+  // (a search's beams). The runtime admits a question only when these and its prompt fit
+  // beside the questions in flight. Strategies that harvest each sample as it ends hold 1.
+  virtual int held_samples() const { return 1; }
   // The algorithm; the runtime supplies the question's run and fills in the cost.
   virtual Task<StrategyResult> run(QuestionRun& question) const = 0;
 };
@@ -108,10 +113,29 @@ struct PruneOptions {
   int min_survivors = 4;    // never prune below this many live or finished samples; >= 1
 };
 
+// The verifier-guided searches (beam, dvts, pf, epf, rollback, astar): they grow a
+// question's samples step by step and score every step with the verifier.
+struct SearchOptions {
+  std::string step_delimiter;  // where a step ends; empty: the verifier's ("\n" for the toy PRM)
+  int max_steps = 40;          // steps per solution at most; the last one runs to the end; >= 1
+  int beam_width = 4;          // beam, dvts: M, the children of each kept node; >= 2
+  StepAggregation aggregation = StepAggregation::last;  // beam: how partial solutions rank
+  int lookahead = 0;           // dvts: greedy steps past each candidate, for its score only; >= 0
+  double pf_temperature = 1.0;  // pf: weights are softmax(logit(step score) / T); > 0
+  enum class Resampling { multinomial, systematic };
+  Resampling resampling = Resampling::multinomial;  // pf (epf is always systematic)
+  bool keep_finished = false;  // pf, epf: finished particles leave the pool instead of being resampled
+  double rollback_threshold = 0.5;  // rollback: a step scoring below it is tried again; (0, 1)
+  int rollback_tries = 3;           // rollback: tries per step, the best one kept; >= 1
+  int astar_expansions = 4;         // astar: next steps sampled from each state taken; >= 1
+  double astar_step_cost = 0.0;     // astar: subtracted per step from a state's log score; >= 0
+};
+
 struct StrategyOptions {
   GenerationOptions generation;
   AdaptiveVoteOptions adaptive;
   PruneOptions prune;
+  SearchOptions search;
   // Throws std::invalid_argument naming the field and its allowed range.
   void validate() const;
 };

@@ -24,7 +24,7 @@ const char* step_aggregation_name(StepAggregation a);
 
 struct PrmSettings {
   std::string prompt = "{question}\n";  // the PRM's input before the first step
-  std::string step_delimiter = "\n";    // a solution's steps are cut here (empty steps dropped)
+  std::string step_delimiter = "\n\n";  // a solution's steps are cut here (empty steps dropped)
   std::string tag = "~";                // appended after each step and its delimiter
   std::string good = "+";               // one token: the step is right
   std::string bad = "-";                // one token: it is wrong
@@ -79,6 +79,7 @@ class ProcessRewardModel {
   struct Continuation {
     std::vector<Token> tokens;
     std::vector<PrmTokenKind> kinds;
+    std::vector<size_t> step_ends;  // per step: index of the token after its tag (where its verdict is read)
   };
   Continuation continuation(const std::vector<std::string>& steps) const;
 

@@ -75,10 +75,11 @@ void run_eval_command(EvalArgs a) {
   if (a.progress) a.options.on_progress = progress_line("eval");
   const EvalReport report = run_eval(engine, data, a.options);
 
-  std::printf("%-22s %9s %15s %12s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q", "wall s/q");
+  std::printf("%-22s %9s %15s %12s %12s %8s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q", "verif tok/q",
+              "reread", "wall s/q");
   for (const auto& s : report.strategies) {
-    std::printf("%-22s %8.1f%% %6.1f-%5.1f%% %12.1f %10.3f%s\n", s.name.c_str(), 100 * s.accuracy, 100 * s.ci95.first,
-                100 * s.ci95.second, s.generated_tokens, s.wall_s,
+    std::printf("%-22s %8.1f%% %6.1f-%5.1f%% %12.1f %12.1f %8.3f %10.3f%s\n", s.name.c_str(), 100 * s.accuracy,
+                100 * s.ci95.first, 100 * s.ci95.second, s.generated_tokens, s.verifier_tokens, s.reprocess_ratio, s.wall_s,
                 s.errors ? ("  (" + std::to_string(s.errors) + " failed)").c_str() : "");
   }
   std::printf("%d runs done now, %d resumed from %s\n", report.ran, report.resumed, a.options.out_dir.c_str());
@@ -106,6 +107,9 @@ void add_eval_command(CLI::App& app) {
       ->check(integer_in(0, INT32_MAX, "0 = all"));
   add_sampling_options(cmd, a->options.strategy_options.generation.sampling, a->options.strategy_options.generation.stop);
   add_adaptive_options(cmd, a->options.strategy_options.adaptive);
+  add_search_options(cmd, a->options.strategy_options.search);
+  cmd->add_flag("--no-prefix-reuse", [a](int64_t) { a->options.reuse_prefixes = false; },
+                "Re-read every prefix at every step, as a script driving a server does (for comparison)");
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");

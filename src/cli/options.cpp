@@ -114,6 +114,65 @@ void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
       ->capture_default_str();
 }
 
+void add_search_options(CLI::App* cmd, SearchOptions& o) {
+  cmd->add_option_function<std::string>(
+      "--step-delimiter",
+      [&o](const std::string& text) {
+        // Written as the shell passes it: "\n" stands for a newline, "\\" for a backslash.
+        std::string d;
+        for (size_t i = 0; i < text.size(); ++i) {
+          if (text[i] != '\\' || i + 1 == text.size()) {
+            d += text[i];
+            continue;
+          }
+          const char c = text[++i];
+          if (c == 'n') d += '\n';
+          else if (c == 't') d += '\t';
+          else if (c == '\\') d += '\\';
+          else throw CLI::ValidationError("--step-delimiter", "unknown escape \\" + std::string(1, c) + " (\\n, \\t, \\\\)");
+        }
+        if (d.empty()) throw CLI::ValidationError("--step-delimiter", "must not be empty");
+        o.step_delimiter = d;
+      },
+      "Searches: where a step ends, e.g. '\\n\\n' (default: the verifier's)");
+  cmd->add_option("--max-steps", o.max_steps, "Searches: steps per solution at most")
+      ->check(integer_in(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--beam-width", o.beam_width, "beam, dvts: children of each kept node (M)")
+      ->check(integer_in(2, 1024))
+      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+      "--step-aggregation", [&o](const std::string& name) { o.aggregation = parse_step_aggregation(name); },
+      "beam, dvts: how a partial solution's step scores rank it: last, min, product (default: last)");
+  cmd->add_option("--lookahead", o.lookahead, "dvts: greedy steps past each candidate, for its score")
+      ->check(integer_in(0, 64))
+      ->capture_default_str();
+  cmd->add_option("--pf-temperature", o.pf_temperature, "pf: particle weights softmax(logit(score) / T)")
+      ->check(number_in(0, 1e6, true))
+      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+      "--resampling",
+      [&o](const std::string& name) {
+        if (name == "multinomial") o.resampling = SearchOptions::Resampling::multinomial;
+        else if (name == "systematic") o.resampling = SearchOptions::Resampling::systematic;
+        else throw CLI::ValidationError("--resampling", "'" + name + "' is not multinomial or systematic");
+      },
+      "pf: multinomial or systematic (default: multinomial)");
+  cmd->add_flag("--keep-finished", o.keep_finished, "pf, epf: finished particles leave the pool instead of being resampled");
+  cmd->add_option("--rollback-threshold", o.rollback_threshold, "rollback: a step scoring below is tried again")
+      ->check(number_in(0, 1, true, true))
+      ->capture_default_str();
+  cmd->add_option("--rollback-tries", o.rollback_tries, "rollback: tries per step, the best kept")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--astar-expansions", o.astar_expansions, "astar: next steps sampled from each state taken")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--astar-step-cost", o.astar_step_cost, "astar: subtracted per step from a state's log score")
+      ->check(number_in(0, 1e6))
+      ->capture_default_str();
+}
+
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help) {
   cmd->add_option_function<std::string>(
       "--answer", [&answers](const std::string& name) { answers.rule = parse_answer_rule(name); },

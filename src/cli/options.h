@@ -41,6 +41,11 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences
 // --threshold, --dirichlet, --wave, --esc-window.
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);
 
+// --step-delimiter, --max-steps, --beam-width, --step-aggregation, --lookahead,
+// --pf-temperature, --resampling, --keep-finished, --rollback-threshold, --rollback-tries,
+// --astar-expansions, --astar-step-cost.
+void add_search_options(CLI::App* cmd, SearchOptions& options);
+
 // --answer (a rule name, parsed as it is read) and --answer-regex. An absent --answer
 // leaves `answers.rule` as the command set it.
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help);

@@ -50,7 +50,9 @@ void print_event(const Event& e) {
       std::printf("[sample %d] pruned: %s\n", e.sample, e.detail.c_str());
       break;
     case EventKind::scored:
-      std::printf("[verifier] sample %d: %.3f\n", e.position, e.value);
+      // verify() numbers the solutions it was given; verify_samples() names the sample.
+      std::printf("[verifier] %s %d: %.3f\n", e.sample >= 0 ? "sample" : "solution",
+                  e.sample >= 0 ? e.sample : e.position, e.value);
       break;
     case EventKind::vote: {
       std::string tally;
@@ -89,7 +91,8 @@ void run_question(RunArgs a) {
   auto model = Model::load(a.model);
   check_text_fits(*model, a.question, model->n_ctx_train(), "the question");
   Workload work;
-  work.sequences = strategy->budget() + 1;  // the prompt's sequence and the samples forked from it
+  // The prompt's sequence and the samples the strategy keeps or draws at once.
+  work.sequences = std::max(strategy->budget(), strategy->held_samples()) + 1;
   work.prompt_tokens = int(format_question(*model, a.question).size());
   work.max_new_tokens = a.options.generation.stop.max_tokens;
   work.threads = a.engine.threads;
@@ -127,6 +130,7 @@ void add_run_command(CLI::App& app) {
   add_sampling_options(cmd, a->options.generation.sampling, a->options.generation.stop);
   add_answer_options(cmd, a->options.generation.answers, "auto");
   add_adaptive_options(cmd, a->options.adaptive);
+  add_search_options(cmd, a->options.search);
   add_engine_options(cmd, a->engine, false);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");

@@ -75,6 +75,8 @@ Cost& Cost::operator+=(const Cost& o) {
   generated_tokens += o.generated_tokens;
   scored_tokens += o.scored_tokens;
   forward_passes += o.forward_passes;
+  decoded_tokens += o.decoded_tokens;
+  tree_tokens += o.tree_tokens;
   wall_ms += o.wall_ms;
   verifier_tokens += o.verifier_tokens;
   return *this;
@@ -616,6 +618,7 @@ void Engine::after_decode(const std::vector<BatchItem>& items, std::vector<SeqId
     auto it = requests_.find(s.request);
     Cost* cost = it == requests_.end() ? nullptr : &it->second->cost;
     touch(s.request);
+    if (cost) cost->decoded_tokens += item.count;
     for (int k = 0; k < item.count; ++k) {
       if (cost && s.kinds[size_t(item.first + k)] == TokenKind::context) ++cost->prompt_tokens;
     }
@@ -676,7 +679,7 @@ void Engine::sample_next(Live& s, int batch_index, std::vector<SeqId>& finished)
       const size_t from = s.text.size() > piece.size() + stop.size() ? s.text.size() - piece.size() - stop.size() : 0;
       const size_t at = s.text.find(stop, from);
       if (at != std::string::npos) {
-        s.text.resize(at);
+        if (!s.stop.keep_stop) s.text.resize(at);
         finish_generation(s, FinishReason::stop_string);
         break;
       }

@@ -25,6 +25,8 @@ json strategies_json(const std::vector<StrategySummary>& strategies) {
                     {"generated_tokens", s.generated_tokens},
                     {"verifier_tokens", s.verifier_tokens},
                     {"forward_passes", s.forward_passes},
+                    {"decoded_tokens", s.decoded_tokens},
+                    {"reprocess_ratio", s.reprocess_ratio},
                     {"samples", s.samples},
                     {"wall_s", s.wall_s},
                     {"coverage", coverage},
@@ -70,8 +72,9 @@ void group_table(std::ostringstream& md, const EvalReport& report) {
 
 std::string markdown(const EvalReport& report) {
   std::ostringstream md;
-  md << "| strategy | accuracy | 95% CI | generated tokens / q | samples / q | forward passes / q | wall s / q | coverage |\n";
-  md << "|---|---|---|---|---|---|---|---|\n";
+  md << "| strategy | accuracy | 95% CI | generated tokens / q | verifier tokens / q | samples / q | forward passes / q | "
+        "reprocess ratio | wall s / q | coverage |\n";
+  md << "|---|---|---|---|---|---|---|---|---|---|\n";
   char line[512];
   for (const auto& s : report.strategies) {
     std::string coverage;
@@ -80,9 +83,9 @@ std::string markdown(const EvalReport& report) {
       std::snprintf(c, sizeof(c), "%s@%d %.1f%%", coverage.empty() ? "" : ", ", k, 100 * v);
       coverage += c;
     }
-    std::snprintf(line, sizeof(line), "| %s | %.1f%% | %.1f-%.1f | %.1f | %.2f | %.1f | %.3f | %s |\n", s.name.c_str(),
-                  100 * s.accuracy, 100 * s.ci95.first, 100 * s.ci95.second, s.generated_tokens, s.samples,
-                  s.forward_passes, s.wall_s, coverage.c_str());
+    std::snprintf(line, sizeof(line), "| %s | %.1f%% | %.1f-%.1f | %.1f | %.1f | %.2f | %.1f | %.3f | %.3f | %s |\n",
+                  s.name.c_str(), 100 * s.accuracy, 100 * s.ci95.first, 100 * s.ci95.second, s.generated_tokens,
+                  s.verifier_tokens, s.samples, s.forward_passes, s.reprocess_ratio, s.wall_s, coverage.c_str());
     md << line;
   }
   md << "\nScaling efficiency (accuracy points per doubling of generated tokens, drops count twice):";

@@ -105,6 +105,9 @@ Cost read_cost(const json& j, const std::string& path) {
   c.forward_passes = f.count("forward_passes");
   c.wall_ms = f.real("wall_ms");
   c.verifier_tokens = f.count("verifier_tokens");
+  // Added later: rows written before have neither.
+  if (f.has("decoded_tokens")) c.decoded_tokens = f.count("decoded_tokens");
+  if (f.has("tree_tokens")) c.tree_tokens = f.count("tree_tokens");
   return c;
 }
 
@@ -168,7 +171,9 @@ void to_json(json& j, const Cost& c) {
        {"scored_tokens", c.scored_tokens},
        {"forward_passes", c.forward_passes},
        {"wall_ms", number(c.wall_ms)},
-       {"verifier_tokens", c.verifier_tokens}};
+       {"verifier_tokens", c.verifier_tokens},
+       {"decoded_tokens", c.decoded_tokens},
+       {"tree_tokens", c.tree_tokens}};
 }
 
 void from_json(const json& j, Cost& c) { c = read_cost(j, ""); }

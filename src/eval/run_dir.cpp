@@ -72,6 +72,7 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
   const auto& g = o.generation;
   const auto& a = o.adaptive;
   const auto& p = o.prune;
+  const auto& s = o.search;
   return {
       {"version", kRunFileVersion},
       {"data", {{"sha256", data.content_hash}, {"format", format_name(data.format)}}},
@@ -98,6 +99,19 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
         {"dirichlet_draws", a.dirichlet_draws}}},
       {"prune",
        {{"warmup_tokens", p.warmup_tokens}, {"quantile", p.quantile}, {"min_survivors", p.min_survivors}}},
+      {"search",
+       {{"step_delimiter", s.step_delimiter},
+        {"max_steps", s.max_steps},
+        {"beam_width", s.beam_width},
+        {"aggregation", step_aggregation_name(s.aggregation)},
+        {"lookahead", s.lookahead},
+        {"pf_temperature", s.pf_temperature},
+        {"resampling", s.resampling == SearchOptions::Resampling::multinomial ? "multinomial" : "systematic"},
+        {"keep_finished", s.keep_finished},
+        {"rollback_threshold", s.rollback_threshold},
+        {"rollback_tries", s.rollback_tries},
+        {"astar_expansions", s.astar_expansions},
+        {"astar_step_cost", s.astar_step_cost}}},
   };
 }
 

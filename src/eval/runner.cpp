@@ -30,12 +30,15 @@ StrategySummary summarize(const std::string& name, const std::vector<const Trace
   s.name = name;
   std::vector<int> outcomes;
   size_t min_samples = SIZE_MAX, samples = 0, no_answer = 0;
+  double tree_tokens = 0.0;
   for (const TraceRow* row : rows) {
     outcomes.push_back(row->correct ? 1 : 0);
     const Cost& cost = row->result.cost;
     s.generated_tokens += double(cost.generated_tokens);
     s.verifier_tokens += double(cost.verifier_tokens);
     s.forward_passes += double(cost.forward_passes);
+    s.decoded_tokens += double(cost.decoded_tokens);
+    tree_tokens += double(cost.tree_tokens);
     s.wall_s += cost.wall_ms / 1000.0;
     samples += row->result.samples.size();
     min_samples = std::min(min_samples, row->result.samples.size());
@@ -48,7 +51,9 @@ StrategySummary summarize(const std::string& name, const std::vector<const Trace
   s.ci95 = bootstrap_ci95(outcomes, seed);
   s.generated_tokens /= n;
   s.verifier_tokens /= n;
+  s.reprocess_ratio = tree_tokens > 0 ? s.decoded_tokens / tree_tokens : 0.0;
   s.forward_passes /= n;
+  s.decoded_tokens /= n;
   s.wall_s /= n;
   s.samples = double(samples) / n;
   s.no_answer_share = samples > 0 ? double(no_answer) / double(samples) : 0.0;
@@ -142,8 +147,11 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   if (made) throw eval::FileError("cannot create " + dir.string() + ": " + made.message());
   const eval::DirectoryLock lock(dir / ".lock");
   const nlohmann::json verifier = options.verifier ? verifier_record(*options.verifier) : nlohmann::json();
-  eval::check_or_write_settings(
-      dir, eval::run_settings(so, options.seed, data, eval::model_identity(engine.model().path()), verifier));
+  nlohmann::json settings =
+      eval::run_settings(so, options.seed, data, eval::model_identity(engine.model().path()), verifier);
+  // Same samples either way, but decoding in other batches may round differently.
+  settings["reuse_prefixes"] = options.reuse_prefixes;
+  eval::check_or_write_settings(dir, settings);
   const fs::path traces_path = dir / "traces.jsonl";
   auto [done, warnings] = eval::load_traces(traces_path);
 
@@ -169,7 +177,9 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   }
 
   eval::AppendFile traces(traces_path);
-  Runtime runtime(engine, {.max_in_flight = options.max_in_flight, .record_tokens = options.trace_tokens});
+  Runtime runtime(engine, {.max_in_flight = options.max_in_flight,
+                           .record_tokens = options.trace_tokens,
+                           .reuse_prefixes = options.reuse_prefixes});
   if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
   const size_t total = jobs.size();
   for (size_t i = 0; i < jobs.size(); ++i) {

@@ -16,7 +16,8 @@ QuestionRun::QuestionRun(Runtime& runtime, QuestionId id, std::string question, 
       question_(std::move(question)),
       prompt_(std::move(prompt)),
       sink_(std::move(sink)),
-      request_(engine_.begin_request()) {}
+      request_(engine_.begin_request()),
+      tree_tokens_(int64_t(prompt_.size())) {}
 
 QuestionRun::~QuestionRun() { finish_run(); }
 
@@ -51,17 +52,17 @@ void QuestionRun::emit(Event event) {
 
 std::vector<SampleId> QuestionRun::launch(int n, const GenerationOptions& generation, bool last) {
   if (n < 1) throw std::invalid_argument("launch: n must be >= 1");
-  const std::vector<SeqId> seqs = engine_.fork(root(), n);
   std::vector<SampleId> ids;
-  for (SeqId seq : seqs) {
+  for (SeqId seq : prompt_sequences(n)) {
     const SampleId id = SampleId(samples_.size());
     samples_.push_back({});
     samples_.back().seq = seq;
+    samples_.back().fresh = true;
     ids.push_back(id);
     generate(id, generation);
     emit({.kind = EventKind::launched, .sample = id});
   }
-  if (last) {
+  if (last && root_ != 0) {
     engine_.free(root_);
     root_ = 0;
   }
@@ -71,9 +72,17 @@ std::vector<SampleId> QuestionRun::launch(int n, const GenerationOptions& genera
 SampleId QuestionRun::start() {
   const SampleId id = SampleId(samples_.size());
   samples_.push_back({});
-  samples_.back().seq = engine_.fork(root(), 1).front();
+  samples_.back().seq = prompt_sequences(1).front();
+  samples_.back().fresh = true;
   emit({.kind = EventKind::launched, .sample = id});
   return id;
+}
+
+std::vector<SeqId> QuestionRun::prompt_sequences(int n) {
+  if (runtime_.options().reuse_prefixes) return engine_.fork(root(), n);
+  std::vector<SeqId> seqs;
+  for (int i = 0; i < n; ++i) seqs.push_back(engine_.add_sequence(request_, prompt_));
+  return seqs;
 }
 
 std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
@@ -83,19 +92,36 @@ std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
   if (position < 0 || position > int(p.records.size())) {
     throw std::invalid_argument("fork: position must be in [0, " + std::to_string(p.records.size()) + "]");
   }
-  const std::vector<SeqId> seqs = engine_.fork(p.seq, n);
+  const bool reuse = runtime_.options().reuse_prefixes;
+  std::vector<SeqId> seqs;
+  if (reuse) {
+    seqs = engine_.fork(p.seq, n);
+  } else {
+    std::vector<Token> prefix = prompt_;
+    for (int k = 0; k < position; ++k) prefix.push_back(p.records[size_t(k)].token);
+    for (int i = 0; i < n; ++i) seqs.push_back(engine_.add_sequence(request_, prefix));
+  }
   std::vector<SampleId> ids;
   for (SeqId seq : seqs) {
-    engine_.truncate(seq, prompt_.size() + size_t(position));
+    if (reuse) engine_.truncate(seq, prompt_.size() + size_t(position));
     const SampleId id = SampleId(samples_.size());
     Sample child;
     child.seq = seq;
+    child.fresh = !reuse;
     child.parent = parent;
     child.fork_position = position;
     const Sample& source = samples_[size_t(parent)];  // re-read: push_back may move it
     child.records.assign(source.records.begin(), source.records.begin() + position);
     child.text = position == int(source.records.size()) ? source.text : engine_.model().detokenize(tokens_of(child.records));
     child.reported_lines_end = child.records.size();
+    // The verifier's reading of the shared steps comes along (its KV forked, not re-read).
+    if (source.verifier_seq != 0) {
+      Engine* verifier = runtime_.verifier_engine();
+      child.verifier_seq = verifier->fork(source.verifier_seq, 1).front();
+      child.verified = source.verified;
+      child.reading = source.reading;
+      cut_verifier_view(child, child.text.size());
+    }
     samples_.push_back(std::move(child));
     ids.push_back(id);
     emit({.kind = EventKind::forked, .sample = id, .parent = parent, .position = position});
@@ -105,7 +131,9 @@ std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
 
 void QuestionRun::generate(SampleId id, const GenerationOptions& generation, std::optional<uint64_t> seed) {
   require_idle(id, "generate");
+  if (!runtime_.options().reuse_prefixes && !sample(id).fresh) reread_prefix(id);
   Sample& s = sample(id);
+  s.fresh = false;
   SamplingParams params = generation.sampling;
   params.seed = seed.value_or(generation.sampling.seed + uint64_t(id));
   s.base_records = s.records.size();
@@ -121,6 +149,7 @@ void QuestionRun::extend(SampleId id, const std::string& text) {
   if (tokens.empty()) return;
   for (Token t : tokens) s.records.push_back({t, 0.0f, 0.0f, {}});
   s.text += text;
+  tree_tokens_ += int64_t(tokens.size());
   s.reported_lines_end = s.records.size();
   // Scoring appends the tokens to the sequence; their logprobs arrive with it.
   s.mode = Sample::Mode::extending;
@@ -138,6 +167,7 @@ void QuestionRun::truncate(SampleId id, int position) {
   engine_.truncate(s.seq, prompt_.size() + size_t(position));
   s.records.resize(size_t(position));
   s.text = engine_.model().detokenize(tokens_of(s.records));
+  cut_verifier_view(s, s.text.size());
   s.reported_lines_end = std::min(s.reported_lines_end, s.records.size());
   s.finish = FinishReason::none;
   emit({.kind = EventKind::truncated, .sample = id, .position = position});
@@ -202,6 +232,7 @@ void QuestionRun::sync(SampleId id) {
       s.records.resize(s.base_records);
       s.records.insert(s.records.end(), seq.records.begin(), seq.records.end());
       s.text = s.base_text + seq.text;
+      tree_tokens_ += int64_t(seq.records.size());
       s.finish = seq.finish;
       break;
     case Sample::Mode::extending: {
@@ -275,6 +306,7 @@ void QuestionRun::release(SampleId id) {
   Sample& s = samples_[size_t(id)];
   if (s.freed) return;
   if (engine_.contains(s.seq)) engine_.free(s.seq);
+  release_verifier_view(s);
   s.freed = true;
   s.records.clear();
   s.records.shrink_to_fit();
@@ -356,6 +388,154 @@ Task<std::vector<StepScores>> QuestionRun::verify(std::vector<std::string> solut
   co_return out;
 }
 
+const std::string& QuestionRun::verifier_step_delimiter() const {
+  const ProcessRewardModel* prm = runtime_.verifier();
+  if (!prm) throw std::logic_error("verifier_step_delimiter: no verifier is attached (--verifier MODEL)");
+  return prm->settings().step_delimiter;
+}
+
+namespace {
+
+// The steps of text[from, end): each with where it ends (after its delimiter, or at the
+// end of the text for an unfinished last step). Blank steps are skipped, as
+// ProcessRewardModel::steps() does.
+struct TextStep {
+  std::string text;
+  size_t end;
+  bool complete;  // followed by the delimiter
+};
+std::vector<TextStep> steps_from(const std::string& text, size_t from, const std::string& delimiter) {
+  std::vector<TextStep> out;
+  while (from < text.size()) {
+    const size_t at = text.find(delimiter, from);
+    const bool complete = at != std::string::npos;
+    const size_t end = complete ? at + delimiter.size() : text.size();
+    std::string step = text.substr(from, (complete ? at : text.size()) - from);
+    if (step.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back({std::move(step), end, complete});
+    from = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+Task<std::vector<StepScores>> QuestionRun::verify_samples(std::vector<SampleId> ids) {
+  const ProcessRewardModel* prm = runtime_.verifier();
+  Engine* engine = runtime_.verifier_engine();
+  if (!prm || !engine) throw std::logic_error("verify_samples: no verifier is attached (--verifier MODEL)");
+  if (!runtime_.options().reuse_prefixes) {
+    std::vector<std::string> texts;
+    for (SampleId id : ids) texts.push_back(text(id));
+    co_return co_await verify(std::move(texts));
+  }
+  if (verifier_request_ == 0) verifier_request_ = engine->begin_request();
+  if (verifier_root_ == 0) verifier_root_ = engine->add_sequence(verifier_request_, prm->prompt_tokens(question_));
+  const size_t prompt_tokens = engine->sequence(verifier_root_).tokens.size();
+  const double surprise = prm->settings().surprise_weight;
+  const StepAggregation aggregation = prm->settings().aggregation;
+
+  std::vector<StepScores> out(ids.size());
+  struct Reading {
+    size_t index;  // in ids
+    std::vector<TextStep> steps;
+    ProcessRewardModel::Continuation continuation;
+    size_t base_tokens, base_entries;
+  };
+  std::vector<Reading> reads;
+  std::vector<SeqId> busy;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    require_idle(ids[i], "verify_samples");
+    Sample& s = sample(ids[i]);
+    const size_t from = s.verified.empty() ? 0 : s.verified.back().text_end;
+    std::vector<TextStep> steps = steps_from(s.text, from, prm->settings().step_delimiter);
+    if (steps.empty()) {
+      if (!s.verified.empty()) out[i] = score_reading(s.reading, surprise, aggregation);
+      continue;
+    }
+    std::vector<std::string> texts;
+    for (const auto& step : steps) texts.push_back(step.text);
+    Reading r{i, std::move(steps), prm->continuation(texts), 0, 0};
+    // The new steps' first token is where the verdict on the last step read was.
+    if (!s.verified.empty()) r.continuation.kinds.front() = PrmTokenKind::label;
+    r.base_tokens = s.verified.empty() ? prompt_tokens : s.verified.back().tokens;
+    r.base_entries = s.verified.empty() ? 0 : s.verified.back().entries;
+    if (r.base_tokens + r.continuation.tokens.size() >= size_t(engine->context_per_sequence())) {
+      if (!s.verified.empty()) out[i] = score_reading(s.reading, surprise, aggregation);
+      continue;  // too long for the verifier's context: its score stays that of what fit
+    }
+    if (s.verifier_seq == 0) {
+      s.verifier_seq = engine->fork(verifier_root_, 1).front();
+    } else {
+      engine->truncate(s.verifier_seq, r.base_tokens);
+    }
+    engine->score(s.verifier_seq, r.continuation.tokens, {prm->good_token(), prm->bad_token()});
+    busy.push_back(s.verifier_seq);
+    reads.push_back(std::move(r));
+  }
+  if (!reads.empty()) {
+    co_await Wait{this, [engine, &busy] {
+                    return std::none_of(busy.begin(), busy.end(), [&](SeqId s) { return engine->busy(s); });
+                  }};
+  }
+  for (Reading& r : reads) {
+    Sample& s = sample(ids[r.index]);
+    const ScoreResult& result = *engine->sequence(s.verifier_seq).score;
+    PrmReading& reading = s.reading;
+    for (auto* v : {&reading.logprobs, &reading.good, &reading.bad}) v->resize(r.base_entries);
+    reading.kinds.resize(r.base_entries);
+    reading.logprobs.insert(reading.logprobs.end(), result.logprobs.begin(), result.logprobs.end());
+    for (const auto& c : result.candidate_logprobs) {
+      reading.good.push_back(c[0]);
+      reading.bad.push_back(c[1]);
+    }
+    reading.kinds.insert(reading.kinds.end(), r.continuation.kinds.begin(), r.continuation.kinds.end());
+    out[r.index] = score_reading(reading, surprise, aggregation);
+    for (size_t k = 0; k < r.steps.size() && r.steps[k].complete; ++k) {
+      const size_t end = r.continuation.step_ends[k];
+      s.verified.push_back({r.steps[k].end, r.base_tokens + end, r.base_entries + end});
+    }
+    // Keep the steps read for good, and the verdict on the last one.
+    const size_t keep = s.verified.empty() ? 0 : s.verified.back().entries + 1;
+    for (auto* v : {&reading.logprobs, &reading.good, &reading.bad}) v->resize(keep);
+    reading.kinds.resize(keep);
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    emit({.kind = EventKind::scored, .sample = ids[i], .scores = out[i].steps, .value = out[i].solution});
+  }
+  co_return out;
+}
+
+void QuestionRun::cut_verifier_view(Sample& s, size_t bytes) {
+  if (s.verifier_seq == 0) return;
+  while (!s.verified.empty() && s.verified.back().text_end > bytes) s.verified.pop_back();
+  if (s.verified.empty()) {
+    release_verifier_view(s);
+    return;
+  }
+  runtime_.verifier_engine()->truncate(s.verifier_seq, s.verified.back().tokens);
+  const size_t keep = s.verified.back().entries + 1;
+  for (auto* v : {&s.reading.logprobs, &s.reading.good, &s.reading.bad}) v->resize(keep);
+  s.reading.kinds.resize(keep);
+}
+
+void QuestionRun::release_verifier_view(Sample& s) {
+  Engine* verifier = runtime_.verifier_engine();
+  if (s.verifier_seq != 0 && verifier && verifier->contains(s.verifier_seq)) verifier->free(s.verifier_seq);
+  s.verifier_seq = 0;
+  s.verified.clear();
+  s.reading = {};
+}
+
+void QuestionRun::reread_prefix(SampleId id) {
+  Sample& s = sample(id);
+  std::vector<Token> tokens = prompt_;
+  for (const auto& r : s.records) tokens.push_back(r.token);
+  const SeqId fresh = engine_.add_sequence(request_, std::move(tokens));
+  engine_.free(s.seq);
+  s.seq = fresh;
+  s.fresh = true;
+}
+
 void QuestionRun::Wait::await_suspend(std::coroutine_handle<> h) {
   run->waiting_for_ = std::move(ready);
   run->waiter_ = h;
@@ -398,6 +578,7 @@ Cost QuestionRun::finish_run() {
   Cost cost;
   if (request_ != 0) {
     cost = engine_.end_request(request_);
+    cost.tree_tokens = tree_tokens_;
     request_ = 0;
   }
   if (Engine* verifier = runtime_.verifier_engine(); verifier && verifier_request_ != 0) {

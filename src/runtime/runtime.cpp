@@ -48,6 +48,11 @@ struct Runtime::Active {
   std::optional<Task<StrategyResult>> task;
 };
 
+namespace {
+// KV slots a question may hold at once: its prompt and the samples its strategy keeps.
+int slots_held(const Strategy& s) { return s.held_samples() + 1; }
+}  // namespace
+
 void RuntimeOptions::validate(const Engine& generator) const {
   if (max_in_flight < 0) throw std::invalid_argument("in-flight: must be >= 0 (0 = automatic)");
   // A question may keep its prompt in a slot while its samples wait for another: with
@@ -100,6 +105,17 @@ QuestionId Runtime::submit(Job job) {
     throw std::invalid_argument("strategy '" + job.strategy->name() + "' needs " + capability_names(missing) +
                                 ", which this backend lacks" +
                                 (missing & kVerify ? " (give a verifier model: --verifier MODEL)" : ""));
+  }
+  // Admitted only when its slots are free, it would wait forever for more than exist.
+  const int held = slots_held(*job.strategy);
+  for (const Engine* engine : {static_cast<const Engine*>(&generator_), static_cast<const Engine*>(verifier_engine_)}) {
+    if (engine && held > engine->max_sequences() && (engine == &generator_ || (job.strategy->needs() & kVerify))) {
+      throw std::invalid_argument("strategy '" + job.strategy->name() + "' keeps " +
+                                  std::to_string(held - 1) + " samples and its prompt at once: it needs " +
+                                  (engine == &generator_ ? "max-sequences" : "the verifier's sequence slots") +
+                                  " >= " + std::to_string(held) + " (there are " +
+                                  std::to_string(engine->max_sequences()) + ")");
+    }
   }
   std::lock_guard lock(mutex_);
   const QuestionId id = next_id_++;
@@ -174,7 +190,13 @@ void Runtime::admit() {
       }
     }
     cancels_.clear();
+    // FIFO: a question whose slots are not free yet waits, and so do those behind it.
+    int held = 0;
+    for (const auto& a : active_) held += slots_held(*a->job.strategy);
     while (!queue_.empty() && int(active_.size() + admitted.size()) < options_.max_in_flight) {
+      const int wanted = slots_held(*queue_.front().second.strategy);
+      if (held + wanted > generator_.max_sequences() && !(active_.empty() && admitted.empty())) break;
+      held += wanted;
       admitted.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }

@@ -1,6 +1,7 @@
 // Strategy names -> strategies, and the option validators.
 
 #include <charconv>
+#include <cmath>
 #include <stdexcept>
 
 #include "strategies/strategies.h"
@@ -34,6 +35,17 @@ void StrategyOptions::validate() const {
   require(prune.warmup_tokens >= 1, "prune.warmup_tokens", ">= 1");
   require(prune.quantile > 0.0 && prune.quantile < 1.0, "prune.quantile", "in (0, 1)");
   require(prune.min_survivors >= 1, "prune.min_survivors", ">= 1");
+  require(search.max_steps >= 1, "search.max_steps", ">= 1");
+  require(search.beam_width >= 2, "search.beam_width", ">= 2");
+  require(search.lookahead >= 0, "search.lookahead", ">= 0");
+  require(std::isfinite(search.pf_temperature) && search.pf_temperature > 0.0, "search.pf_temperature",
+          "a finite number > 0");
+  require(search.rollback_threshold > 0.0 && search.rollback_threshold < 1.0, "search.rollback_threshold",
+          "in (0, 1)");
+  require(search.rollback_tries >= 1, "search.rollback_tries", ">= 1");
+  require(search.astar_expansions >= 1, "search.astar_expansions", ">= 1");
+  require(std::isfinite(search.astar_step_cost) && search.astar_step_cost >= 0.0, "search.astar_step_cost",
+          "a finite number >= 0");
 }
 
 namespace {
@@ -76,6 +88,17 @@ const Entry kStrategies[] = {
      make_prm_vote},
     {"prm-best-of-n", "prm-best-of-n@N", "N samples; the verifier's best-scored answers (--verifier)",
      Budget::required, make_prm_best_of_n},
+    {"rollback", "rollback@N", "step by step; a step the verifier rejects is resampled (N samples in all)",
+     Budget::required, make_rollback},
+    {"beam", "beam@N", "step-level beam search: N beams, the best N/M grow M each (--beam-width)",
+     Budget::required, make_beam},
+    {"dvts", "dvts@N", "diverse verifier tree search: N/M subtrees, each greedy over M steps",
+     Budget::required, make_dvts},
+    {"pf", "pf@N", "particle filtering: N particles resampled by step score each step", Budget::required,
+     make_particle_filter},
+    {"epf", "epf@N", "entropic particle filtering: pf with annealed resampling", Budget::required,
+     make_entropic_particle_filter},
+    {"astar", "astar@N", "A*-decoding: best-first over steps by lowest step score", Budget::required, make_astar},
 };
 
 std::string budget_range() { return "[1, " + std::to_string(kMaxBudget) + "]"; }

@@ -175,6 +175,7 @@ ProcessRewardModel::Continuation ProcessRewardModel::continuation(const std::vec
     for (Token t : model_->tokenize(step + settings_.step_delimiter, false)) add(t, PrmTokenKind::text);
     for (Token t : tag_) add(t, PrmTokenKind::tag);
     after_tag = true;
+    c.step_ends.push_back(c.tokens.size());
   }
   if (after_tag) add(good_, PrmTokenKind::label);
   return c;
