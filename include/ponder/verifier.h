@@ -21,6 +21,8 @@ enum class StepAggregation {
 };
 StepAggregation parse_step_aggregation(std::string_view name);  // throws std::invalid_argument
 const char* step_aggregation_name(StepAggregation a);
+// The steps' scores aggregated; 0 without steps.
+double aggregate_steps(const std::vector<double>& steps, StepAggregation a);
 
 struct PrmSettings {
   std::string prompt = "{question}\n";  // the PRM's input before the first step

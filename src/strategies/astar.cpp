@@ -37,7 +37,7 @@ class AStar : public SearchBase {
     std::vector<State> queue;
     auto push_scored = [&](const std::vector<SampleId>& ids, const std::vector<StepScores>& scores, int steps) {
       for (size_t i = 0; i < ids.size(); ++i) {
-        const double lowest = partial_score(scores[i], StepAggregation::min);
+        const double lowest = aggregate_steps(scores[i].steps, StepAggregation::min);
         const double f = std::log(std::max(lowest, 1e-9)) - search().astar_step_cost * steps;
         queue.push_back({ids[i], steps, f, scores[i].solution, stepper.ended(ids[i])});
       }

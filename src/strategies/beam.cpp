@@ -34,7 +34,7 @@ class Beam : public SearchBase {
           r.samples.push_back(std::move(t));
           ++finished;
         } else {
-          open.emplace_back(partial_score(scores[i], search().aggregation), beams[i]);
+          open.emplace_back(aggregate_steps(scores[i].steps, search().aggregation), beams[i]);
         }
       }
       // Best first; equal scores by launch order, so the result does not depend on timing.

@@ -76,7 +76,7 @@ class Dvts : public SearchBase {
   Task<std::vector<double>> rank(QuestionRun& q, Stepper& stepper, const std::vector<SampleId>& ids,
                                  const std::vector<StepScores>& scores, int step) const {
     std::vector<double> out;
-    for (const auto& s : scores) out.push_back(partial_score(s, search().aggregation));
+    for (const auto& s : scores) out.push_back(aggregate_steps(s.steps, search().aggregation));
     if (search().lookahead == 0) co_return out;
     std::vector<size_t> probed;
     std::vector<SampleId> probes;
@@ -94,7 +94,7 @@ class Dvts : public SearchBase {
     }
     const std::vector<StepScores> ahead = co_await q.verify_samples(probes);
     for (size_t j = 0; j < probes.size(); ++j) {
-      out[probed[j]] = partial_score(ahead[j], search().aggregation);
+      out[probed[j]] = aggregate_steps(ahead[j].steps, search().aggregation);
       q.prune(probes[j], "lookahead");
     }
     co_return out;

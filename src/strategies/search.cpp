@@ -62,20 +62,6 @@ bool Stepper::ended(SampleId s) const {
   return last.find_first_not_of(" \t\r\n") == std::string::npos;
 }
 
-double partial_score(const StepScores& s, StepAggregation aggregation) {
-  if (s.steps.empty()) return 0.0;
-  switch (aggregation) {
-    case StepAggregation::min: return *std::min_element(s.steps.begin(), s.steps.end());
-    case StepAggregation::last: return s.steps.back();
-    case StepAggregation::product: {
-      double p = 1.0;
-      for (double x : s.steps) p *= x;
-      return p;
-    }
-  }
-  return 0.0;
-}
-
 double logit(double p) {
   const double q = std::clamp(p, 1e-6, 1.0 - 1e-6);
   return std::log(q / (1.0 - q));

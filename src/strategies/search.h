@@ -56,9 +56,6 @@ class Stepper {
   std::string delimiter_;
 };
 
-// The verifier's score of a partial solution, by `aggregation` over its steps (0 without steps).
-double partial_score(const StepScores& s, StepAggregation aggregation);
-
 // log(p / (1 - p)), with p clamped away from 0 and 1 so a certain step stays finite.
 double logit(double p);
 

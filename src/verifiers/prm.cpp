@@ -11,22 +11,6 @@
 
 namespace ponder {
 
-StepAggregation parse_step_aggregation(std::string_view name) {
-  if (name == "min") return StepAggregation::min;
-  if (name == "last") return StepAggregation::last;
-  if (name == "product") return StepAggregation::product;
-  throw std::invalid_argument("step aggregation '" + std::string(name) + "': must be min, last or product");
-}
-
-const char* step_aggregation_name(StepAggregation a) {
-  switch (a) {
-    case StepAggregation::min: return "min";
-    case StepAggregation::last: return "last";
-    case StepAggregation::product: return "product";
-  }
-  return "?";
-}
-
 void PrmSettings::validate() const {
   if (prompt.find("{question}") == std::string::npos) {
     throw std::invalid_argument("verifier prompt: must contain {question}");
@@ -109,15 +93,7 @@ StepScores score_reading(const PrmReading& r, double surprise_weight, StepAggreg
       step_lowest = std::min(step_lowest, double(r.logprobs[t]));
     }
   }
-  if (out.steps.empty()) return out;
-  switch (aggregation) {
-    case StepAggregation::min: out.solution = *std::min_element(out.steps.begin(), out.steps.end()); break;
-    case StepAggregation::last: out.solution = out.steps.back(); break;
-    case StepAggregation::product:
-      out.solution = 1.0;
-      for (double p : out.steps) out.solution *= p;
-      break;
-  }
+  out.solution = aggregate_steps(out.steps, aggregation);
   return out;
 }
 

@@ -1,0 +1,42 @@
+// Step aggregation: how a solution's step scores become one (no model needed, so the
+// evaluation's settings and the fuzz targets use it without llama.cpp).
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "ponder/verifier.h"
+
+namespace ponder {
+
+StepAggregation parse_step_aggregation(std::string_view name) {
+  if (name == "min") return StepAggregation::min;
+  if (name == "last") return StepAggregation::last;
+  if (name == "product") return StepAggregation::product;
+  throw std::invalid_argument("step aggregation '" + std::string(name) + "': must be min, last or product");
+}
+
+const char* step_aggregation_name(StepAggregation a) {
+  switch (a) {
+    case StepAggregation::min: return "min";
+    case StepAggregation::last: return "last";
+    case StepAggregation::product: return "product";
+  }
+  return "?";
+}
+
+double aggregate_steps(const std::vector<double>& steps, StepAggregation a) {
+  if (steps.empty()) return 0.0;
+  switch (a) {
+    case StepAggregation::min: return *std::min_element(steps.begin(), steps.end());
+    case StepAggregation::last: return steps.back();
+    case StepAggregation::product: {
+      double p = 1.0;
+      for (double x : steps) p *= x;
+      return p;
+    }
+  }
+  return 0.0;
+}
+
+}  // namespace ponder
