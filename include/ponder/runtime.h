@@ -178,9 +178,12 @@ class QuestionRun {
 
 struct Job {
   std::shared_ptr<const Strategy> strategy;
-  std::string question;
+  std::string question;  // what answers and verifiers read
   EventSink on_event;  // called on the engine thread; may be empty
   std::function<void(const StrategyResult&)> on_result;  // ditto
+  // The tokens the model reads; empty: format_question(question). A server sets them for
+  // raw completions and multi-message chats, whose prompt is more than the question.
+  std::vector<Token> prompt;
 };
 
 struct RuntimeOptions {

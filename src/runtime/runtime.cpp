@@ -183,10 +183,16 @@ void Runtime::admit() {
   for (auto& [id, job] : admitted) {
     auto a = std::make_unique<Active>(Active{id, std::move(job), nullptr, std::nullopt});
     try {
-      // A huge question is refused by its size before it is tokenized.
-      check_text_fits(generator_.model(), a->job.question, generator_.context_per_sequence(), "the question");
-      a->run = std::make_unique<QuestionRun>(*this, id, a->job.question,
-                                             format_question(generator_.model(), a->job.question), a->job.on_event);
+      std::vector<Token> prompt = std::move(a->job.prompt);
+      if (prompt.empty()) {
+        // A huge question is refused by its size before it is tokenized.
+        check_text_fits(generator_.model(), a->job.question, generator_.context_per_sequence(), "the question");
+        prompt = format_question(generator_.model(), a->job.question);
+      } else if (prompt.size() >= size_t(generator_.context_per_sequence())) {
+        throw std::invalid_argument("the prompt's " + std::to_string(prompt.size()) + " tokens leave no room in the " +
+                                    std::to_string(generator_.context_per_sequence()) + "-token context per sequence");
+      }
+      a->run = std::make_unique<QuestionRun>(*this, id, a->job.question, std::move(prompt), a->job.on_event);
       a->task.emplace(a->job.strategy->run(*a->run));
       a->task->handle().resume();
     } catch (const std::exception& e) {
