@@ -162,7 +162,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--shutdown-grace", a->grace, "Seconds requests in flight get to finish after SIGTERM")
       ->check(number_in(0, 3600))
       ->capture_default_str();
-  cmd->footer(strategy_list_help());
+  cmd->footer(strategy_list_help() +
+              "  sample                 raw mode (a request's \"ponder\": {\"strategy\": \"sample\"}): n plain "
+              "samples with logprobs\n");
   cmd->callback([a] { serve(*a); });
 }
 

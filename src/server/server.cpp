@@ -181,8 +181,7 @@ Server::~Server() {
     shutting_down_ = true;
   }
   if (http_) http_->stop();
-  grace_wake_.notify_all();
-  if (grace_timer_ && grace_timer_->joinable()) grace_timer_->join();
+  end_grace();
   stop_runtimes();  // before the metrics its callbacks write to go
 }
 
@@ -206,8 +205,7 @@ int Server::bind() {
 void Server::serve() {
   http_->listen_after_bind();
   // Every handler has returned: nothing waits on the runtimes any more.
-  grace_wake_.notify_all();
-  if (grace_timer_ && grace_timer_->joinable()) grace_timer_->join();
+  end_grace();
   stop_runtimes();
 }
 
@@ -219,23 +217,37 @@ void Server::shutdown(double grace_seconds) {
     std::lock_guard model_lock(m->mutex);
     m->accepting = false;
   }
-  http_->stop();
   grace_timer_ = std::make_unique<std::thread>([this, grace_seconds] {
     std::unique_lock wait_lock(grace_mutex_);
     grace_wake_.wait_for(wait_lock, std::chrono::duration<double>(grace_seconds), [this] { return grace_over_; });
     wait_lock.unlock();
     stop_runtimes();
   });
+  http_->stop();
 }
 
-void Server::stop_runtimes() {
+void Server::end_grace() {
   {
     std::lock_guard lock(grace_mutex_);
     grace_over_ = true;
   }
+  grace_wake_.notify_all();
+  std::unique_ptr<std::thread> timer;
+  {
+    std::lock_guard lock(shutdown_mutex_);
+    timer = std::move(grace_timer_);
+  }
+  if (timer && timer->joinable()) timer->join();
+}
+
+void Server::stop_runtimes() {
+  // Called by the grace timer, serve() and the destructor, possibly at once.
+  std::lock_guard lock(runtimes_mutex_);
+  if (runtimes_stopped_) return;
+  runtimes_stopped_ = true;
   for (auto& m : models_) {
     {
-      std::lock_guard lock(m->mutex);
+      std::lock_guard model_lock(m->mutex);
       m->accepting = false;
     }
     // Questions still running end as cancelled; their handlers answer 503.

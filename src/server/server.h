@@ -86,6 +86,7 @@ class Server {
   ServedEngine* find_model(const std::string& name);
   void cancel_all(ServedEngine& m, Exchange& x);
   void collect(ServedEngine& m, Exchange& x);
+  void end_grace();  // wakes and joins the grace timer
   void stop_runtimes();
 
   ServerOptions options_;
@@ -100,7 +101,9 @@ class Server {
   std::mutex grace_mutex_;
   std::condition_variable grace_wake_;
   bool grace_over_ = false;
-  std::unique_ptr<std::thread> grace_timer_;
+  std::unique_ptr<std::thread> grace_timer_;  // guarded by shutdown_mutex_
+  std::mutex runtimes_mutex_;
+  bool runtimes_stopped_ = false;
 };
 
 }  // namespace ponder::server

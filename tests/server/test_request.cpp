@@ -150,7 +150,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "invalid_value"},
         Refused{R"({"model": "tiny", "ponder": {"answer": "regex"}, )" + kMessages + "}", 400, "ponder.answer",
                 "unsupported_parameter"},
-        Refused{R"({"model": "tiny:", )" + kMessages + "}", 400, "model", "invalid_value"}));
+        Refused{R"({"model": "tiny:", )" + kMessages + "}", 400, "model", "invalid_value"}),
+    [](const testing::TestParamInfo<Refused>& info) { return info.param.code + "_" + std::to_string(info.index); });
 
 TEST(Request, CompletionsPromptMustBeOneString) {
   EXPECT_EQ(parse_error(R"({"model": "tiny"})", Endpoint::completions).param, "prompt");
@@ -172,14 +173,13 @@ TEST(Request, NeverThrowsOnDeepOrHugeInput) {
 }
 
 TEST(StreamText, NeverSplitsAUtf8Character) {
-  const std::string euro = "\xE2\x82\xAC";  // U+20AC, three bytes
+  // U+20AC is E2 82 AC; U+1F642 is F0 9F 99 82.
   EXPECT_EQ(utf8_complete_prefix("ab"), 2u);
-  EXPECT_EQ(utf8_complete_prefix("a" + euro), 4u);
-  EXPECT_EQ(utf8_complete_prefix("a" + euro.substr(0, 1)), 1u);
-  EXPECT_EQ(utf8_complete_prefix("a" + euro.substr(0, 2)), 1u);
-  const std::string emoji = "\xF0\x9F\x99\x82";  // four bytes
-  EXPECT_EQ(utf8_complete_prefix(emoji.substr(0, 3)), 0u);
-  EXPECT_EQ(utf8_complete_prefix(emoji), 4u);
+  EXPECT_EQ(utf8_complete_prefix("a\xE2\x82\xAC"), 4u);
+  EXPECT_EQ(utf8_complete_prefix("a\xE2"), 1u);
+  EXPECT_EQ(utf8_complete_prefix("a\xE2\x82"), 1u);
+  EXPECT_EQ(utf8_complete_prefix("\xF0\x9F\x99"), 0u);
+  EXPECT_EQ(utf8_complete_prefix("\xF0\x9F\x99\x82"), 4u);
   EXPECT_EQ(utf8_complete_prefix("\x80\x80"), 2u);  // invalid bytes pass, to be replaced
 }
 
