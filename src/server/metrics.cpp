@@ -144,7 +144,7 @@ std::string Metrics::render() const {
       << first_token_.render("ponder_time_to_first_token_seconds",
                              "Time from the request's arrival to the first answer text sent or ready.")
       << per_token_.render("ponder_time_per_output_token_seconds",
-                           "Time per answer token after the first (requests with more than one).")
+                           "Time per answer token after the first, for answers streamed as decoded (raw samples, greedy).")
       << latency_.render("ponder_request_seconds", "End-to-end time of completion requests.");
   return out.str();
 }

@@ -45,7 +45,7 @@ struct RequestRecord {
   bool timed = false;            // the times below were measured (the request ran)
   double queue_seconds = 0.0;    // from submission to the first sample launched
   double first_token_seconds = 0.0;  // from arrival to the first answer text
-  double per_token_seconds = 0.0;    // after the first answer token, per answer token (0: one token)
+  double per_token_seconds = 0.0;    // after the first answer token, per answer token (0: not measured)
   double total_seconds = 0.0;
 };
 

@@ -275,16 +275,19 @@ void Server::add_routes() {
                                                                         httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     ApiError e{res.status, "", "invalid_request_error", "", ""};
-    if (res.status == 404) {
+    const bool known_path = req.path == "/v1/chat/completions" || req.path == "/v1/completions" ||
+                            req.path == "/v1/models" || req.path == "/health" || req.path == "/metrics";
+    if (res.status == 404 && known_path) {
+      e.status = res.status = 405;
+      e.message = "method " + req.method + " is not allowed on " + req.path + " (completions take POST, the rest GET)";
+      e.code = "method_not_allowed";
+    } else if (res.status == 404) {
       e.message = "unknown path '" + req.path + "' (served: /v1/chat/completions, /v1/completions, /v1/models, " +
                   "/health, /metrics)";
       e.code = "unknown_url";
     } else if (res.status == 413) {
       e.message = "the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes";
       e.code = "request_too_large";
-    } else if (res.status == 405) {
-      e.message = "method " + req.method + " is not allowed on " + req.path;
-      e.code = "method_not_allowed";
     } else {
       e.message = "the request could not be read: malformed HTTP, or a body cut off or sent too slowly";
       e.code = "bad_request";
@@ -438,7 +441,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
   }
   const int room = context - int(plan.prompt.size()) - 1;
   if (r.max_tokens && *r.max_tokens > room) {
-    return refuse(bad_request(r.max_tokens ? "max_tokens" : "messages",
+    return refuse(bad_request("max_tokens",
                               "this model's context per sequence is " + std::to_string(context) +
                                   " tokens; the prompt takes " + std::to_string(plan.prompt.size()) +
                                   " and max_tokens asks for " + std::to_string(*r.max_tokens) +

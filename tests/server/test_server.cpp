@@ -274,6 +274,10 @@ TEST(Server, BadRequestsGetOpenAIErrors) {
     EXPECT_EQ(r.body["error"]["code"], c.code) << r.text;
     for (const char* key : {"message", "type", "param", "code"}) EXPECT_TRUE(r.body["error"].contains(key)) << key;
   }
+  auto wrong_method = s.client().Get("/v1/chat/completions");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405);
+  EXPECT_EQ(json::parse(wrong_method->body)["error"]["code"], "method_not_allowed");
   // The server is still fine.
   EXPECT_EQ(s.client().Get("/health")->status, 200);
 }
