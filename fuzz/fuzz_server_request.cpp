@@ -63,8 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(e->status == 400 || e->status == 404, "a refusal is 400 or 404");
       check(e->status != 404 || e->code == "model_not_found", "404 only for an unknown model");
       check(!e->message.empty(), "a refusal says why");
-      const std::string text =
-          error_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      const std::string text = error_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       check(text.find("\"error\"") != std::string::npos, "the error JSON dumps");
     } else {
       check_request(endpoint, std::get<CompletionRequest>(result));

@@ -123,13 +123,16 @@ void serve(const ServeArgs& a) {
 
 void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
-  auto* cmd = app.add_subcommand("serve", "Serve the OpenAI API (chat and text completions) with ponder's strategies");
-  cmd->add_option("-m,--model", a->models,
-                  "A model to serve: PATH (named by its file name) or NAME=PATH; repeatable (default: the bundled "
-                  "toy-reasoner-s and toy-reasoner-l)");
+  auto* cmd = app.add_subcommand("serve",
+                                 "Serve the OpenAI API (chat and text completions) with ponder's strategies");
+  cmd->add_option(
+      "-m,--model", a->models,
+      "A model to serve: PATH (named by its file name) or NAME=PATH; repeatable (default: the bundled "
+      "toy-reasoner-s and toy-reasoner-l)");
   cmd->add_option("--verifier", a->verifier,
                   "Verifier GGUF for prm-vote, prm-best-of-n (default with the toy reasoners: the toy PRM)");
-  cmd->add_option("--host", a->host, "Address to listen on (loopback unless you widen it)")->capture_default_str();
+  cmd->add_option("--host", a->host, "Address to listen on (loopback unless you widen it)")
+      ->capture_default_str();
   cmd->add_option("--port", a->port, "Port (0 = any free port, printed)")
       ->check(integer_in(0, 65535))
       ->capture_default_str();
@@ -140,10 +143,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--ctx-size", a->context, "Tokens per sequence (0 = the model's, at most 4096)")
       ->check(integer_in(0, 1 << 20, "0 = the model's"))
       ->capture_default_str();
-  cmd->add_option("--max-queue", a->max_queue, "Questions waiting beyond those running, per model; more get 429")
+  cmd->add_option("--max-queue", a->max_queue,
+                  "Questions waiting beyond those running, per model; more get 429")
       ->check(integer_in(0, 1 << 20))
       ->capture_default_str();
-  cmd->add_option("--max-n", a->max_n, "Choices per request at most")->check(integer_in(1, 1024))->capture_default_str();
+  cmd->add_option("--max-n", a->max_n, "Choices per request at most")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
   cmd->add_option("--max-tokens", a->max_tokens, "Tokens per sample when a request gives no max_tokens")
       ->check(integer_in(1, kMaxTokensOption))
       ->capture_default_str();
@@ -162,9 +168,10 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--shutdown-grace", a->grace, "Seconds requests in flight get to finish after SIGTERM")
       ->check(number_in(0, 3600))
       ->capture_default_str();
-  cmd->footer(strategy_list_help() +
-              "  sample                 raw mode (a request's \"ponder\": {\"strategy\": \"sample\"}): n plain "
-              "samples with logprobs\n");
+  cmd->footer(
+      strategy_list_help() +
+      "  sample                 raw mode (a request's \"ponder\": {\"strategy\": \"sample\"}): n plain "
+      "samples with logprobs\n");
   cmd->callback([a] { serve(*a); });
 }
 

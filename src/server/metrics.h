@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace ponder::server {
@@ -37,13 +37,13 @@ struct RequestRecord {
   int status = 200;
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
-  int64_t hidden_tokens = 0;     // generated in samples no choice returned
+  int64_t hidden_tokens = 0;  // generated in samples no choice returned
   int64_t verifier_tokens = 0;
   int64_t scored_tokens = 0;
-  int samples = 0;               // samples drawn, over all choices
-  int stopped_early = 0;         // samples pruned before they finished
-  bool timed = false;            // the times below were measured (the request ran)
-  double queue_seconds = 0.0;    // from submission to the first sample launched
+  int samples = 0;                   // samples drawn, over all choices
+  int stopped_early = 0;             // samples pruned before they finished
+  bool timed = false;                // the times below were measured (the request ran)
+  double queue_seconds = 0.0;        // from submission to the first sample launched
   double first_token_seconds = 0.0;  // from arrival to the first answer text
   double per_token_seconds = 0.0;    // after the first answer token, per answer token (0: not measured)
   double total_seconds = 0.0;
@@ -60,7 +60,8 @@ class Metrics {
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t> requests_;  // endpoint, model, strategy, status
+  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t>
+      requests_;                           // endpoint, model, strategy, status
   std::map<std::string, int64_t> tokens_;  // by kind
   uint64_t stopped_early_ = 0;
   struct ModelGauges {

@@ -11,7 +11,8 @@
 namespace ponder::server {
 
 nlohmann::json error_json(const ApiError& error) {
-  nlohmann::json e = {{"message", error.message}, {"type", error.type}, {"param", nullptr}, {"code", nullptr}};
+  nlohmann::json e = {
+      {"message", error.message}, {"type", error.type}, {"param", nullptr}, {"code", nullptr}};
   if (!error.param.empty()) e["param"] = error.param;
   if (!error.code.empty()) e["code"] = error.code;
   return {{"error", e}};
@@ -32,15 +33,23 @@ struct Refusal {
 
 std::string type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a number";
-    default: return "an unsupported value";
+    case json::value_t::number_unsigned:
+      return "an integer";
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "an unsupported value";
   }
 }
 
@@ -79,17 +88,19 @@ int64_t integer_field(const json& v, const std::string& param, int64_t lo, int64
   int64_t x = 0;
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
-    if (u > uint64_t(std::numeric_limits<int64_t>::max())) refuse(param, "'" + param + "' must be " + range, "out_of_range");
+    if (u > uint64_t(std::numeric_limits<int64_t>::max()))
+      refuse(param, "'" + param + "' must be " + range, "out_of_range");
     x = int64_t(u);
   } else if (v.is_number_integer()) {
     x = v.get<int64_t>();
-  } else if (v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::floor(v.get<double>()) &&
-             std::fabs(v.get<double>()) < 9e15) {
+  } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
+             v.get<double>() == std::floor(v.get<double>()) && std::fabs(v.get<double>()) < 9e15) {
     x = int64_t(v.get<double>());  // 4.0 is an integer to JSON's eyes
   } else {
     wrong_type(param, range, v);
   }
-  if (x < lo || x > hi) refuse(param, "'" + param + "' must be " + range + ", not " + std::to_string(x), "out_of_range");
+  if (x < lo || x > hi)
+    refuse(param, "'" + param + "' must be " + range + ", not " + std::to_string(x), "out_of_range");
   return x;
 }
 
@@ -114,7 +125,8 @@ std::string message_content(const json& v, const std::string& param) {
     if (!p.is_object()) wrong_type(part, "an object", p);
     const json* type = field(p, "type");
     if (!type || !type->is_string() || *type != "text") {
-      refuse(part + ".type", "'" + part + ".type' must be \"text\": this server reads text only", "unsupported_content");
+      refuse(part + ".type", "'" + part + ".type' must be \"text\": this server reads text only",
+             "unsupported_content");
     }
     const json* t = field(p, "text");
     if (!t) refuse(part + ".text", "'" + part + ".text' is required", "missing_field");
@@ -138,7 +150,8 @@ std::vector<ChatMessage> read_messages(const json& body) {
     std::string r = string_field(*role, param + ".role");
     if (r == "developer") r = "system";  // OpenAI's newer name for the system role
     if (r != "system" && r != "user" && r != "assistant") {
-      refuse(param + ".role", "'" + param + ".role' must be system, developer, user or assistant, not '" + r + "'",
+      refuse(param + ".role",
+             "'" + param + ".role' must be system, developer, user or assistant, not '" + r + "'",
              "invalid_role");
     }
     const json* content = field(m, "content");
@@ -156,7 +169,8 @@ std::string read_prompt(const json& body) {
   if (v->is_string()) return v->get<std::string>();
   if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) return (*v)[0].get<std::string>();
   if (v->is_array()) {
-    refuse("prompt", "'prompt' must be one string: arrays of several prompts or of token ids are not supported",
+    refuse("prompt",
+           "'prompt' must be one string: arrays of several prompts or of token ids are not supported",
            "unsupported_prompt");
   }
   wrong_type("prompt", "a string", *v);
@@ -168,7 +182,8 @@ std::vector<std::string> read_stop(const json& v) {
     stop.push_back(v.get<std::string>());
   } else if (v.is_array()) {
     if (v.size() > 4) refuse("stop", "'stop' takes at most 4 strings", "out_of_range");
-    for (size_t i = 0; i < v.size(); ++i) stop.push_back(string_field(v[i], "stop[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < v.size(); ++i)
+      stop.push_back(string_field(v[i], "stop[" + std::to_string(i) + "]"));
   } else {
     wrong_type("stop", "a string or an array of strings", v);
   }
@@ -182,21 +197,25 @@ std::vector<std::string> read_stop(const json& v) {
 void refuse_unsupported(const json& body, Endpoint endpoint) {
   for (const char* name : {"frequency_penalty", "presence_penalty"}) {
     if (const json* v = field(body, name); v && number_field(*v, name, -2, 2) != 0.0) {
-      refuse(name, std::string("'") + name + "' is not supported by this server (only 0)", "unsupported_parameter");
+      refuse(name, std::string("'") + name + "' is not supported by this server (only 0)",
+             "unsupported_parameter");
     }
   }
   if (const json* v = field(body, "logit_bias")) {
     if (!v->is_object()) wrong_type("logit_bias", "an object", *v);
-    if (!v->empty()) refuse("logit_bias", "'logit_bias' is not supported by this server", "unsupported_parameter");
+    if (!v->empty())
+      refuse("logit_bias", "'logit_bias' is not supported by this server", "unsupported_parameter");
   }
   if (const json* v = field(body, "tools")) {
     if (!v->is_array()) wrong_type("tools", "an array", *v);
-    if (!v->empty()) refuse("tools", "'tools' (function calling) is not supported by this server", "unsupported_parameter");
+    if (!v->empty())
+      refuse("tools", "'tools' (function calling) is not supported by this server", "unsupported_parameter");
   }
   if (const json* v = field(body, "response_format")) {
     const json* type = v->is_object() ? field(*v, "type") : nullptr;
     if (!type || !type->is_string() || *type != "text") {
-      refuse("response_format", "'response_format' must be {\"type\": \"text\"}: structured output is not supported",
+      refuse("response_format",
+             "'response_format' must be {\"type\": \"text\"}: structured output is not supported",
              "unsupported_parameter");
     }
   }
@@ -208,7 +227,8 @@ void refuse_unsupported(const json& body, Endpoint endpoint) {
       refuse("suffix", "'suffix' (insertion) is not supported by this server", "unsupported_parameter");
     }
     if (const json* v = field(body, "best_of"); v && integer_field(*v, "best_of", 1, 1) != 1) {
-      refuse("best_of", "'best_of' must be 1: ask for best-of-n@N in the ponder object instead", "unsupported_parameter");
+      refuse("best_of", "'best_of' must be 1: ask for best-of-n@N in the ponder object instead",
+             "unsupported_parameter");
     }
   }
 }
@@ -238,8 +258,10 @@ void read_ponder(const json& p, CompletionRequest& r) {
       }
       // A request's pattern could take exponential time on the engine's thread.
       if (o.generation.answers.rule == AnswerRule::regex) {
-        refuse(param, "'ponder.answer': regex is not accepted from requests (a pattern could run for exponential time)",
-               "unsupported_parameter");
+        refuse(
+            param,
+            "'ponder.answer': regex is not accepted from requests (a pattern could run for exponential time)",
+            "unsupported_parameter");
       }
     } else if (key == "top_k") {
       o.generation.sampling.top_k = int(integer_field(value, param, 0, 1 << 20));
@@ -279,7 +301,8 @@ void read_ponder(const json& p, CompletionRequest& r) {
 }
 
 CompletionRequest read_request(Endpoint endpoint, const json& body, const RequestLimits& limits) {
-  if (!body.is_object()) refuse("", "the request body must be a JSON object, not " + type_name(body), "invalid_body");
+  if (!body.is_object())
+    refuse("", "the request body must be a JSON object, not " + type_name(body), "invalid_body");
   CompletionRequest r;
   r.endpoint = endpoint;
 
@@ -291,7 +314,8 @@ CompletionRequest read_request(Endpoint endpoint, const json& body, const Reques
   if (colon != std::string::npos) {
     r.strategy = r.model.substr(colon + 1);
     r.strategy_param = "model";
-    if (r.strategy.empty()) refuse("model", "'model': no strategy after ':' (e.g. NAME:vote@8)", "invalid_value");
+    if (r.strategy.empty())
+      refuse("model", "'model': no strategy after ':' (e.g. NAME:vote@8)", "invalid_value");
   }
   bool known = false;
   for (const auto& m : limits.models) known = known || m == r.model_name;
@@ -313,8 +337,10 @@ CompletionRequest read_request(Endpoint endpoint, const json& body, const Reques
     const std::string from_name = r.strategy;
     read_ponder(*p, r);
     if (!from_name.empty() && r.strategy_param == "ponder.strategy" && r.strategy != from_name) {
-      refuse("ponder.strategy", "the strategy is given twice: '" + from_name + "' in 'model' and '" + r.strategy +
-                                    "' in 'ponder.strategy'; give it once", "conflicting_strategy");
+      refuse("ponder.strategy",
+             "the strategy is given twice: '" + from_name + "' in 'model' and '" + r.strategy +
+                 "' in 'ponder.strategy'; give it once",
+             "conflicting_strategy");
     }
   }
 
@@ -327,9 +353,9 @@ CompletionRequest read_request(Endpoint endpoint, const json& body, const Reques
   }
   if (const json* v = field(body, "temperature")) {
     sampling.temperature = float(number_field(*v, "temperature", 0, 2));
-    r.temperature_given = true;
   }
-  if (const json* v = field(body, "top_p")) sampling.top_p = float(number_field(*v, "top_p", 0, 1, true, false));
+  if (const json* v = field(body, "top_p"))
+    sampling.top_p = float(number_field(*v, "top_p", 0, 1, true, false));
   if (const json* v = field(body, "n")) r.n = int(integer_field(*v, "n", 1, limits.max_n));
   if (const json* v = field(body, "seed")) {
     if (!v->is_number_integer() || (!v->is_number_unsigned() && v->get<int64_t>() < 0)) {
@@ -342,7 +368,8 @@ CompletionRequest read_request(Endpoint endpoint, const json& body, const Reques
   if (const json* v = field(body, "stream_options")) {
     if (!v->is_object()) wrong_type("stream_options", "an object", *v);
     if (!r.stream) refuse("stream_options", "'stream_options' needs 'stream': true", "invalid_value");
-    if (const json* u = field(*v, "include_usage")) r.include_usage = bool_field(*u, "stream_options.include_usage");
+    if (const json* u = field(*v, "include_usage"))
+      r.include_usage = bool_field(*u, "stream_options.include_usage");
   }
   if (const json* v = field(body, "user")) r.user = string_field(*v, "user");
 
@@ -369,8 +396,8 @@ std::variant<CompletionRequest, ApiError> parse_request(Endpoint endpoint, std::
   try {
     j = json::parse(body);
   } catch (const json::exception& e) {
-    return ApiError{400, std::string("the request body is not valid JSON: ") + e.what(), "invalid_request_error", "",
-                    "invalid_json"};
+    return ApiError{400, std::string("the request body is not valid JSON: ") + e.what(),
+                    "invalid_request_error", "", "invalid_json"};
   }
   try {
     return read_request(endpoint, j, limits);
@@ -378,8 +405,8 @@ std::variant<CompletionRequest, ApiError> parse_request(Endpoint endpoint, std::
     return r.error;
   } catch (const json::exception& e) {
     // A value nlohmann-json could not convert (checked above, so not expected).
-    return ApiError{400, std::string("the request could not be read: ") + e.what(), "invalid_request_error", "",
-                    "invalid_body"};
+    return ApiError{400, std::string("the request could not be read: ") + e.what(), "invalid_request_error",
+                    "", "invalid_body"};
   }
 }
 

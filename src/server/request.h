@@ -45,24 +45,23 @@ inline constexpr std::string_view kRawStrategy = "sample";
 
 struct CompletionRequest {
   Endpoint endpoint = Endpoint::chat;
-  std::string model;       // as the client wrote it (echoed in responses)
-  std::string model_name;  // the served model it names (the part before ':')
+  std::string model;                  // as the client wrote it (echoed in responses)
+  std::string model_name;             // the served model it names (the part before ':')
   std::vector<ChatMessage> messages;  // chat
   std::string prompt;                 // completions
-  std::string strategy;  // a registry name, or kRawStrategy; empty: the server's default
-  std::string strategy_param;  // where the strategy came from: "model" or "ponder.strategy"
-  int budget = 0;              // ponder.budget; 0 = the strategy name's own
-  int n = 1;                   // choices: independent runs (raw mode: samples)
-  std::optional<int> max_tokens;  // none: as many as fit, at most the default
-  bool temperature_given = false;
-  StrategyOptions options;  // sampling, stop strings, answers, adaptive and prune knobs
+  std::string strategy;               // a registry name, or kRawStrategy; empty: the server's default
+  std::string strategy_param;         // where the strategy came from: "model" or "ponder.strategy"
+  int budget = 0;                     // ponder.budget; 0 = the strategy name's own
+  int n = 1;                          // choices: independent runs (raw mode: samples)
+  std::optional<int> max_tokens;      // none: as many as fit, at most the default
+  StrategyOptions options;            // sampling, stop strings, answers, adaptive and prune knobs
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
   int top_logprobs = 0;
-  bool events = true;          // ponder.events: stream the strategy's progress
-  std::string verifier;        // ponder.verifier: must name the model's verifier
-  std::string user;
+  bool events = true;    // ponder.events: stream the strategy's progress
+  std::string verifier;  // ponder.verifier: must name the model's verifier
+  std::string user;      // checked, not used: ponder keeps no per-user state
 
   bool raw() const { return strategy == kRawStrategy; }
 };

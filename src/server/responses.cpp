@@ -37,8 +37,10 @@ const char* openai_finish_reason(FinishReason reason) {
   switch (reason) {
     case FinishReason::max_tokens:
     case FinishReason::context_full:
-    case FinishReason::out_of_memory: return "length";
-    default: return "stop";
+    case FinishReason::out_of_memory:
+      return "length";
+    default:
+      return "stop";
   }
 }
 
@@ -47,8 +49,10 @@ json usage_json(const Usage& u) {
           {"completion_tokens", u.completion_tokens},
           {"total_tokens", u.prompt_tokens + u.completion_tokens + u.verifier_tokens + u.scored_tokens},
           {"completion_tokens_details", {{"reasoning_tokens", u.hidden_tokens}}},
-          {"ponder", {{"hidden_tokens", u.hidden_tokens}, {"verifier_tokens", u.verifier_tokens},
-                      {"scored_tokens", u.scored_tokens}}}};
+          {"ponder",
+           {{"hidden_tokens", u.hidden_tokens},
+            {"verifier_tokens", u.verifier_tokens},
+            {"scored_tokens", u.scored_tokens}}}};
 }
 
 json response_json(const ResponseHeader& header, const std::vector<ChoiceOutput>& choices, const Usage& usage,
@@ -74,8 +78,8 @@ json response_json(const ResponseHeader& header, const std::vector<ChoiceOutput>
   return r;
 }
 
-json chunk_json(const ResponseHeader& header, int index, std::string_view text, bool role, const char* finish_reason,
-                const json& logprobs, const json& ponder) {
+json chunk_json(const ResponseHeader& header, int index, std::string_view text, bool role,
+                const char* finish_reason, const json& logprobs, const json& ponder) {
   json chunk = header_json(header, true);
   json choice = {{"index", index}};
   if (header.endpoint == Endpoint::chat) {
@@ -109,10 +113,13 @@ json logprobs_json(Endpoint endpoint, const Model& model, std::span<const TokenR
       json alternatives = json::array();
       for (int k = 0; k < top && k < int(t.top.size()); ++k) {
         const std::string alt = model.token_piece(t.top[size_t(k)].token);
-        alternatives.push_back({{"token", alt}, {"logprob", t.top[size_t(k)].logprob}, {"bytes", bytes_of(alt)}});
+        alternatives.push_back(
+            {{"token", alt}, {"logprob", t.top[size_t(k)].logprob}, {"bytes", bytes_of(alt)}});
       }
-      content.push_back(
-          {{"token", piece}, {"logprob", t.logprob}, {"bytes", bytes_of(piece)}, {"top_logprobs", alternatives}});
+      content.push_back({{"token", piece},
+                         {"logprob", t.logprob},
+                         {"bytes", bytes_of(piece)},
+                         {"top_logprobs", alternatives}});
     }
     return {{"content", content}};
   }
@@ -138,10 +145,10 @@ void append_logprobs(Endpoint endpoint, json& all, const json& more) {
     all = more;
     return;
   }
-  const std::vector<const char*> keys = endpoint == Endpoint::chat
-                                            ? std::vector<const char*>{"content"}
-                                            : std::vector<const char*>{"tokens", "token_logprobs", "top_logprobs",
-                                                                       "text_offset"};
+  const std::vector<const char*> keys =
+      endpoint == Endpoint::chat
+          ? std::vector<const char*>{"content"}
+          : std::vector<const char*>{"tokens", "token_logprobs", "top_logprobs", "text_offset"};
   for (const char* key : keys) {
     for (const auto& item : more[key]) all[key].push_back(item);
   }
@@ -203,19 +210,16 @@ json decision_json(const StrategyResult& r, const std::vector<std::pair<std::str
       if (fresh) counts.push_back({s.answer->text, 0.0});
       counts[it->second].second += 1.0;
     }
-    std::stable_sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::stable_sort(counts.begin(), counts.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
     for (const auto& [answer, count] : counts) votes.push_back({answer, count});
   }
   int pruned = 0;
   for (const SampleTrace& s : r.samples) pruned += s.pruned ? 1 : 0;
-  return {{"strategy", r.strategy},
-          {"answer", r.answer ? json(r.answer->text) : json(nullptr)},
-          {"confidence", r.confidence},
-          {"stop_reason", r.stop_reason},
-          {"samples", r.samples.size()},
-          {"pruned", pruned},
-          {"votes", std::move(votes)},
-          {"cost", r.cost}};
+  return {{"strategy", r.strategy},      {"answer", r.answer ? json(r.answer->text) : json(nullptr)},
+          {"confidence", r.confidence},  {"stop_reason", r.stop_reason},
+          {"samples", r.samples.size()}, {"pruned", pruned},
+          {"votes", std::move(votes)},   {"cost", r.cost}};
 }
 
 }  // namespace ponder::server

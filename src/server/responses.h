@@ -32,7 +32,7 @@ using nlohmann::json;
 
 struct ResponseHeader {
   Endpoint endpoint = Endpoint::chat;
-  std::string id;     // "chatcmpl-..." / "cmpl-..."
+  std::string id;  // "chatcmpl-..." / "cmpl-..."
   int64_t created = 0;
   std::string model;  // as the request named it
 };
@@ -64,7 +64,8 @@ json response_json(const ResponseHeader& header, const std::vector<ChoiceOutput>
 // A chunk for one choice: `text` (may be empty), `role` on a chat choice's first chunk,
 // a finish reason on its last, logprobs and ponder fields when not null.
 json chunk_json(const ResponseHeader& header, int index, std::string_view text, bool role,
-                const char* finish_reason = nullptr, const json& logprobs = nullptr, const json& ponder = nullptr);
+                const char* finish_reason = nullptr, const json& logprobs = nullptr,
+                const json& ponder = nullptr);
 // The closing usage chunk (stream_options.include_usage): no choices.
 json usage_chunk_json(const ResponseHeader& header, const Usage& usage);
 

@@ -43,19 +43,22 @@ size_t streamable_prefix(std::string_view text, const std::vector<std::string>& 
 
 StreamedSamples::StreamedSamples(std::string name, int n, GenerationOptions generation, const Model& model,
                                  SampleListener listener)
-    : StrategyBase(std::move(name), n, std::move(generation)), model_(model), listener_(std::move(listener)) {}
+    : StrategyBase(std::move(name), n, std::move(generation)),
+      model_(model),
+      listener_(std::move(listener)) {}
 
 Task<StrategyResult> StreamedSamples::run(QuestionRun& q) const {
   const GenerationOptions& g = generation();
   const std::vector<SampleId> ids = q.launch(budget(), g, true);
   const size_t count = ids.size();
-  std::vector<std::string> sent(count);        // text reported so far
-  std::vector<size_t> tokens_sent(count, 0);   // records reported so far
+  std::vector<std::string> sent(count);       // text reported so far
+  std::vector<size_t> tokens_sent(count, 0);  // records reported so far
   std::vector<SampleTrace> traces(count);
   std::vector<SampleId> running = ids;
 
   // Reports what a sample has that was not reported yet: `text` when it extends what was sent.
-  auto report = [&](size_t k, const std::string& text, size_t streamable, std::span<const TokenRecord> records) {
+  auto report = [&](size_t k, const std::string& text, size_t streamable,
+                    std::span<const TokenRecord> records) {
     std::string_view delta;
     if (streamable > sent[k].size() && text.compare(0, sent[k].size(), sent[k]) == 0) {
       delta = std::string_view(text).substr(sent[k].size(), streamable - sent[k].size());

@@ -57,9 +57,11 @@ void ServerOptions::validate() const {
   };
   require(!models.empty(), "models: at least one model to serve");
   for (size_t i = 0; i < models.size(); ++i) {
-    require(!models[i].name.empty() && models[i].name.find(':') == std::string::npos,
-            "model name '" + models[i].name + "': must be non-empty and without ':' (it separates the strategy)");
-    for (size_t k = 0; k < i; ++k) require(models[k].name != models[i].name, "model name '" + models[i].name + "': given twice");
+    require(
+        !models[i].name.empty() && models[i].name.find(':') == std::string::npos,
+        "model name '" + models[i].name + "': must be non-empty and without ':' (it separates the strategy)");
+    for (size_t k = 0; k < i; ++k)
+      require(models[k].name != models[i].name, "model name '" + models[i].name + "': given twice");
   }
   require(port >= 0 && port <= 65535, "port: must be in [0, 65535]");
   require(max_sequences >= 2 && max_sequences <= max_engine_sequences(),
@@ -72,7 +74,8 @@ void ServerOptions::validate() const {
   require(default_max_tokens >= 1, "default max tokens: must be >= 1");
   require(max_body_bytes >= 1024, "max-body: must be >= 1024 bytes");
   require(read_timeout_seconds >= 1, "read-timeout: must be >= 1 second");
-  require(time_limit_seconds >= 0 && std::isfinite(time_limit_seconds), "time-limit: must be >= 0 (0 = none)");
+  require(time_limit_seconds >= 0 && std::isfinite(time_limit_seconds),
+          "time-limit: must be >= 0 (0 = none)");
   require(http_threads >= 0, "http-threads: must be >= 0 (0 = automatic)");
 }
 
@@ -89,17 +92,17 @@ struct Server::ServedEngine {
   bool accepting = true;
   int questions = 0;  // submitted and not yet collected
   int running_limit = 0;
-  int capacity = 0;   // running_limit + the queue
+  int capacity = 0;  // running_limit + the queue
 };
 
 // A completion request resolved against its model: the prompt and what to run.
 struct Server::Plan {
   CompletionRequest request;
   std::vector<Token> prompt;
-  std::string question;    // what answers and verifiers read: the prompt, or the last user message
-  std::string spec;        // the strategy as named
-  bool sampled = false;    // raw samples or greedy: StreamedSamples, reported token by token
-  int jobs = 1;            // questions submitted
+  std::string question;  // what answers and verifiers read: the prompt, or the last user message
+  std::string spec;      // the strategy as named
+  bool sampled = false;  // raw samples or greedy: StreamedSamples, reported token by token
+  int jobs = 1;          // questions submitted
   int choices = 1;
   StrategyOptions options;
 };
@@ -121,10 +124,10 @@ struct Server::Exchange {
   std::vector<std::vector<std::pair<std::string, double>>> tallies;  // per question: its last vote
   std::vector<ChoiceOutput> outputs;                                 // per choice
   std::vector<size_t> text_offsets;                                  // per choice, completions logprobs
-  std::deque<std::string> chunks;  // stream: JSON texts not yet sent
+  std::deque<std::string> chunks;                                    // stream: JSON texts not yet sent
   std::optional<Clock::time_point> first_launch;
   std::optional<Clock::time_point> first_text;
-  std::string cancelled_because;   // "client", "time limit"
+  std::string cancelled_because;        // "client", "time limit"
   std::vector<StrategyResult> results;  // per question, once collected
   bool concluded = false;               // results collected and the request recorded
 
@@ -166,8 +169,8 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
   for (auto& m : models_) m->runtime->start();
 
   http_ = std::make_unique<httplib::Server>();
-  const int threads = options_.http_threads > 0 ? options_.http_threads
-                                                : int(models_.size()) * (models_[0]->capacity) + 8;
+  const int threads =
+      options_.http_threads > 0 ? options_.http_threads : int(models_.size()) * (models_[0]->capacity) + 8;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   http_->set_payload_max_length(options_.max_body_bytes);
   http_->set_read_timeout(options_.read_timeout_seconds, 0);
@@ -193,8 +196,9 @@ Server::ServedEngine* Server::find_model(const std::string& name) {
 }
 
 int Server::bind() {
-  const int port = options_.port == 0 ? http_->bind_to_any_port(options_.host)
-                                      : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  const int port = options_.port == 0
+                       ? http_->bind_to_any_port(options_.host)
+                       : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
   if (port < 0) {
     throw std::runtime_error("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
                              " (in use, or not an address of this machine)");
@@ -219,7 +223,8 @@ void Server::shutdown(double grace_seconds) {
   }
   grace_timer_ = std::make_unique<std::thread>([this, grace_seconds] {
     std::unique_lock wait_lock(grace_mutex_);
-    grace_wake_.wait_for(wait_lock, std::chrono::duration<double>(grace_seconds), [this] { return grace_over_; });
+    grace_wake_.wait_for(wait_lock, std::chrono::duration<double>(grace_seconds),
+                         [this] { return grace_over_; });
     wait_lock.unlock();
     stop_runtimes();
   });
@@ -271,30 +276,31 @@ void Server::add_routes() {
   });
   // Statuses cpp-httplib sets itself (unknown path, oversized or unreadable request) get
   // the same error shape as ponder's own.
-  http_->set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                        httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e{res.status, "", "invalid_request_error", "", ""};
-    const bool known_path = req.path == "/v1/chat/completions" || req.path == "/v1/completions" ||
-                            req.path == "/v1/models" || req.path == "/health" || req.path == "/metrics";
-    if (res.status == 404 && known_path) {
-      e.status = res.status = 405;
-      e.message = "method " + req.method + " is not allowed on " + req.path + " (completions take POST, the rest GET)";
-      e.code = "method_not_allowed";
-    } else if (res.status == 404) {
-      e.message = "unknown path '" + req.path + "' (served: /v1/chat/completions, /v1/completions, /v1/models, " +
-                  "/health, /metrics)";
-      e.code = "unknown_url";
-    } else if (res.status == 413) {
-      e.message = "the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes";
-      e.code = "request_too_large";
-    } else {
-      e.message = "the request could not be read: malformed HTTP, or a body cut off or sent too slowly";
-      e.code = "bad_request";
-    }
-    send_error(res, e);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  http_->set_error_handler(
+      httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ApiError e{res.status, "", "invalid_request_error", "", ""};
+        const bool known_path = req.path == "/v1/chat/completions" || req.path == "/v1/completions" ||
+                                req.path == "/v1/models" || req.path == "/health" || req.path == "/metrics";
+        if (res.status == 404 && known_path) {
+          e.status = res.status = 405;
+          e.message = "method " + req.method + " is not allowed on " + req.path +
+                      " (completions take POST, the rest GET)";
+          e.code = "method_not_allowed";
+        } else if (res.status == 404) {
+          e.message = "unknown path '" + req.path +
+                      "' (served: /v1/chat/completions, /v1/completions, /v1/models, " + "/health, /metrics)";
+          e.code = "unknown_url";
+        } else if (res.status == 413) {
+          e.message = "the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes";
+          e.code = "request_too_large";
+        } else {
+          e.message = "the request could not be read: malformed HTTP, or a body cut off or sent too slowly";
+          e.code = "bad_request";
+        }
+        send_error(res, e);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
 
   http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_completion(int(Endpoint::chat), req, res);
@@ -342,7 +348,8 @@ void Server::collect(ServedEngine& m, Exchange& x) {
   for (QuestionId id : x.ids) x.results.push_back(m.runtime->wait(id));
   std::lock_guard lock(m.mutex);
   m.questions -= int(x.ids.size());
-  metrics_.set_queue(m.name, std::max(0, m.questions - m.running_limit), std::min(m.questions, m.running_limit));
+  metrics_.set_queue(m.name, std::max(0, m.questions - m.running_limit),
+                     std::min(m.questions, m.running_limit));
 }
 
 void Server::handle_completion(int endpoint_number, const httplib::Request& req, httplib::Response& res) {
@@ -377,7 +384,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
   std::shared_ptr<const Strategy> probe;
   if (r.raw()) {
     if (r.budget != 0) {
-      return refuse(bad_request("ponder.budget", "'ponder.budget' does not apply to raw samples: 'n' is their count",
+      return refuse(bad_request("ponder.budget",
+                                "'ponder.budget' does not apply to raw samples: 'n' is their count",
                                 "invalid_value"));
     }
     plan.sampled = true;
@@ -392,10 +400,11 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     plan.sampled = probe->name() == "greedy";
     plan.jobs = plan.choices = r.n;
     if (r.logprobs && !plan.sampled) {
-      return refuse(bad_request("logprobs",
-                                "logprobs come with raw samples (\"ponder\": {\"strategy\": \"sample\"}) or greedy; '" +
-                                    probe->name() + "' returns a chosen answer",
-                                "unsupported_parameter"));
+      return refuse(
+          bad_request("logprobs",
+                      "logprobs come with raw samples (\"ponder\": {\"strategy\": \"sample\"}) or greedy; '" +
+                          probe->name() + "' returns a chosen answer",
+                      "unsupported_parameter"));
     }
     if ((probe->needs() & kVerify) && m.verifier_name.empty()) {
       return refuse(bad_request(r.strategy_param,
@@ -408,8 +417,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
   if (!r.verifier.empty() && r.verifier != m.verifier_name) {
     return refuse(bad_request("ponder.verifier",
                               "'ponder.verifier': model '" + m.name + "' runs with verifier '" +
-                                  (m.verifier_name.empty() ? std::string("(none)") : m.verifier_name) + "', not '" +
-                                  r.verifier + "'",
+                                  (m.verifier_name.empty() ? std::string("(none)") : m.verifier_name) +
+                                  "', not '" + r.verifier + "'",
                               "invalid_value"));
   }
 
@@ -431,9 +440,11 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     check_text_fits(model, prompt_text, context - 1, "the prompt");
     plan.prompt = model.tokenize(prompt_text, true, endpoint == Endpoint::chat && model.has_chat_template());
   } catch (const std::invalid_argument& e) {
-    return refuse(bad_request(endpoint == Endpoint::chat ? "messages" : "prompt", e.what(), "context_length_exceeded"));
+    return refuse(
+        bad_request(endpoint == Endpoint::chat ? "messages" : "prompt", e.what(), "context_length_exceeded"));
   } catch (const std::exception& e) {
-    return refuse(bad_request(endpoint == Endpoint::chat ? "messages" : "prompt", e.what(), "invalid_prompt"));
+    return refuse(
+        bad_request(endpoint == Endpoint::chat ? "messages" : "prompt", e.what(), "invalid_prompt"));
   }
   if (plan.prompt.empty()) {
     return refuse(bad_request(endpoint == Endpoint::chat ? "messages" : "prompt", "the prompt has no tokens",
@@ -455,7 +466,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
                                   std::to_string(context),
                               "context_length_exceeded"));
   }
-  plan.options.generation.stop.max_tokens = r.max_tokens.value_or(std::min(options_.default_max_tokens, room));
+  plan.options.generation.stop.max_tokens =
+      r.max_tokens.value_or(std::min(options_.default_max_tokens, room));
 
   // --- the exchange the engine thread reports into
   auto x = std::make_shared<Exchange>();
@@ -510,8 +522,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
           for (size_t k = 0; k < result.samples.size(); ++k) {
             const int choice = raw ? int(k) : j;
             json decision = raw ? json(nullptr) : decision_json(result, x->tallies[size_t(j)]);
-            x->push(chunk_json(x->header, choice, "", false, openai_finish_reason(result.samples[k].finish), nullptr,
-                               decision));
+            x->push(chunk_json(x->header, choice, "", false, openai_finish_reason(result.samples[k].finish),
+                               nullptr, decision));
           }
         } else {
           // The chosen text, whole, then the choice's end with the decision.
@@ -578,17 +590,22 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
       return refuse({503, "the server is shutting down", "server_error", "", "shutting_down"});
     }
     if (plan.jobs > m.capacity) {
-      return refuse(bad_request("n", "'n' asks for " + std::to_string(plan.jobs) + " runs; this server runs at most " +
-                                         std::to_string(m.capacity) + " at once per model",
+      return refuse(bad_request("n",
+                                "'n' asks for " + std::to_string(plan.jobs) +
+                                    " runs; this server runs at most " + std::to_string(m.capacity) +
+                                    " at once per model",
                                 "out_of_range"));
     }
     if (m.questions + plan.jobs > m.capacity) {
-      return refuse({429, "the server is busy (" + std::to_string(m.questions) + " questions running or queued): retry later",
+      return refuse({429,
+                     "the server is busy (" + std::to_string(m.questions) +
+                         " questions running or queued): retry later",
                      "rate_limit_error", "", "queue_full"});
     }
     for (auto& job : jobs) x->ids.push_back(m.runtime->submit(std::move(job)));
     m.questions += plan.jobs;
-    metrics_.set_queue(m.name, std::max(0, m.questions - m.running_limit), std::min(m.questions, m.running_limit));
+    metrics_.set_queue(m.name, std::max(0, m.questions - m.running_limit),
+                       std::min(m.questions, m.running_limit));
   }
   const Clock::time_point submitted = Clock::now();
   const std::optional<Clock::time_point> deadline =
@@ -645,17 +662,20 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
       }
       if (!result.error.empty() && !out.error) {
         if (x->cancelled_because == "client") {
-          out.error = ApiError{499, "the client closed the connection", "invalid_request_error", "", "client_closed"};
+          out.error =
+              ApiError{499, "the client closed the connection", "invalid_request_error", "", "client_closed"};
         } else if (x->cancelled_because == "time limit") {
           char limit[32];
           std::snprintf(limit, sizeof(limit), "%g", options_.time_limit_seconds);
-          out.error = ApiError{504, std::string("the request ran past the server's time limit of ") + limit + " s",
-                               "server_error", "", "timeout"};
+          out.error =
+              ApiError{504, std::string("the request ran past the server's time limit of ") + limit + " s",
+                       "server_error", "", "timeout"};
         } else if (result.error == "cancelled") {
-          out.error = ApiError{503, "the server is shutting down: the request was cancelled", "server_error", "",
-                               "shutting_down"};
+          out.error = ApiError{503, "the server is shutting down: the request was cancelled", "server_error",
+                               "", "shutting_down"};
         } else {
-          out.error = ApiError{500, "the strategy failed: " + result.error, "server_error", "", "strategy_failed"};
+          out.error =
+              ApiError{500, "the strategy failed: " + result.error, "server_error", "", "strategy_failed"};
         }
       }
     }

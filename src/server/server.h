@@ -15,8 +15,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/metrics.h"
@@ -41,7 +41,7 @@ struct ServerOptions {
   int port = 8080;                  // 0: any free port (bind() says which)
   std::string api_key;              // non-empty: /v1/* and /metrics need "Authorization: Bearer KEY"
   std::string default_strategy = "adaptive-vote";  // for requests that name none
-  int max_sequences = 64;           // KV slots per model; 2..max_engine_sequences()
+  int max_sequences = 64;                          // KV slots per model; 2..max_engine_sequences()
   int context = 0;                  // tokens per sequence; 0: the model's training context, at most 4096
   int threads = 0;                  // engine threads per model; 0: default_threads()
   int max_queue = 64;               // questions waiting beyond those running, per model; more: 429; >= 0

@@ -55,26 +55,32 @@ TEST(Request, ReadsOpenAIFieldsAndThePonderObject) {
 }
 
 TEST(Request, StrategyFromTheModelNameSuffix) {
-  const CompletionRequest r = parse_ok(R"({"model": "toy-reasoner-l:vote@8", "prompt": "a=1; a?"})", Endpoint::completions);
+  const CompletionRequest r =
+      parse_ok(R"({"model": "toy-reasoner-l:vote@8", "prompt": "a=1; a?"})", Endpoint::completions);
   EXPECT_EQ(r.model_name, "toy-reasoner-l");
   EXPECT_EQ(r.model, "toy-reasoner-l:vote@8");
   EXPECT_EQ(r.strategy, "vote@8");
   EXPECT_EQ(r.prompt, "a=1; a?");
   // The same strategy twice is fine; two different ones are not.
-  parse_ok(R"({"model": "tiny:vote@8", "messages": [{"role": "user", "content": "q"}], "ponder": {"strategy": "vote@8"}})");
+  parse_ok(
+      R"({"model": "tiny:vote@8", "messages": [{"role": "user", "content": "q"}], "ponder": {"strategy": "vote@8"}})");
   EXPECT_EQ(parse_error(R"({"model": "tiny:vote@8", "messages": [{"role": "user", "content": "q"}],
-                            "ponder": {"strategy": "esc"}})").code, "conflicting_strategy");
+                            "ponder": {"strategy": "esc"}})")
+                .code,
+            "conflicting_strategy");
 }
 
 TEST(Request, RawSamplesDefaultToTemperatureOne) {
-  const CompletionRequest raw = parse_ok(R"({"model": "tiny", "prompt": "x", "ponder": {"strategy": "sample"}})",
-                                         Endpoint::completions);
+  const CompletionRequest raw = parse_ok(
+      R"({"model": "tiny", "prompt": "x", "ponder": {"strategy": "sample"}})", Endpoint::completions);
   EXPECT_TRUE(raw.raw());
   EXPECT_FLOAT_EQ(raw.options.generation.sampling.temperature, 1.0f);
-  const CompletionRequest vote = parse_ok(R"({"model": "tiny:vote@2", "prompt": "x"})", Endpoint::completions);
+  const CompletionRequest vote =
+      parse_ok(R"({"model": "tiny:vote@2", "prompt": "x"})", Endpoint::completions);
   EXPECT_FLOAT_EQ(vote.options.generation.sampling.temperature, 0.8f);
   // The completions API's logprobs is a count of alternatives.
-  const CompletionRequest lp = parse_ok(R"({"model": "tiny", "prompt": "x", "logprobs": 3})", Endpoint::completions);
+  const CompletionRequest lp =
+      parse_ok(R"({"model": "tiny", "prompt": "x", "logprobs": 3})", Endpoint::completions);
   EXPECT_TRUE(lp.logprobs);
   EXPECT_EQ(lp.top_logprobs, 3);
 }
@@ -112,19 +118,24 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{R"({"model": "tiny"})", 400, "messages", "missing_field"},
         Refused{R"({"model": "tiny", "messages": []})", 400, "messages", "empty_messages"},
         Refused{R"({"model": "tiny", "messages": "hi"})", 400, "messages", "invalid_type"},
-        Refused{R"({"model": "tiny", "messages": [{"role": "wizard", "content": "q"}]})", 400, "messages[0].role",
-                "invalid_role"},
-        Refused{R"({"model": "tiny", "messages": [{"role": "user"}]})", 400, "messages[0].content", "missing_field"},
-        Refused{R"({"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", 400,
-                "messages[0].content[0].type", "unsupported_content"},
-        Refused{R"({"model": "tiny", "temperature": 3, )" + kMessages + "}", 400, "temperature", "out_of_range"},
-        Refused{R"({"model": "tiny", "temperature": "hot", )" + kMessages + "}", 400, "temperature", "invalid_type"},
+        Refused{R"({"model": "tiny", "messages": [{"role": "wizard", "content": "q"}]})", 400,
+                "messages[0].role", "invalid_role"},
+        Refused{R"({"model": "tiny", "messages": [{"role": "user"}]})", 400, "messages[0].content",
+                "missing_field"},
+        Refused{R"({"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
+                400, "messages[0].content[0].type", "unsupported_content"},
+        Refused{R"({"model": "tiny", "temperature": 3, )" + kMessages + "}", 400, "temperature",
+                "out_of_range"},
+        Refused{R"({"model": "tiny", "temperature": "hot", )" + kMessages + "}", 400, "temperature",
+                "invalid_type"},
         Refused{R"({"model": "tiny", "top_p": 0, )" + kMessages + "}", 400, "top_p", "out_of_range"},
         Refused{R"({"model": "tiny", "n": 0, )" + kMessages + "}", 400, "n", "out_of_range"},
         Refused{R"({"model": "tiny", "n": 17, )" + kMessages + "}", 400, "n", "out_of_range"},
         Refused{R"({"model": "tiny", "n": 1.5, )" + kMessages + "}", 400, "n", "invalid_type"},
-        Refused{R"({"model": "tiny", "max_tokens": 0, )" + kMessages + "}", 400, "max_tokens", "out_of_range"},
-        Refused{R"({"model": "tiny", "max_tokens": 1e300, )" + kMessages + "}", 400, "max_tokens", "invalid_type"},
+        Refused{R"({"model": "tiny", "max_tokens": 0, )" + kMessages + "}", 400, "max_tokens",
+                "out_of_range"},
+        Refused{R"({"model": "tiny", "max_tokens": 1e300, )" + kMessages + "}", 400, "max_tokens",
+                "invalid_type"},
         Refused{R"({"model": "tiny", "seed": -1, )" + kMessages + "}", 400, "seed", "invalid_type"},
         Refused{R"({"model": "tiny", "stop": ["a", "b", "c", "d", "e"], )" + kMessages + "}", 400, "stop",
                 "out_of_range"},
@@ -132,9 +143,10 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{R"({"model": "tiny", "stream": "yes", )" + kMessages + "}", 400, "stream", "invalid_type"},
         Refused{R"({"model": "tiny", "stream_options": {"include_usage": true}, )" + kMessages + "}", 400,
                 "stream_options", "invalid_value"},
-        Refused{R"({"model": "tiny", "top_logprobs": 2, )" + kMessages + "}", 400, "top_logprobs", "invalid_value"},
-        Refused{R"({"model": "tiny", "logprobs": true, "top_logprobs": 21, )" + kMessages + "}", 400, "top_logprobs",
-                "out_of_range"},
+        Refused{R"({"model": "tiny", "top_logprobs": 2, )" + kMessages + "}", 400, "top_logprobs",
+                "invalid_value"},
+        Refused{R"({"model": "tiny", "logprobs": true, "top_logprobs": 21, )" + kMessages + "}", 400,
+                "top_logprobs", "out_of_range"},
         Refused{R"({"model": "tiny", "presence_penalty": 1, )" + kMessages + "}", 400, "presence_penalty",
                 "unsupported_parameter"},
         Refused{R"({"model": "tiny", "tools": [{"type": "function"}], )" + kMessages + "}", 400, "tools",
@@ -144,14 +156,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "ponder.strategee", "unknown_parameter"},
         Refused{R"({"model": "tiny", "ponder": {"budget": 5000}, )" + kMessages + "}", 400, "ponder.budget",
                 "out_of_range"},
-        Refused{R"({"model": "tiny", "ponder": {"threshold": 0.3}, )" + kMessages + "}", 400, "ponder.threshold",
-                "out_of_range"},
-        Refused{R"({"model": "tiny", "ponder": {"answer": "telepathy"}, )" + kMessages + "}", 400, "ponder.answer",
-                "invalid_value"},
-        Refused{R"({"model": "tiny", "ponder": {"answer": "regex"}, )" + kMessages + "}", 400, "ponder.answer",
-                "unsupported_parameter"},
+        Refused{R"({"model": "tiny", "ponder": {"threshold": 0.3}, )" + kMessages + "}", 400,
+                "ponder.threshold", "out_of_range"},
+        Refused{R"({"model": "tiny", "ponder": {"answer": "telepathy"}, )" + kMessages + "}", 400,
+                "ponder.answer", "invalid_value"},
+        Refused{R"({"model": "tiny", "ponder": {"answer": "regex"}, )" + kMessages + "}", 400,
+                "ponder.answer", "unsupported_parameter"},
         Refused{R"({"model": "tiny:", )" + kMessages + "}", 400, "model", "invalid_value"}),
-    [](const testing::TestParamInfo<Refused>& info) { return info.param.code + "_" + std::to_string(info.index); });
+    [](const testing::TestParamInfo<Refused>& info) {
+      return info.param.code + "_" + std::to_string(info.index);
+    });
 
 TEST(Request, CompletionsPromptMustBeOneString) {
   EXPECT_EQ(parse_error(R"({"model": "tiny"})", Endpoint::completions).param, "prompt");

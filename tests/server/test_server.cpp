@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <csignal>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -120,8 +120,10 @@ const std::string kNoise = R"("ponder": {"ignore_eos": true, "answer": "last-num
 
 TEST(Server, ChatCompletionWithAStrategyCountsEveryToken) {
   RunningServer s(tiny_options());
-  const Reply r = post(s, "/v1/chat/completions", R"({"model": "tiny:vote@4", "max_tokens": 8, "seed": 3,
-      "messages": [{"role": "user", "content": "1+1?"}], )" + kNoise + "}");
+  const Reply r = post(s, "/v1/chat/completions",
+                       R"({"model": "tiny:vote@4", "max_tokens": 8, "seed": 3,
+      "messages": [{"role": "user", "content": "1+1?"}], )" +
+                           kNoise + "}");
   ASSERT_EQ(r.status, 200) << r.text;
   EXPECT_EQ(r.body["object"], "chat.completion");
   EXPECT_EQ(r.body["model"], "tiny:vote@4");
@@ -185,13 +187,16 @@ TEST(Server, RawSamplesWithLogprobs) {
   EXPECT_EQ(lp["top_logprobs"][0].size(), 1u);
   // Logprobs belong to samples, not to a strategy's chosen answer.
   EXPECT_EQ(post(s, "/v1/chat/completions", R"({"model": "tiny:vote@2", "logprobs": true,
-      "messages": [{"role": "user", "content": "hi"}]})").body["error"]["param"], "logprobs");
+      "messages": [{"role": "user", "content": "hi"}]})")
+                .body["error"]["param"],
+            "logprobs");
 }
 
 TEST(Server, StreamsEventsThenTheAnswer) {
   RunningServer s(tiny_options());
   const std::string request = R"({"model": "tiny:vote@3", "max_tokens": 6, "seed": 2,
-      "messages": [{"role": "user", "content": "1+1?"}], )" + kNoise;
+      "messages": [{"role": "user", "content": "1+1?"}], )" +
+                              kNoise;
   const Reply plain = post(s, "/v1/chat/completions", request + "}");
   const Reply streamed = post(s, "/v1/chat/completions",
                               request + R"(, "stream": true, "stream_options": {"include_usage": true}})");
@@ -207,7 +212,8 @@ TEST(Server, StreamsEventsThenTheAnswer) {
   for (const json& e : events) {
     if (!e.is_object()) continue;
     EXPECT_EQ(e["object"], "chat.completion.chunk");
-    if (e.contains("ponder") && e["ponder"].contains("event") && e["ponder"]["event"] == "finished") ++finished;
+    if (e.contains("ponder") && e["ponder"].contains("event") && e["ponder"]["event"] == "finished")
+      ++finished;
     if (e.contains("usage")) usage = e["usage"];
     if (e["choices"].empty()) continue;
     const json& c = e["choices"][0];
@@ -253,16 +259,21 @@ TEST(Server, BadRequestsGetOpenAIErrors) {
       {"/v1/chat/completions", "{oops", 400, "invalid_json"},
       {"/v1/chat/completions", R"({"model": "nope", "messages": [{"role": "user", "content": "q"}]})", 404,
        "model_not_found"},
-      {"/v1/chat/completions", R"({"model": "tiny:telepathy@2", "messages": [{"role": "user", "content": "q"}]})", 400,
+      {"/v1/chat/completions",
+       R"({"model": "tiny:telepathy@2", "messages": [{"role": "user", "content": "q"}]})", 400,
        "invalid_strategy"},
-      {"/v1/chat/completions", R"({"model": "tiny:vote", "messages": [{"role": "user", "content": "q"}]})", 400,
-       "invalid_strategy"},
-      {"/v1/chat/completions", R"({"model": "tiny:prm-vote@2", "messages": [{"role": "user", "content": "q"}]})", 400,
+      {"/v1/chat/completions", R"({"model": "tiny:vote", "messages": [{"role": "user", "content": "q"}]})",
+       400, "invalid_strategy"},
+      {"/v1/chat/completions",
+       R"({"model": "tiny:prm-vote@2", "messages": [{"role": "user", "content": "q"}]})", 400,
        "verifier_unavailable"},
-      {"/v1/chat/completions", R"({"model": "tiny", "temperature": -1, "messages": [{"role": "user", "content": "q"}]})",
-       400, "out_of_range"},
-      {"/v1/completions", R"({"model": "tiny", "prompt": ")" + long_prompt + R"("})", 400, "context_length_exceeded"},
-      {"/v1/completions", R"({"model": "tiny", "prompt": "q", "max_tokens": 500})", 400, "context_length_exceeded"},
+      {"/v1/chat/completions",
+       R"({"model": "tiny", "temperature": -1, "messages": [{"role": "user", "content": "q"}]})", 400,
+       "out_of_range"},
+      {"/v1/completions", R"({"model": "tiny", "prompt": ")" + long_prompt + R"("})", 400,
+       "context_length_exceeded"},
+      {"/v1/completions", R"({"model": "tiny", "prompt": "q", "max_tokens": 500})", 400,
+       "context_length_exceeded"},
       {"/v1/completions", R"({"model": "tiny", "prompt": ")" + std::string(5000, 'x') + R"("})", 413,
        "request_too_large"},
       {"/v1/nothing", "{}", 404, "unknown_url"},
@@ -272,7 +283,8 @@ TEST(Server, BadRequestsGetOpenAIErrors) {
     EXPECT_EQ(r.status, c.status) << c.body.substr(0, 120) << " -> " << r.text;
     ASSERT_TRUE(r.body.is_object()) << r.text;
     EXPECT_EQ(r.body["error"]["code"], c.code) << r.text;
-    for (const char* key : {"message", "type", "param", "code"}) EXPECT_TRUE(r.body["error"].contains(key)) << key;
+    for (const char* key : {"message", "type", "param", "code"})
+      EXPECT_TRUE(r.body["error"].contains(key)) << key;
   }
   auto wrong_method = s.client().Get("/v1/chat/completions");
   ASSERT_TRUE(wrong_method);
@@ -304,14 +316,19 @@ TEST(Server, ModelsHealthAndMetrics) {
   EXPECT_EQ(list["object"], "list");
   EXPECT_EQ(list["data"][0]["id"], "tiny");
   ASSERT_EQ(post(s, "/v1/completions", R"({"model": "tiny:prune@4", "max_tokens": 30, "prompt": "q",
-      "ponder": {"ignore_eos": true, "warmup_tokens": 2, "min_survivors": 1}})").status, 200);
+      "ponder": {"ignore_eos": true, "warmup_tokens": 2, "min_survivors": 1}})")
+                .status,
+            200);
   const std::string m = metrics_text(s);
-  EXPECT_EQ(metric(m, "ponder_requests_total{endpoint=\"completions\",model=\"tiny\",strategy=\"prune@4\",status=\"200\"}"), 1);
+  EXPECT_EQ(metric(m,
+                   "ponder_requests_total{endpoint=\"completions\",model=\"tiny\",strategy=\"prune@4\","
+                   "status=\"200\"}"),
+            1);
   EXPECT_GT(metric(m, "ponder_tokens_total{kind=\"generated\"}"), 0);
   EXPECT_GT(metric(m, "ponder_tokens_total{kind=\"hidden\"}"), 0);
   EXPECT_GE(metric(m, "ponder_samples_stopped_early_total"), 0);
-  for (const char* h : {"ponder_request_seconds", "ponder_time_to_first_token_seconds", "ponder_queue_seconds",
-                        "ponder_samples_per_request"}) {
+  for (const char* h : {"ponder_request_seconds", "ponder_time_to_first_token_seconds",
+                        "ponder_queue_seconds", "ponder_samples_per_request"}) {
     EXPECT_EQ(metric(m, std::string(h) + "_count"), 1) << h;
     EXPECT_EQ(metric(m, std::string(h) + "_bucket{le=\"+Inf\"}"), 1) << h;
   }
@@ -326,8 +343,10 @@ int send_raw_request(int port, const std::string& body) {
   addr.sin_port = htons(uint16_t(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
-  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string request =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   if (write(fd, request.data(), request.size()) != ssize_t(request.size())) return -1;
   return fd;
 }
@@ -351,17 +370,25 @@ TEST(Server, AClientThatHangsUpHasItsSequencesFreed) {
     if (stream) body.insert(1, "\"stream\": true, ");
     const int fd = send_raw_request(s.port(), body);
     ASSERT_GE(fd, 0);
-    ASSERT_TRUE(wait_for([&] { return metric(metrics_text(s), "ponder_kv_sequences{model=\"tiny\",state=\"live\"}") > 0; }, 20))
+    ASSERT_TRUE(wait_for(
+        [&] { return metric(metrics_text(s), "ponder_kv_sequences{model=\"tiny\",state=\"live\"}") > 0; },
+        20))
         << "the request never started";
     close(fd);
-    ASSERT_TRUE(wait_for([&] {
-      const std::string m = metrics_text(s);
-      return metric(m, "ponder_kv_sequences{model=\"tiny\",state=\"live\"}") == 0 &&
-             metric(m, "ponder_questions_running{model=\"tiny\"}") == 0;
-    }, 10)) << "stream " << stream << ":\n" << metrics_text(s);
+    ASSERT_TRUE(wait_for(
+        [&] {
+          const std::string m = metrics_text(s);
+          return metric(m, "ponder_kv_sequences{model=\"tiny\",state=\"live\"}") == 0 &&
+                 metric(m, "ponder_questions_running{model=\"tiny\"}") == 0;
+        },
+        10))
+        << "stream " << stream << ":\n"
+        << metrics_text(s);
   }
   const std::string m = metrics_text(s);
-  EXPECT_EQ(metric(m, "ponder_requests_total{endpoint=\"chat\",model=\"tiny\",strategy=\"vote@4\",status=\"499\"}"), 2);
+  EXPECT_EQ(
+      metric(m, "ponder_requests_total{endpoint=\"chat\",model=\"tiny\",strategy=\"vote@4\",status=\"499\"}"),
+      2);
   // Nothing ran to the end: far fewer tokens than two full runs (2 x 4 x 120).
   EXPECT_LT(metric(m, "ponder_tokens_total{kind=\"generated\"}"), 2 * 4 * 120);
 }
@@ -373,14 +400,19 @@ TEST(Server, AFullQueueAnswers429WithRetryAfter) {
   RunningServer s(o);
   auto first = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", kEndless); });
   auto second = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", kEndless); });
-  ASSERT_TRUE(wait_for([&] { return metric(metrics_text(s), "ponder_questions_running{model=\"tiny\"}") == 2; }, 20));
+  ASSERT_TRUE(
+      wait_for([&] { return metric(metrics_text(s), "ponder_questions_running{model=\"tiny\"}") == 2; }, 20));
   const Reply busy = post(s, "/v1/chat/completions", kEndless);
   EXPECT_EQ(busy.status, 429);
   EXPECT_EQ(busy.retry_after, "1");
   EXPECT_EQ(busy.body["error"]["type"], "rate_limit_error");
   EXPECT_EQ(first.get().status, 200);
   EXPECT_EQ(second.get().status, 200);
-  EXPECT_EQ(post(s, "/v1/chat/completions", R"({"model": "tiny:greedy", "max_tokens": 2, "messages": [{"role": "user", "content": "q"}]})").status, 200);
+  EXPECT_EQ(
+      post(s, "/v1/chat/completions",
+           R"({"model": "tiny:greedy", "max_tokens": 2, "messages": [{"role": "user", "content": "q"}]})")
+          .status,
+      200);
 }
 
 TEST(Server, ShutdownFinishesOrCancelsWhatIsInFlight) {
@@ -388,7 +420,8 @@ TEST(Server, ShutdownFinishesOrCancelsWhatIsInFlight) {
   const std::string endless = R"({"model": "tiny:vote@4", "max_tokens": 120, "prompt": "q",
       "ponder": {"ignore_eos": true}})";
   auto running = std::async(std::launch::async, [&] { return post(*s, "/v1/completions", endless); });
-  ASSERT_TRUE(wait_for([&] { return metric(metrics_text(*s), "ponder_questions_running{model=\"tiny\"}") == 1; }, 20));
+  ASSERT_TRUE(wait_for(
+      [&] { return metric(metrics_text(*s), "ponder_questions_running{model=\"tiny\"}") == 1; }, 20));
   const auto start = std::chrono::steady_clock::now();
   s->stop(0.2);  // less time than the request needs
   const Reply r = running.get();
@@ -407,7 +440,8 @@ TEST(Server, SlowAndCutOffBodiesDoNotHoldTheServer) {
   addr.sin_port = htons(uint16_t(s.port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  const std::string partial = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\"";
+  const std::string partial =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\"";
   ASSERT_EQ(write(fd, partial.data(), partial.size()), ssize_t(partial.size()));
   // The server gives up on the body after its read timeout and answers or closes.
   char buffer[4096];
