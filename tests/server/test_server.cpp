@@ -447,7 +447,9 @@ TEST(Server, SlowAndCutOffBodiesDoNotHoldTheServer) {
   char buffer[4096];
   const ssize_t got = read(fd, buffer, sizeof(buffer));
   EXPECT_GE(got, 0);
-  if (got > 0) EXPECT_NE(std::string(buffer, size_t(got)).find("HTTP/1.1 400"), std::string::npos);
+  if (got > 0) {
+    EXPECT_NE(std::string(buffer, size_t(got)).find("HTTP/1.1 400"), std::string::npos);
+  }
   close(fd);
   EXPECT_EQ(s.client().Get("/health")->status, 200);
 }
