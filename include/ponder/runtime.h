@@ -251,6 +251,9 @@ class Runtime {
   std::vector<QuestionId> cancels_;
   std::map<QuestionId, StrategyResult> results_;  // done, not yet waited for
   bool stopping_ = false;
+  // start() to the end of stop(): waiters sleep until results come, rather than pump (which
+  // would race the engine thread, or stop() completing what was left).
+  bool background_ = false;
   std::thread thread_;
 
   std::vector<std::unique_ptr<Active>> active_;  // the pumping thread only

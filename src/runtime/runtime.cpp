@@ -249,7 +249,7 @@ bool Runtime::pump() {
 StrategyResult Runtime::wait(QuestionId id) {
   std::unique_lock lock(mutex_);
   while (!results_.count(id)) {
-    if (thread_.joinable()) {
+    if (background_) {
       changed_.wait(lock);
     } else {
       lock.unlock();
@@ -279,8 +279,10 @@ void Runtime::loop() {
 }
 
 void Runtime::start() {
+  std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
   stopping_ = false;
+  background_ = true;
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -305,6 +307,9 @@ void Runtime::stop() {
     Active a{id, std::move(job), nullptr, std::nullopt};
     complete(a, "cancelled");
   }
+  std::lock_guard lock(mutex_);
+  background_ = false;
+  changed_.notify_all();
 }
 
 std::vector<StrategyResult> Runtime::run(std::vector<Job> jobs) {

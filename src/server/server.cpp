@@ -294,6 +294,10 @@ void Server::add_routes() {
         } else if (res.status == 413) {
           e.message = "the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes";
           e.code = "request_too_large";
+        } else if (res.status >= 500) {
+          e.type = "server_error";
+          e.message = "the server failed to answer the request";
+          e.code = "internal_error";
         } else {
           e.message = "the request could not be read: malformed HTTP, or a body cut off or sent too slowly";
           e.code = "bad_request";
@@ -301,6 +305,19 @@ void Server::add_routes() {
         send_error(res, e);
         return httplib::Server::HandlerResponse::Handled;
       }));
+
+  // A handler that throws (not expected: each refusal is an ApiError) answers 500 with why.
+  http_->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr failure) {
+        std::string why = "unknown error";
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+          why = e.what();
+        } catch (...) {
+        }
+        send_error(res, {500, "internal error: " + why, "server_error", "", "internal_error"});
+      });
 
   http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_completion(int(Endpoint::chat), req, res);
