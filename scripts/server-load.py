@@ -66,15 +66,22 @@ def client(port, deadline, seed, results, lock):
         body = {"model": model, "messages": [{"role": "user", "content": rng.choice(QUESTIONS)}],
                 "ponder": ponder, "seed": rng.randrange(1 << 30), **extra}
         start = time.monotonic()
-        try:
-            conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            data = response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException) as e:
-            status, data = f"connection: {type(e).__name__}", b""
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        # A kept-alive connection the server has just closed fails at once: like any HTTP
+        # client, retry that once on a new connection; a second failure is an error.
+        for attempt in (1, 2):
+            try:
+                conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                data = response.read()
+                status = response.status
+                break
+            except (OSError, http.client.HTTPException) as e:
+                status, data = f"connection: {type(e).__name__}", b""
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+                stale = isinstance(e, (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected))
+                if not stale:
+                    break
         elapsed = time.monotonic() - start
         tokens = 0
         if status == 200 and not extra.get("stream"):

@@ -174,7 +174,7 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   http_->set_payload_max_length(options_.max_body_bytes);
   http_->set_read_timeout(options_.read_timeout_seconds, 0);
-  http_->set_keep_alive_timeout(2);
+  http_->set_keep_alive_timeout(5);  // idle keep-alive connections close after this
   add_routes();
 }
 
