@@ -9,7 +9,8 @@ packages=(build-essential cmake ninja-build git pkg-config
   libspdlog-dev libcpp-httplib-dev gnuplot-nox clang libclang-rt-14-dev
   # Without OpenBLAS, Debian's LibTorch falls back to the reference BLAS (10x slower).
   libtorch-dev libopenblas0-pthread)
-command -v npm >/dev/null || packages+=(npm)  # fetches the pinned llama.cpp source
+command -v npm >/dev/null || packages+=(npm)  # fetches the pinned llama.cpp source and the openai client test's package
+command -v node >/dev/null || packages+=(nodejs)  # runs the openai client against `ponder serve`
 
 missing=()
 for p in "${packages[@]}"; do

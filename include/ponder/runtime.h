@@ -203,9 +203,12 @@ class QuestionRun {
 
 struct Job {
   std::shared_ptr<const Strategy> strategy;
-  std::string question;
+  std::string question;  // what answers and verifiers read
   EventSink on_event;  // called on the engine thread; may be empty
   std::function<void(const StrategyResult&)> on_result;  // ditto
+  // The tokens the model reads; empty: format_question(question). A server sets them for
+  // raw completions and multi-message chats, whose prompt is more than the question.
+  std::vector<Token> prompt;
 };
 
 struct RuntimeOptions {
@@ -277,6 +280,9 @@ class Runtime {
   std::vector<QuestionId> cancels_;
   std::map<QuestionId, StrategyResult> results_;  // done, not yet waited for
   bool stopping_ = false;
+  // start() to the end of stop(): waiters sleep until results come, rather than pump (which
+  // would race the engine thread, or stop() completing what was left).
+  bool background_ = false;
   std::thread thread_;
 
   std::vector<std::unique_ptr<Active>> active_;  // the pumping thread only

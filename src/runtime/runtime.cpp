@@ -205,10 +205,16 @@ void Runtime::admit() {
   for (auto& [id, job] : admitted) {
     auto a = std::make_unique<Active>(Active{id, std::move(job), nullptr, std::nullopt});
     try {
-      // A huge question is refused by its size before it is tokenized.
-      check_text_fits(generator_.model(), a->job.question, generator_.context_per_sequence(), "the question");
-      a->run = std::make_unique<QuestionRun>(*this, id, a->job.question,
-                                             format_question(generator_.model(), a->job.question), a->job.on_event);
+      std::vector<Token> prompt = std::move(a->job.prompt);
+      if (prompt.empty()) {
+        // A huge question is refused by its size before it is tokenized.
+        check_text_fits(generator_.model(), a->job.question, generator_.context_per_sequence(), "the question");
+        prompt = format_question(generator_.model(), a->job.question);
+      } else if (prompt.size() >= size_t(generator_.context_per_sequence())) {
+        throw std::invalid_argument("the prompt's " + std::to_string(prompt.size()) + " tokens leave no room in the " +
+                                    std::to_string(generator_.context_per_sequence()) + "-token context per sequence");
+      }
+      a->run = std::make_unique<QuestionRun>(*this, id, a->job.question, std::move(prompt), a->job.on_event);
       a->task.emplace(a->job.strategy->run(*a->run));
       a->task->handle().resume();
     } catch (const std::exception& e) {
@@ -265,7 +271,7 @@ bool Runtime::pump() {
 StrategyResult Runtime::wait(QuestionId id) {
   std::unique_lock lock(mutex_);
   while (!results_.count(id)) {
-    if (thread_.joinable()) {
+    if (background_) {
       changed_.wait(lock);
     } else {
       lock.unlock();
@@ -295,8 +301,10 @@ void Runtime::loop() {
 }
 
 void Runtime::start() {
+  std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
   stopping_ = false;
+  background_ = true;
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -321,6 +329,9 @@ void Runtime::stop() {
     Active a{id, std::move(job), nullptr, std::nullopt};
     complete(a, "cancelled");
   }
+  std::lock_guard lock(mutex_);
+  background_ = false;
+  changed_.notify_all();
 }
 
 std::vector<StrategyResult> Runtime::run(std::vector<Job> jobs) {

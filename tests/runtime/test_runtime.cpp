@@ -256,6 +256,25 @@ TEST(Runtime, TracesKeepTokensAndTreeIdsWhenAsked) {
   }
 }
 
+TEST(Runtime, AJobMayGiveThePromptTokens) {
+  // A front end's own prompt (a raw completion, a multi-message chat) replaces the
+  // formatted question; the same tokens give the same result.
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@3", noise_options(8));
+  Engine engine(tiny(), engine_options());
+  Runtime runtime(engine);
+  const QuestionId formatted = runtime.submit({vote, "same", {}, {}});
+  const QuestionId given = runtime.submit({vote, "same", {}, {}, format_question(engine.model(), "same")});
+  const StrategyResult a = runtime.wait(formatted);
+  const StrategyResult b = runtime.wait(given);
+  ASSERT_TRUE(a.error.empty() && b.error.empty()) << a.error << b.error;
+  ASSERT_EQ(a.samples.size(), b.samples.size());
+  for (size_t i = 0; i < a.samples.size(); ++i) EXPECT_EQ(a.samples[i].text, b.samples[i].text);
+  // One that leaves no room to generate fails its question, not the runtime.
+  const std::vector<Token> too_long(size_t(engine.context_per_sequence()), engine.model().bos());
+  const StrategyResult refused = runtime.wait(runtime.submit({vote, "long", {}, {}, too_long}));
+  EXPECT_NE(refused.error.find("leave no room"), std::string::npos) << refused.error;
+}
+
 TEST(Runtime, RefusesWhatItCannotDo) {
   Engine engine(tiny(), engine_options());
   Runtime runtime(engine);

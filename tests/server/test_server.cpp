@@ -1,0 +1,501 @@
+// The server end to end: a real Server on a loopback port, a tiny random model and the
+// bundled toy models, driven over HTTP. Responses, streaming, usage, errors, the bounded
+// queue, a client that hangs up, and shutdown.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "server/server.h"
+#include "support/test_models.h"
+#include "toy/models.h"
+
+namespace ponder::server {
+namespace {
+
+using nlohmann::json;
+
+// A server running on its own thread for the life of the object.
+class RunningServer {
+ public:
+  explicit RunningServer(ServerOptions options) {
+    std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not end the test
+    options.host = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<Server>(std::move(options));
+    port_ = server_->bind();
+    thread_ = std::thread([this] { server_->serve(); });
+  }
+  ~RunningServer() { stop(0); }
+  void stop(double grace) {
+    if (!thread_.joinable()) return;
+    server_->shutdown(grace);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  Server& server() { return *server_; }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(120, 0);
+    return c;
+  }
+
+ private:
+  std::unique_ptr<Server> server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+ServerOptions tiny_options() {
+  ServerOptions o;
+  o.models.push_back({"tiny", test::random_model_path("tiny"), ""});
+  o.max_sequences = 16;
+  o.context = 128;
+  o.threads = 2;
+  o.max_queue = 16;
+  return o;
+}
+
+struct Reply {
+  int status = 0;
+  json body;
+  std::string text;
+  std::string retry_after;
+};
+
+Reply post(const RunningServer& s, const std::string& path, const std::string& body,
+           const httplib::Headers& headers = {}) {
+  auto res = s.client().Post(path.c_str(), headers, body, "application/json");
+  Reply r;
+  if (!res) {
+    ADD_FAILURE() << "no response to " << path << ": " << httplib::to_string(res.error());
+    return r;
+  }
+  r.status = res->status;
+  r.text = res->body;
+  r.retry_after = res->get_header_value("Retry-After");
+  r.body = json::parse(res->body, nullptr, false);
+  return r;
+}
+
+// The reply's "error" object (empty when there is none), safe to index.
+json error_of(const Reply& r) {
+  return r.body.is_object() && r.body.contains("error") ? r.body.at("error") : json::object();
+}
+
+// The data lines of a server-sent event stream, parsed; "[DONE]" as a string.
+std::vector<json> sse_events(const std::string& text) {
+  std::vector<json> events;
+  size_t at = 0;
+  while ((at = text.find("data: ", at)) != std::string::npos) {
+    const size_t end = text.find("\n\n", at);
+    const std::string data = text.substr(at + 6, end - at - 6);
+    events.push_back(data == "[DONE]" ? json("[DONE]") : json::parse(data));
+    at = end;
+  }
+  return events;
+}
+
+std::string metrics_text(const RunningServer& s) {
+  auto res = s.client().Get("/metrics");
+  return res ? res->body : "";
+}
+
+// The value of the first metrics line starting with `prefix` (-1 if none).
+double metric(const std::string& text, const std::string& prefix) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+const std::string kNoise = R"("ponder": {"ignore_eos": true, "answer": "last-number"})";
+
+TEST(Server, ChatCompletionWithAStrategyCountsEveryToken) {
+  RunningServer s(tiny_options());
+  const Reply r = post(s, "/v1/chat/completions",
+                       R"({"model": "tiny:vote@4", "max_tokens": 8, "seed": 3,
+      "messages": [{"role": "user", "content": "1+1?"}], )" +
+                           kNoise + "}");
+  ASSERT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(r.body["object"], "chat.completion");
+  EXPECT_EQ(r.body["model"], "tiny:vote@4");
+  ASSERT_EQ(r.body["choices"].size(), 1u);
+  const json& choice = r.body["choices"][0];
+  EXPECT_EQ(choice["message"]["role"], "assistant");
+  ASSERT_TRUE(choice["message"]["content"].is_string());
+  EXPECT_EQ(choice["ponder"]["strategy"], "vote@4");
+  EXPECT_EQ(choice["ponder"]["samples"], 4);
+  EXPECT_TRUE(choice["ponder"]["votes"].is_array());
+  // Four samples of 8 tokens each: the chosen one shown (none when no sample of the random
+  // model had a number to vote for), the others hidden.
+  const bool answered = !choice["ponder"]["answer"].is_null();
+  EXPECT_EQ(choice["finish_reason"], answered ? "length" : "stop");
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], 32);
+  EXPECT_EQ(r.body["usage"]["completion_tokens_details"]["reasoning_tokens"], answered ? 24 : 32);
+  EXPECT_GT(r.body["usage"]["prompt_tokens"].get<int>(), 0);
+  EXPECT_EQ(r.body["usage"]["total_tokens"].get<int>(),
+            r.body["usage"]["prompt_tokens"].get<int>() + r.body["usage"]["completion_tokens"].get<int>());
+}
+
+TEST(Server, NChoicesAreIndependentRunsAndSeedsRepeat) {
+  RunningServer s(tiny_options());
+  const std::string body = R"({"model": "tiny", "max_tokens": 6, "n": 3, "seed": 5, "temperature": 1.0,
+      "prompt": "abc", "ponder": {"strategy": "vote@2", "ignore_eos": true, "answer": "last-number"}})";
+  const Reply a = post(s, "/v1/completions", body);
+  ASSERT_EQ(a.status, 200) << a.text;
+  ASSERT_EQ(a.body["choices"].size(), 3u);
+  EXPECT_EQ(a.body["object"], "text_completion");
+  EXPECT_EQ(a.body["usage"]["completion_tokens"], 3 * 2 * 6);
+  const Reply b = post(s, "/v1/completions", body);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(a.body["choices"][i]["text"], b.body["choices"][i]["text"]);
+}
+
+TEST(Server, RawSamplesWithLogprobs) {
+  RunningServer s(tiny_options());
+  const Reply r = post(s, "/v1/chat/completions", R"({"model": "tiny", "max_tokens": 5, "n": 3, "seed": 1,
+      "logprobs": true, "top_logprobs": 2, "messages": [{"role": "user", "content": "hi"}],
+      "ponder": {"strategy": "sample", "ignore_eos": true}})");
+  ASSERT_EQ(r.status, 200) << r.text;
+  ASSERT_EQ(r.body["choices"].size(), 3u);
+  for (const json& c : r.body["choices"]) {
+    const json& content = c["logprobs"]["content"];
+    ASSERT_EQ(content.size(), 5u);
+    for (const json& t : content) {
+      EXPECT_LE(t["logprob"].get<double>(), 0.0);
+      EXPECT_EQ(t["top_logprobs"].size(), 2u);
+    }
+    EXPECT_FALSE(c.contains("ponder"));
+  }
+  // Every sample is shown: nothing hidden.
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], 15);
+  EXPECT_EQ(r.body["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
+
+  const Reply legacy = post(s, "/v1/completions", R"({"model": "tiny", "max_tokens": 4, "logprobs": 1,
+      "prompt": "hi", "ponder": {"strategy": "sample", "ignore_eos": true}})");
+  ASSERT_EQ(legacy.status, 200) << legacy.text;
+  const json& lp = legacy.body["choices"][0]["logprobs"];
+  EXPECT_EQ(lp["tokens"].size(), 4u);
+  EXPECT_EQ(lp["token_logprobs"].size(), 4u);
+  EXPECT_EQ(lp["top_logprobs"][0].size(), 1u);
+  // Logprobs belong to samples, not to a strategy's chosen answer.
+  EXPECT_EQ(post(s, "/v1/chat/completions", R"({"model": "tiny:vote@2", "logprobs": true,
+      "messages": [{"role": "user", "content": "hi"}]})")
+                .body["error"]["param"],
+            "logprobs");
+}
+
+TEST(Server, StreamsEventsThenTheAnswer) {
+  RunningServer s(tiny_options());
+  const std::string request = R"({"model": "tiny:vote@3", "max_tokens": 6, "seed": 2,
+      "messages": [{"role": "user", "content": "1+1?"}], )" +
+                              kNoise;
+  const Reply plain = post(s, "/v1/chat/completions", request + "}");
+  const Reply streamed = post(s, "/v1/chat/completions",
+                              request + R"(, "stream": true, "stream_options": {"include_usage": true}})");
+  ASSERT_EQ(streamed.status, 200) << streamed.text;
+  const std::vector<json> events = sse_events(streamed.text);
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events.front()["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(events.back(), "[DONE]");
+  int finished = 0;
+  std::string content;
+  std::string finish_reason;
+  json usage;
+  for (const json& e : events) {
+    if (!e.is_object()) continue;
+    EXPECT_EQ(e["object"], "chat.completion.chunk");
+    if (e.contains("ponder") && e["ponder"].contains("event") && e["ponder"]["event"] == "finished")
+      ++finished;
+    if (e.contains("usage")) usage = e["usage"];
+    if (e["choices"].empty()) continue;
+    const json& c = e["choices"][0];
+    if (c["delta"].contains("content")) content += c["delta"]["content"].get<std::string>();
+    if (!c["finish_reason"].is_null()) finish_reason = c["finish_reason"];
+  }
+  EXPECT_EQ(finished, 3);
+  EXPECT_EQ(content, plain.body["choices"][0]["message"]["content"]);
+  EXPECT_EQ(finish_reason, plain.body["choices"][0]["finish_reason"]);
+  EXPECT_EQ(usage["completion_tokens"], 18);
+}
+
+TEST(Server, RawStreamIsTokenByTokenAndMatchesTheWholeText) {
+  RunningServer s(tiny_options());
+  const std::string request = R"({"model": "tiny", "max_tokens": 12, "seed": 9, "prompt": "abc",
+      "ponder": {"strategy": "sample", "ignore_eos": true})";
+  const Reply plain = post(s, "/v1/completions", request + "}");
+  ASSERT_EQ(plain.status, 200) << plain.text;
+  const Reply streamed = post(s, "/v1/completions", request + R"(, "stream": true})");
+  std::string text;
+  int pieces = 0;
+  for (const json& e : sse_events(streamed.text)) {
+    if (!e.is_object() || e["choices"].empty()) continue;
+    const std::string piece = e["choices"][0]["text"];
+    pieces += piece.empty() ? 0 : 1;
+    text += piece;
+  }
+  EXPECT_EQ(text, plain.body["choices"][0]["text"]);
+  EXPECT_GT(pieces, 1) << "the text came in one piece, not as it was decoded";
+}
+
+TEST(Server, BadRequestsGetOpenAIErrors) {
+  ServerOptions o = tiny_options();
+  o.max_body_bytes = 4096;
+  RunningServer s(o);
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string code;
+  };
+  const std::string long_prompt(600, '7');
+  const std::vector<Case> cases = {
+      {"/v1/chat/completions", "{oops", 400, "invalid_json"},
+      {"/v1/chat/completions", R"({"model": "nope", "messages": [{"role": "user", "content": "q"}]})", 404,
+       "model_not_found"},
+      {"/v1/chat/completions",
+       R"({"model": "tiny:telepathy@2", "messages": [{"role": "user", "content": "q"}]})", 400,
+       "invalid_strategy"},
+      {"/v1/chat/completions", R"({"model": "tiny:vote", "messages": [{"role": "user", "content": "q"}]})",
+       400, "invalid_strategy"},
+      {"/v1/chat/completions",
+       R"({"model": "tiny:prm-vote@2", "messages": [{"role": "user", "content": "q"}]})", 400,
+       "verifier_unavailable"},
+      {"/v1/chat/completions",
+       R"({"model": "tiny", "temperature": -1, "messages": [{"role": "user", "content": "q"}]})", 400,
+       "out_of_range"},
+      {"/v1/completions", R"({"model": "tiny", "prompt": ")" + long_prompt + R"("})", 400,
+       "context_length_exceeded"},
+      {"/v1/completions", R"({"model": "tiny", "prompt": "q", "max_tokens": 500})", 400,
+       "context_length_exceeded"},
+      {"/v1/completions", R"({"model": "tiny", "prompt": ")" + std::string(5000, 'x') + R"("})", 413,
+       "request_too_large"},
+      {"/v1/nothing", "{}", 404, "unknown_url"},
+  };
+  for (const Case& c : cases) {
+    const Reply r = post(s, c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << c.body.substr(0, 120) << " -> " << r.text;
+    ASSERT_TRUE(r.body.is_object()) << r.text;
+    EXPECT_EQ(error_of(r).value("code", ""), c.code) << r.text;
+    for (const char* key : {"message", "type", "param", "code"})
+      EXPECT_TRUE(error_of(r).contains(key)) << key;
+  }
+  auto wrong_method = s.client().Get("/v1/chat/completions");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405);
+  EXPECT_EQ(json::parse(wrong_method->body)["error"]["code"], "method_not_allowed");
+  // The server is still fine.
+  EXPECT_EQ(s.client().Get("/health")->status, 200);
+}
+
+TEST(Server, ApiKeyGuardsTheApi) {
+  ServerOptions o = tiny_options();
+  o.api_key = "sesame";
+  RunningServer s(o);
+  const std::string body = R"({"model": "tiny:greedy", "max_tokens": 2, "prompt": "q"})";
+  const Reply none = post(s, "/v1/completions", body);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(error_of(none).value("code", ""), "invalid_api_key");
+  EXPECT_EQ(post(s, "/v1/completions", body, {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(post(s, "/v1/completions", body, {{"Authorization", "Bearer sesame"}}).status, 200);
+  EXPECT_EQ(s.client().Get("/metrics")->status, 401);
+  EXPECT_EQ(s.client().Get("/health")->status, 200);
+}
+
+TEST(Server, ModelsHealthAndMetrics) {
+  RunningServer s(tiny_options());
+  auto models = s.client().Get("/v1/models");
+  ASSERT_TRUE(models);
+  const json list = json::parse(models->body);
+  EXPECT_EQ(list["object"], "list");
+  EXPECT_EQ(list["data"][0]["id"], "tiny");
+  ASSERT_EQ(post(s, "/v1/completions", R"({"model": "tiny:prune@4", "max_tokens": 30, "prompt": "q",
+      "ponder": {"ignore_eos": true, "warmup_tokens": 2, "min_survivors": 1}})")
+                .status,
+            200);
+  const std::string m = metrics_text(s);
+  EXPECT_EQ(metric(m,
+                   "ponder_requests_total{endpoint=\"completions\",model=\"tiny\",strategy=\"prune@4\","
+                   "status=\"200\"}"),
+            1);
+  EXPECT_GT(metric(m, "ponder_tokens_total{kind=\"generated\"}"), 0);
+  EXPECT_GT(metric(m, "ponder_tokens_total{kind=\"hidden\"}"), 0);
+  EXPECT_GE(metric(m, "ponder_samples_stopped_early_total"), 0);
+  for (const char* h : {"ponder_request_seconds", "ponder_time_to_first_token_seconds",
+                        "ponder_queue_seconds", "ponder_samples_per_request"}) {
+    EXPECT_EQ(metric(m, std::string(h) + "_count"), 1) << h;
+    EXPECT_EQ(metric(m, std::string(h) + "_bucket{le=\"+Inf\"}"), 1) << h;
+  }
+  EXPECT_GE(metric(m, "ponder_kv_sequences{model=\"tiny\",state=\"slots\"}"), 16);
+}
+
+// A long request, sent on a raw socket so the test can hang up on it.
+int send_raw_request(int port, const std::string& body) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+  const std::string request =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (write(fd, request.data(), request.size()) != ssize_t(request.size())) return -1;
+  return fd;
+}
+
+bool wait_for(const std::function<bool()>& condition, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+const std::string kEndless = R"({"model": "tiny:vote@4", "max_tokens": 120,
+    "messages": [{"role": "user", "content": "q"}], "ponder": {"ignore_eos": true}})";
+
+TEST(Server, AClientThatHangsUpHasItsSequencesFreed) {
+  RunningServer s(tiny_options());
+  for (bool stream : {false, true}) {
+    std::string body = kEndless;
+    if (stream) body.insert(1, "\"stream\": true, ");
+    const int fd = send_raw_request(s.port(), body);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(wait_for(
+        [&] { return metric(metrics_text(s), "ponder_kv_sequences{model=\"tiny\",state=\"live\"}") > 0; },
+        20))
+        << "the request never started";
+    close(fd);
+    ASSERT_TRUE(wait_for(
+        [&] {
+          const std::string m = metrics_text(s);
+          return metric(m, "ponder_kv_sequences{model=\"tiny\",state=\"live\"}") == 0 &&
+                 metric(m, "ponder_questions_running{model=\"tiny\"}") == 0;
+        },
+        10))
+        << "stream " << stream << ":\n"
+        << metrics_text(s);
+  }
+  const std::string m = metrics_text(s);
+  EXPECT_EQ(
+      metric(m, "ponder_requests_total{endpoint=\"chat\",model=\"tiny\",strategy=\"vote@4\",status=\"499\"}"),
+      2);
+  // Nothing ran to the end: far fewer tokens than two full runs (2 x 4 x 120).
+  EXPECT_LT(metric(m, "ponder_tokens_total{kind=\"generated\"}"), 2 * 4 * 120);
+}
+
+TEST(Server, AFullQueueAnswers429WithRetryAfter) {
+  ServerOptions o = tiny_options();
+  o.max_sequences = 4;  // two questions run at once
+  o.max_queue = 0;
+  RunningServer s(o);
+  auto first = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", kEndless); });
+  auto second = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", kEndless); });
+  ASSERT_TRUE(
+      wait_for([&] { return metric(metrics_text(s), "ponder_questions_running{model=\"tiny\"}") == 2; }, 20));
+  const Reply busy = post(s, "/v1/chat/completions", kEndless);
+  EXPECT_EQ(busy.status, 429);
+  EXPECT_EQ(busy.retry_after, "1");
+  EXPECT_EQ(error_of(busy).value("type", ""), "rate_limit_error");
+  EXPECT_EQ(first.get().status, 200);
+  EXPECT_EQ(second.get().status, 200);
+  EXPECT_EQ(
+      post(s, "/v1/chat/completions",
+           R"({"model": "tiny:greedy", "max_tokens": 2, "messages": [{"role": "user", "content": "q"}]})")
+          .status,
+      200);
+}
+
+TEST(Server, ShutdownLetsRequestsInFlightFinishWithinTheGrace) {
+  RunningServer s(tiny_options());
+  auto running = std::async(std::launch::async, [&] {
+    return post(s, "/v1/completions", R"({"model": "tiny:vote@4", "max_tokens": 60, "prompt": "q",
+        "ponder": {"ignore_eos": true}})");
+  });
+  ASSERT_TRUE(
+      wait_for([&] { return metric(metrics_text(s), "ponder_questions_running{model=\"tiny\"}") == 1; }, 20));
+  s.stop(600);  // returns once the request is answered, long before the grace is over
+  const Reply r = running.get();
+  EXPECT_EQ(r.status, 200) << r.text;
+}
+
+TEST(Server, ShutdownCancelsWhatOutlastsTheGrace) {
+  ServerOptions o = tiny_options();
+  o.context = 512;
+  RunningServer s(o);
+  // Thousands of decode steps: still running when the grace (none) is over.
+  auto running = std::async(std::launch::async, [&] {
+    return post(s, "/v1/completions", R"({"model": "tiny:vote@16", "max_tokens": 500, "prompt": "q",
+        "ponder": {"ignore_eos": true}})");
+  });
+  ASSERT_TRUE(
+      wait_for([&] { return metric(metrics_text(s), "ponder_questions_running{model=\"tiny\"}") == 1; }, 20));
+  s.stop(0);
+  const Reply r = running.get();
+  EXPECT_EQ(r.status, 503) << r.text;
+  EXPECT_EQ(error_of(r).value("code", ""), "shutting_down");
+}
+
+TEST(Server, SlowAndCutOffBodiesDoNotHoldTheServer) {
+  ServerOptions o = tiny_options();
+  o.read_timeout_seconds = 1;
+  RunningServer s(o);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(s.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string partial =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\"";
+  ASSERT_EQ(write(fd, partial.data(), partial.size()), ssize_t(partial.size()));
+  // The server gives up on the body after its read timeout and answers or closes.
+  char buffer[4096];
+  const ssize_t got = read(fd, buffer, sizeof(buffer));
+  EXPECT_GE(got, 0);
+  if (got > 0) {
+    EXPECT_NE(std::string(buffer, size_t(got)).find("HTTP/1.1 400"), std::string::npos);
+  }
+  close(fd);
+  EXPECT_EQ(s.client().Get("/health")->status, 200);
+}
+
+TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
+  ServerOptions o;
+  o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
+  o.max_sequences = 16;
+  o.threads = 2;
+  RunningServer s(o);
+  std::ifstream data(toy::toy_data_dir() + "/test.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(data, line));
+  const json item = json::parse(line);
+  json request = {{"model", "toy-reasoner-l:prm-vote@4"},
+                  {"seed", 1},
+                  {"messages", {{{"role", "user"}, {"content", item["question"]}}}}};
+  const Reply r = post(s, "/v1/chat/completions", request.dump());
+  ASSERT_EQ(r.status, 200) << r.text;
+  const json& decision = r.body["choices"][0]["ponder"];
+  EXPECT_EQ(decision["samples"], 4);
+  EXPECT_FALSE(decision["answer"].is_null());
+  EXPECT_GT(r.body["usage"]["ponder"]["verifier_tokens"].get<int>(), 0);
+  auto models = json::parse(s.client().Get("/v1/models")->body);
+  EXPECT_EQ(models["data"][0]["ponder"]["verifier"], "toy-prm");
+}
+
+}  // namespace
+}  // namespace ponder::server
