@@ -108,16 +108,36 @@ struct PruneOptions {
   int min_survivors = 4;    // never prune below this many live or finished samples; >= 1
 };
 
+// DeepConf (deepconf@N online, deepconf-offline@N): traces weighed and stopped by their
+// sliding-window confidence over the top-k candidates of each token (strategies/deepconf.h).
+struct DeepConfOptions {
+  enum class Measure { lowest, bottom, tail, mean };  // a trace's confidence (offline)
+  int window = 16;  // tokens per group; sized to the toy's ~80-token traces (paper: 2,048); >= 1
+  int top_k = 20;   // candidates per token confidence (recorded as top logprobs); [1, 20]
+  // Online threshold: this percentile of the warm-up traces' lowest group confidence.
+  // 90 stops all but traces as confident as the warm-up's best 10% (the paper's script);
+  // 10 stops only those below its worst 10% (the authors' packaged code). [0, 100]
+  double percentile = 90.0;
+  int warmup = 0;            // online warm-up traces; 0 = max(2, N/4); at most N
+  int wave = 4;              // online: traces in flight after the warm-up; >= 1
+  double consensus = 0.95;   // online: stop at this confidence-weighted share of the leader; (0.5, 1]
+  int min_votes = 2;         // online: votes needed before the consensus can stop; >= 1
+  double keep = 0.9;         // offline: share of traces kept, most confident first; (0, 1]
+  Measure measure = Measure::lowest;  // offline: the confidence that ranks and weighs
+};
+
 struct StrategyOptions {
   GenerationOptions generation;
   AdaptiveVoteOptions adaptive;
   PruneOptions prune;
+  DeepConfOptions deepconf;
   // Throws std::invalid_argument naming the field and its allowed range.
   void validate() const;
 };
 
 // Builds a strategy from its name: greedy, sample@N, best-of-n@N, vote@N,
-// weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N. `budget` > 0 sets N
+// weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N, deepconf@N,
+// deepconf-offline@N. `budget` > 0 sets N
 // where the name gives none (a name's N and a different `budget` are an error). N is in
 // [1, 1024]. Throws std::invalid_argument for unknown names or budgets.
 std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOptions& options = {},

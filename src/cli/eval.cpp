@@ -106,6 +106,7 @@ void add_eval_command(CLI::App& app) {
       ->check(integer_in(0, INT32_MAX, "0 = all"));
   add_sampling_options(cmd, a->options.strategy_options.generation.sampling, a->options.strategy_options.generation.stop);
   add_adaptive_options(cmd, a->options.strategy_options.adaptive);
+  add_deepconf_options(cmd, a->options.strategy_options.deepconf);
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");

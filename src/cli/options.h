@@ -41,6 +41,10 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences
 // --threshold, --dirichlet, --wave, --esc-window.
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);
 
+// --deepconf-window, -top-k, -percentile, -warmup, -wave, -consensus, -min-votes, -keep,
+// -measure: deepconf@N and deepconf-offline@N.
+void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options);
+
 // --answer (a rule name, parsed as it is read) and --answer-regex. An absent --answer
 // leaves `answers.rule` as the command set it.
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help);

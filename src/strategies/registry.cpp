@@ -34,6 +34,14 @@ void StrategyOptions::validate() const {
   require(prune.warmup_tokens >= 1, "prune.warmup_tokens", ">= 1");
   require(prune.quantile > 0.0 && prune.quantile < 1.0, "prune.quantile", "in (0, 1)");
   require(prune.min_survivors >= 1, "prune.min_survivors", ">= 1");
+  require(deepconf.window >= 1, "deepconf.window", ">= 1");
+  require(deepconf.top_k >= 1 && deepconf.top_k <= 20, "deepconf.top_k", "in [1, 20]");
+  require(deepconf.percentile >= 0.0 && deepconf.percentile <= 100.0, "deepconf.percentile", "in [0, 100]");
+  require(deepconf.warmup >= 0, "deepconf.warmup", ">= 0 (0 = max(2, N/4))");
+  require(deepconf.wave >= 1, "deepconf.wave", ">= 1");
+  require(deepconf.consensus > 0.5 && deepconf.consensus <= 1.0, "deepconf.consensus", "in (0.5, 1]");
+  require(deepconf.min_votes >= 1, "deepconf.min_votes", ">= 1");
+  require(deepconf.keep > 0.0 && deepconf.keep <= 1.0, "deepconf.keep", "in (0, 1]");
 }
 
 namespace {
@@ -76,6 +84,10 @@ const Entry kStrategies[] = {
      make_prm_vote},
     {"prm-best-of-n", "prm-best-of-n@N", "N samples; the verifier's best-scored answers (--verifier)",
      Budget::required, make_prm_best_of_n},
+    {"deepconf", "deepconf@N", "DeepConf online: warm-up, stop unconfident traces, stop at a weighted consensus",
+     Budget::required, make_deepconf},
+    {"deepconf-offline", "deepconf-offline@N", "DeepConf offline: N traces, the most confident share votes",
+     Budget::required, make_deepconf_offline},
 };
 
 std::string budget_range() { return "[1, " + std::to_string(kMaxBudget) + "]"; }

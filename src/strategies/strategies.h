@@ -20,6 +20,8 @@ std::unique_ptr<Strategy> make_rpc(std::string name, int n, const StrategyOption
 std::unique_ptr<Strategy> make_prune(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_prm_vote(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_prm_best_of_n(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_deepconf(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_deepconf_offline(std::string name, int n, const StrategyOptions& o);
 
 // Launches n samples at once, waits for all of them, returns their traces in launch order.
 // `last`: no later launch follows, so the prompt's slot goes to the last sample.
