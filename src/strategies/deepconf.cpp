@@ -62,9 +62,11 @@ double leader_share(const std::vector<voting::Group>& groups) {
 }
 
 class DeepConfBase : public StrategyBase {
- protected:
+ public:
   DeepConfBase(std::string name, int n, DeepConfOptions d, GenerationOptions g)
       : StrategyBase(std::move(name), n, with_top_logprobs(std::move(g), d.top_k)), options_(d) {}
+
+ protected:
 
   void launch(QuestionRun& q, Traces& t, int n, bool last) const {
     for (SampleId id : q.launch(n, generation(), last)) t.running.push_back(id);
