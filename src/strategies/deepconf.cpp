@@ -173,8 +173,10 @@ class DeepConfOnline : public DeepConfBase {
       SampleTrace trace = t.done[k] ? std::move(*t.done[k]) : q.prune(SampleId(k), "the consensus held");
       trace.answer.reset();
       trace.pruned = true;
-      trace.scores["vote"] = 0.0;
       trace.scores["confidence"] = t.confidence[k].lowest();
+      trace.scores["threshold"] = threshold;
+      trace.scores["warmup"] = 0.0;
+      trace.scores["vote"] = 0.0;
       r.samples.push_back(std::move(trace));
     }
     if (r.stop_reason.empty()) r.stop_reason = "budget";

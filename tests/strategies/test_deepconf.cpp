@@ -197,7 +197,7 @@ TEST(DeepConfToy, OnlineStopsTracesAndSpendsFewerTokensThanVote) {
 TEST(DeepConfToy, TheStricterPercentileStopsMoreTraces) {
   const auto questions = toy_questions(4);
   StrategyOptions o = toy_options();
-  o.deepconf.consensus = 1.0;  // no consensus stop: every question draws its 16 traces
+  o.deepconf.min_votes = 16;  // no consensus stop: every question draws its 16 traces
   o.deepconf.percentile = 10;
   const auto lenient = run_all("deepconf@16", o, questions);
   o.deepconf.percentile = 90;
@@ -215,11 +215,11 @@ TEST(DeepConfToy, TheStricterPercentileStopsMoreTraces) {
 
 TEST(DeepConfToy, OfflineVotesWithTheConfiguredShare) {
   const auto questions = toy_questions(3);
+  const auto vote = run_all("vote@8", toy_options(), questions);
   for (double keep : {0.25, 0.5, 1.0}) {
     StrategyOptions o = toy_options();
     o.deepconf.keep = keep;
     const auto results = run_all("deepconf-offline@8", o, questions);
-    const auto vote = run_all("vote@8", o, questions);
     EXPECT_EQ(generated(results), generated(vote)) << "the same 8 traces, run to the end";
     for (const auto& r : results) {
       ASSERT_EQ(r.samples.size(), 8u);
