@@ -129,6 +129,23 @@ struct SearchOptions {
   int rollback_tries = 3;           // rollback: tries per step, the best one kept; >= 1
   int astar_expansions = 4;         // astar: next steps sampled from each state taken; >= 1
   double astar_step_cost = 0.0;     // astar: subtracted per step from a state's log score; >= 0
+// DeepConf (deepconf@N online, deepconf-offline@N): traces weighed and stopped by their
+// sliding-window confidence over the top-k candidates of each token (strategies/deepconf.h).
+struct DeepConfOptions {
+  enum class Measure { lowest, bottom, tail, mean };  // a trace's confidence (offline)
+  int window = 32;  // tokens per group; sized to the toy's ~80-token traces (paper: 2,048); >= 1
+  int top_k = 20;   // candidates per token confidence (recorded as top logprobs); [1, 20]
+  // Online threshold: this percentile of the warm-up traces' lowest group confidence.
+  // 10 stops only traces below the warm-up's worst 10% (the authors' packaged code; far
+  // more accurate on the toy dev split, docs/deepconf.md); 90 stops all but those as
+  // confident as its best 10% (the paper's script). [0, 100]
+  double percentile = 10.0;
+  int warmup = 0;            // online warm-up traces; 0 = max(2, N/4); at most N
+  int wave = 4;              // online: traces in flight after the warm-up; >= 1
+  double consensus = 0.95;   // online: stop at this confidence-weighted share of the leader; (0.5, 1]
+  int min_votes = 2;         // online: votes needed before the consensus can stop; >= 1
+  double keep = 0.9;         // offline: share of traces kept, most confident first; (0, 1]
+  Measure measure = Measure::lowest;  // offline: the confidence that ranks and weighs
 };
 
 struct StrategyOptions {
@@ -136,12 +153,14 @@ struct StrategyOptions {
   AdaptiveVoteOptions adaptive;
   PruneOptions prune;
   SearchOptions search;
+  DeepConfOptions deepconf;
   // Throws std::invalid_argument naming the field and its allowed range.
   void validate() const;
 };
 
 // Builds a strategy from its name: greedy, sample@N, best-of-n@N, vote@N,
-// weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N. `budget` > 0 sets N
+// weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N, deepconf@N,
+// deepconf-offline@N. `budget` > 0 sets N
 // where the name gives none (a name's N and a different `budget` are an error). N is in
 // [1, 1024]. Throws std::invalid_argument for unknown names or budgets.
 std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOptions& options = {},

@@ -110,6 +110,7 @@ void add_eval_command(CLI::App& app) {
   add_search_options(cmd, a->options.strategy_options.search);
   cmd->add_flag("--no-prefix-reuse", [a](int64_t) { a->options.reuse_prefixes = false; },
                 "Re-read every prefix at every step, as a script driving a server does (for comparison)");
+  add_deepconf_options(cmd, a->options.strategy_options.deepconf);
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");

@@ -171,6 +171,49 @@ void add_search_options(CLI::App* cmd, SearchOptions& o) {
   cmd->add_option("--astar-step-cost", o.astar_step_cost, "astar: subtracted per step from a state's log score")
       ->check(number_in(0, 1e6))
       ->capture_default_str();
+void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options) {
+  cmd->add_option("--deepconf-window", options.window, "deepconf: tokens per sliding window of group confidence")
+      ->check(integer_in(1, kMaxTokensOption))
+      ->capture_default_str();
+  cmd->add_option("--deepconf-top-k", options.top_k, "deepconf: candidates per token confidence")
+      ->check(integer_in(1, 20))
+      ->capture_default_str();
+  cmd->add_option("--deepconf-percentile", options.percentile,
+                  "deepconf: threshold = this percentile of the warm-up's lowest group confidences")
+      ->check(number_in(0, 100, false, false, "90 = paper, 10 = the authors' packaged code"))
+      ->capture_default_str();
+  cmd->add_option("--deepconf-warmup", options.warmup, "deepconf: warm-up traces (0 = max(2, N/4))")
+      ->check(integer_in(0, 1024, "0 = max(2, N/4); at most N"))
+      ->capture_default_str();
+  cmd->add_option("--deepconf-wave", options.wave, "deepconf: traces in flight after the warm-up")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--deepconf-consensus", options.consensus,
+                  "deepconf: stop at this confidence-weighted share of the leading answer")
+      ->check(number_in(0.5, 1, true, false))
+      ->capture_default_str();
+  cmd->add_option("--deepconf-min-votes", options.min_votes, "deepconf: votes needed before the consensus stops")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--deepconf-keep", options.keep, "deepconf-offline: share of traces kept, most confident first")
+      ->check(number_in(0, 1, true, false))
+      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+      "--deepconf-measure",
+      [&options](const std::string& name) {
+        if (name == "lowest") {
+          options.measure = DeepConfOptions::Measure::lowest;
+        } else if (name == "bottom") {
+          options.measure = DeepConfOptions::Measure::bottom;
+        } else if (name == "tail") {
+          options.measure = DeepConfOptions::Measure::tail;
+        } else if (name == "mean") {
+          options.measure = DeepConfOptions::Measure::mean;
+        } else {
+          throw CLI::ValidationError("--deepconf-measure", "must be lowest, bottom, tail or mean, not '" + name + "'");
+        }
+      },
+      "deepconf-offline: trace confidence: lowest (group), bottom (10% of groups), tail, mean (default: lowest)");
 }
 
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help) {

@@ -131,6 +131,7 @@ void add_run_command(CLI::App& app) {
   add_answer_options(cmd, a->options.generation.answers, "auto");
   add_adaptive_options(cmd, a->options.adaptive);
   add_search_options(cmd, a->options.search);
+  add_deepconf_options(cmd, a->options.deepconf);
   add_engine_options(cmd, a->engine, false);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");

@@ -73,6 +73,8 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
   const auto& a = o.adaptive;
   const auto& p = o.prune;
   const auto& s = o.search;
+  const auto& d = o.deepconf;
+  static const char* measures[] = {"lowest", "bottom", "tail", "mean"};
   return {
       {"version", kRunFileVersion},
       {"data", {{"sha256", data.content_hash}, {"format", format_name(data.format)}}},
@@ -112,6 +114,16 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
         {"rollback_tries", s.rollback_tries},
         {"astar_expansions", s.astar_expansions},
         {"astar_step_cost", s.astar_step_cost}}},
+      {"deepconf",
+       {{"window", d.window},
+        {"top_k", d.top_k},
+        {"percentile", d.percentile},
+        {"warmup", d.warmup},
+        {"wave", d.wave},
+        {"consensus", d.consensus},
+        {"min_votes", d.min_votes},
+        {"keep", d.keep},
+        {"measure", measures[int(d.measure)]}}},
   };
 }
 

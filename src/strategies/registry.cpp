@@ -46,6 +46,14 @@ void StrategyOptions::validate() const {
   require(search.astar_expansions >= 1, "search.astar_expansions", ">= 1");
   require(std::isfinite(search.astar_step_cost) && search.astar_step_cost >= 0.0, "search.astar_step_cost",
           "a finite number >= 0");
+  require(deepconf.window >= 1, "deepconf.window", ">= 1");
+  require(deepconf.top_k >= 1 && deepconf.top_k <= 20, "deepconf.top_k", "in [1, 20]");
+  require(deepconf.percentile >= 0.0 && deepconf.percentile <= 100.0, "deepconf.percentile", "in [0, 100]");
+  require(deepconf.warmup >= 0, "deepconf.warmup", ">= 0 (0 = max(2, N/4))");
+  require(deepconf.wave >= 1, "deepconf.wave", ">= 1");
+  require(deepconf.consensus > 0.5 && deepconf.consensus <= 1.0, "deepconf.consensus", "in (0.5, 1]");
+  require(deepconf.min_votes >= 1, "deepconf.min_votes", ">= 1");
+  require(deepconf.keep > 0.0 && deepconf.keep <= 1.0, "deepconf.keep", "in (0, 1]");
 }
 
 namespace {
@@ -99,6 +107,10 @@ const Entry kStrategies[] = {
     {"epf", "epf@N", "entropic particle filtering: pf with annealed resampling", Budget::required,
      make_entropic_particle_filter},
     {"astar", "astar@N", "A*-decoding: best-first over steps by lowest step score", Budget::required, make_astar},
+    {"deepconf", "deepconf@N", "DeepConf online: warm-up, stop unconfident traces, stop at a weighted consensus",
+     Budget::required, make_deepconf},
+    {"deepconf-offline", "deepconf-offline@N", "DeepConf offline: N traces, the most confident share votes",
+     Budget::required, make_deepconf_offline},
 };
 
 std::string budget_range() { return "[1, " + std::to_string(kMaxBudget) + "]"; }

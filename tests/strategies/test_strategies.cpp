@@ -80,7 +80,8 @@ TEST_P(EveryStrategy, AnswersWithinBudgetDeterministicallyAndCleansUp) {
 
 INSTANTIATE_TEST_SUITE_P(Strategies, EveryStrategy,
                          ::testing::Values("greedy", "sample@4", "best-of-n@4", "vote@4", "weighted-vote@4",
-                                           "adaptive-vote@8", "esc@10", "rpc@6", "prune@8"),
+                                           "adaptive-vote@8", "esc@10", "rpc@6", "prune@8", "deepconf@8",
+                                           "deepconf-offline@6"),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) {
