@@ -129,6 +129,8 @@ struct SearchOptions {
   int rollback_tries = 3;           // rollback: tries per step, the best one kept; >= 1
   int astar_expansions = 4;         // astar: next steps sampled from each state taken; >= 1
   double astar_step_cost = 0.0;     // astar: subtracted per step from a state's log score; >= 0
+};
+
 // DeepConf (deepconf@N online, deepconf-offline@N): traces weighed and stopped by their
 // sliding-window confidence over the top-k candidates of each token (strategies/deepconf.h).
 struct DeepConfOptions {
@@ -158,9 +160,7 @@ struct StrategyOptions {
   void validate() const;
 };
 
-// Builds a strategy from its name: greedy, sample@N, best-of-n@N, vote@N,
-// weighted-vote@N, adaptive-vote[@MAX], esc[@MAX], rpc@N, prune@N, deepconf@N,
-// deepconf-offline@N. `budget` > 0 sets N
+// Builds a strategy from its name (strategy_names() lists them). `budget` > 0 sets N
 // where the name gives none (a name's N and a different `budget` are an error). N is in
 // [1, 1024]. Throws std::invalid_argument for unknown names or budgets.
 std::unique_ptr<Strategy> make_strategy(std::string_view spec, const StrategyOptions& options = {},

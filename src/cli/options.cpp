@@ -171,6 +171,8 @@ void add_search_options(CLI::App* cmd, SearchOptions& o) {
   cmd->add_option("--astar-step-cost", o.astar_step_cost, "astar: subtracted per step from a state's log score")
       ->check(number_in(0, 1e6))
       ->capture_default_str();
+}
+
 void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options) {
   cmd->add_option("--deepconf-window", options.window, "deepconf: tokens per sliding window of group confidence")
       ->check(integer_in(1, kMaxTokensOption))

@@ -45,6 +45,7 @@ void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);
 // --pf-temperature, --resampling, --keep-finished, --rollback-threshold, --rollback-tries,
 // --astar-expansions, --astar-step-cost.
 void add_search_options(CLI::App* cmd, SearchOptions& options);
+
 // --deepconf-window, -top-k, -percentile, -warmup, -wave, -consensus, -min-votes, -keep,
 // -measure: deepconf@N and deepconf-offline@N.
 void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options);
