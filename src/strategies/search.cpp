@@ -53,9 +53,10 @@ void Stepper::step(SampleId s, int steps_done, bool greedy) {
 bool Stepper::ended(SampleId s) const {
   if (q_.finish(s) != FinishReason::stop_string) return true;
   if (q_.length(s) >= generation_.stop.max_tokens) return true;
-  // A blank step (the delimiter alone) would repeat forever: the solution is over.
+  // Stopped by another stop string (the caller's), not at a step's end: over.
   const std::string& text = q_.text(s);
-  if (text.size() < delimiter_.size()) return false;
+  if (!text.ends_with(delimiter_)) return true;
+  // A blank step (the delimiter alone) would repeat forever: the solution is over.
   const std::string body = text.substr(0, text.size() - delimiter_.size());
   const size_t previous = body.rfind(delimiter_);
   const std::string last = body.substr(previous == std::string::npos ? 0 : previous + delimiter_.size());
