@@ -111,7 +111,7 @@ class QuestionRun {
   // --- the verifier (needs kVerify)
   // Step scores of each solution text for this question. A PRM reads all solutions in
   // one batch on forks of its prompt (prefilled once per question); a command runs on
-  // each solution off the engine thread (options().parallel at once) while the engines
+  // each solution off the engine thread (options().parallel programs at once) while the engines
   // go on with other questions; self-evaluation reads each solution after a fork of the
   // prompt, then the judging question. A command's failure is thrown as the question's
   // error.
@@ -202,7 +202,8 @@ class QuestionRun {
   // The verifiers, by kind.
   Task<std::vector<StepScores>> verify_prm(std::vector<std::string> solutions);
   Task<std::vector<StepScores>> verify_samples_prm(std::vector<SampleId> samples);
-  Task<std::vector<StepScores>> verify_command(std::vector<std::string> solutions);
+  // `samples`: the samples the solutions are (for the events), or empty.
+  Task<std::vector<StepScores>> verify_command(std::vector<std::string> solutions, std::vector<SampleId> samples = {});
   Task<std::vector<StepScores>> verify_self(std::vector<std::string> solutions);
   Task<std::vector<StepScores>> verify_samples_self(std::vector<SampleId> samples);
   StepScores self_scores(const Sample& s) const;

@@ -114,7 +114,7 @@ std::vector<std::string> split_steps(const std::string& solution, const std::str
 struct CommandVerifierOptions {
   std::vector<std::string> argv;      // the program (looked up in PATH when it has no '/') and its arguments
   double timeout_s = 30.0;            // per solution, (0, 86400]
-  int parallel = 2;                   // solutions scored at once, [1, 64]
+  int parallel = 2;                   // programs running at once (all questions together), [1, 64]
   size_t max_output_bytes = 1 << 20;  // [16, 1 GiB]
   std::string step_delimiter = "\n\n";  // how a solution is cut into its "steps"; not empty
   StepAggregation aggregation = StepAggregation::min;  // "steps" -> the solution's score
@@ -133,14 +133,17 @@ class CommandVerifier {
   // The scores in the program's output; `steps` is how many steps the request gave.
   // Throws std::runtime_error saying what is wrong (without the command's name).
   StepScores parse_output(const std::string& output, size_t steps) const;
-  // Runs the program on one solution, blocking the calling thread; stops early (with an
+  // Runs the program on one solution, blocking the calling thread (first until fewer than
+  // `parallel` runs of this verifier and its copies are under way); stops early (with an
   // error) when `*cancel` turns true. Throws std::runtime_error naming the command and
-  // what went wrong.
+  // what went wrong. Thread-safe.
   StepScores score(const std::string& question, const std::string& solution,
                    const std::atomic<bool>* cancel = nullptr) const;
 
  private:
+  struct Slots;  // the runs under way, shared by copies
   CommandVerifierOptions options_;
+  std::shared_ptr<Slots> slots_;
 };
 
 // Self-evaluation: the generator judges its own solution. After the solution (or, per

@@ -367,7 +367,7 @@ Task<std::vector<StepScores>> QuestionRun::verify_samples(std::vector<SampleId> 
         require_idle(id, "verify_samples");
         texts.push_back(text(id));
       }
-      return verify_command(std::move(texts));
+      return verify_command(std::move(texts), std::move(ids));
     }
     case VerifierKind::self: return verify_samples_self(std::move(ids));
     case VerifierKind::prm:
@@ -582,7 +582,8 @@ struct CommandWorkers {
 
 }  // namespace
 
-Task<std::vector<StepScores>> QuestionRun::verify_command(std::vector<std::string> solutions) {
+Task<std::vector<StepScores>> QuestionRun::verify_command(std::vector<std::string> solutions,
+                                                          std::vector<SampleId> samples) {
   const CommandVerifier* verifier = runtime_.command_verifier();
   if (!verifier) throw std::logic_error("verify: no verifier command is attached");
   std::vector<StepScores> out(solutions.size());
@@ -613,7 +614,9 @@ Task<std::vector<StepScores>> QuestionRun::verify_command(std::vector<std::strin
     out = std::move(batch->scores);
   }
   for (size_t i = 0; i < out.size(); ++i) {
-    emit({.kind = EventKind::scored, .sample = -1, .position = int(i), .scores = out[i].steps, .value = out[i].solution});
+    const SampleId sample = i < samples.size() ? samples[i] : -1;
+    emit({.kind = EventKind::scored, .sample = sample, .position = sample < 0 ? int(i) : 0, .scores = out[i].steps,
+          .value = out[i].solution});
   }
   co_return out;
 }

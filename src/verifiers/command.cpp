@@ -1,8 +1,11 @@
 // The external-command verifier: one JSON object in, scores out, every failure an error
 // that names the command.
 
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -61,8 +64,16 @@ void CommandVerifierOptions::validate() const {
   if (step_delimiter.empty()) throw std::invalid_argument("verifier step_delimiter: must not be empty");
 }
 
-CommandVerifier::CommandVerifier(CommandVerifierOptions options) : options_(std::move(options)) {
+struct CommandVerifier::Slots {
+  std::mutex mutex;
+  std::condition_variable freed;
+  int free = 0;
+};
+
+CommandVerifier::CommandVerifier(CommandVerifierOptions options)
+    : options_(std::move(options)), slots_(std::make_shared<Slots>()) {
   options_.validate();
+  slots_->free = options_.parallel;
 }
 
 std::string CommandVerifier::command_line() const {
@@ -115,6 +126,25 @@ StepScores CommandVerifier::score(const std::string& question, const std::string
                                   const std::atomic<bool>* cancel) const {
   const std::string who = "verifier command " + command_line() + ": ";
   const size_t steps = split_steps(solution, options_.step_delimiter).size();
+  {
+    // A slot among `parallel`, watching for a cancel meanwhile.
+    std::unique_lock lock(slots_->mutex);
+    while (slots_->free == 0) {
+      if (cancel && cancel->load()) throw std::runtime_error(who + "cancelled");
+      slots_->freed.wait_for(lock, std::chrono::milliseconds(20));
+    }
+    --slots_->free;
+  }
+  struct Release {
+    Slots& slots;
+    ~Release() {
+      {
+        std::lock_guard lock(slots.mutex);
+        ++slots.free;
+      }
+      slots.freed.notify_one();
+    }
+  } release{*slots_};
   verifiers::CommandRun run;
   try {
     run = verifiers::run_command(options_.argv, request(question, solution), options_.timeout_s,

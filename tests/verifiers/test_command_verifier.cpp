@@ -154,6 +154,19 @@ TEST(CommandVerifier, StopsAtOnceWhenCancelled) {
   EXPECT_LT(seconds_since(start), 10.0);
 }
 
+TEST(CommandVerifier, RunsAtMostParallelProgramsAtOnce) {
+  CommandVerifierOptions o;
+  o.argv = {PONDER_VERIFIER_COMMAND, "sleep", "0.4"};
+  o.parallel = 1;
+  const CommandVerifier v(o);
+  const CommandVerifier copy = v;  // a runtime holds a copy: it shares the limit
+  const auto start = Clock::now();
+  std::thread other([&] { copy.score("q", kSolution); });
+  v.score("q", kSolution);
+  other.join();
+  EXPECT_GE(seconds_since(start), 0.8) << "the second program waited for the first";
+}
+
 // --- through the runtime, on the toy reasoner
 
 std::shared_ptr<const Model> reasoner() {
