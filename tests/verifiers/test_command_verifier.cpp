@@ -133,6 +133,12 @@ TEST(CommandVerifier, EveryFailureIsAnErrorNamingTheCommand) {
   const std::string e = error_of([&] { CommandVerifier(missing).score("q", kSolution); });
   EXPECT_NE(e.find("verifier command /nonexistent/verifier: cannot start /nonexistent/verifier"), std::string::npos)
       << e;
+  // A program that ends without reading its (long) input: no SIGPIPE ends this process.
+  CommandVerifierOptions deaf;
+  deaf.argv = {"true"};
+  const std::string long_solution(1 << 20, 'x');
+  EXPECT_NE(error_of([&] { CommandVerifier(deaf).score("q", long_solution); }).find("verifier command true: printed nothing"),
+            std::string::npos);
   // No shell reads the arguments: a ';' is just a character of one argument.
   CommandVerifierOptions no_shell;
   no_shell.argv = {PONDER_VERIFIER_COMMAND, "score", "1; echo"};
