@@ -15,15 +15,17 @@ namespace {
 bool is_toy_reasoner(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  return fs::equivalent(path, toy::default_reasoner_path(), ec) || fs::equivalent(path, toy::small_reasoner_path(), ec);
+  return fs::equivalent(path, toy::default_reasoner_path(), ec) ||
+         fs::equivalent(path, toy::small_reasoner_path(), ec);
 }
 
 }  // namespace
 
 void add_verifier_options(CLI::App* cmd, VerifierArgs& a) {
-  cmd->add_option("--verifier", a.model,
-                  "Verifier for prm-vote, prm-best-of-n and the searches: a PRM GGUF, or 'self' (the generator "
-                  "judges its own solutions; default with the toy reasoners: the toy PRM)");
+  cmd->add_option(
+      "--verifier", a.model,
+      "Verifier for prm-vote, prm-best-of-n and the searches: a PRM GGUF, or 'self' (the generator "
+      "judges its own solutions; default with the toy reasoners: the toy PRM)");
   cmd->add_option("--verifier-command", a.command,
                   "Verifier program: reads {\"question\", \"solution\", \"steps\"} as JSON on stdin, prints "
                   "{\"score\": S} or {\"steps\": [...]} (each in [0, 1]); run without a shell");
@@ -49,9 +51,10 @@ void add_verifier_options(CLI::App* cmd, VerifierArgs& a) {
   cmd->add_option_function<std::string>(
       "--self-eval-no", [&a](const std::string& text) { a.self.no = unescaped("--self-eval-no", text); },
       "--verifier self: the answer 'no', one token of the model (default \" no\")");
-  cmd->add_flag("--self-eval-per-step", a.self.per_step,
-                "--verifier self: a verdict after each step (the solution's score is the lowest), not one on the "
-                "whole solution");
+  cmd->add_flag(
+      "--self-eval-per-step", a.self.per_step,
+      "--verifier self: a verdict after each step (the solution's score is the lowest), not one on the "
+      "whole solution");
 }
 
 void VerifierSetup::attach(Runtime& runtime) const {
@@ -64,13 +67,16 @@ VerifierSetup load_verifier(const VerifierArgs& a, const std::shared_ptr<const M
                             const std::string& generator_path, bool needed, int max_sequences, int threads,
                             const std::string& step_delimiter) {
   const bool self = a.model == "self";
-  if (self && !a.command.empty()) throw UsageError("--verifier self and --verifier-command: give one verifier");
+  if (self && !a.command.empty())
+    throw UsageError("--verifier self and --verifier-command: give one verifier");
   if (!a.model.empty() && !self && !a.command.empty()) {
     throw UsageError("--verifier MODEL and --verifier-command: give one verifier");
   }
-  if (a.command.empty() && !a.command_args.empty()) throw UsageError("--verifier-arg needs --verifier-command");
-  const std::string delimiter =
-      !step_delimiter.empty() ? step_delimiter : is_toy_reasoner(generator_path) ? "\n" : "\n\n";
+  if (a.command.empty() && !a.command_args.empty())
+    throw UsageError("--verifier-arg needs --verifier-command");
+  const std::string delimiter = !step_delimiter.empty()           ? step_delimiter
+                                : is_toy_reasoner(generator_path) ? "\n"
+                                                                  : "\n\n";
   VerifierSetup v;
   if (!a.command.empty()) {
     CommandVerifierOptions o;
@@ -99,7 +105,8 @@ VerifierSetup load_verifier(const VerifierArgs& a, const std::shared_ptr<const M
   std::string path = a.model;
   if (path.empty() && needed) {
     if (!is_toy_reasoner(generator_path)) {
-      throw UsageError("the strategy needs a verifier: give --verifier MODEL, --verifier self or --verifier-command");
+      throw UsageError(
+          "the strategy needs a verifier: give --verifier MODEL, --verifier self or --verifier-command");
     }
     path = toy::prm_path();
   }

@@ -46,14 +46,16 @@ double checked_score(const nlohmann::json& v, const std::string& what) {
   if (!v.is_number()) throw std::runtime_error(what + " is not a number (" + excerpt(v.dump(), 60) + ")");
   const double x = v.get<double>();
   if (std::isnan(x)) throw std::runtime_error(what + " is NaN");
-  if (!(x >= 0.0 && x <= 1.0)) throw std::runtime_error(what + " is " + excerpt(v.dump(), 60) + ", outside [0, 1]");
+  if (!(x >= 0.0 && x <= 1.0))
+    throw std::runtime_error(what + " is " + excerpt(v.dump(), 60) + ", outside [0, 1]");
   return x;
 }
 
 }  // namespace
 
 void CommandVerifierOptions::validate() const {
-  if (argv.empty() || argv[0].empty()) throw std::invalid_argument("verifier command: give the program to run");
+  if (argv.empty() || argv[0].empty())
+    throw std::invalid_argument("verifier command: give the program to run");
   if (!(timeout_s > 0.0 && timeout_s <= 86400.0)) {
     throw std::invalid_argument("verifier timeout: must be in (0, 86400] seconds");
   }
@@ -87,8 +89,9 @@ std::string CommandVerifier::command_line() const {
 }
 
 std::string CommandVerifier::request(const std::string& question, const std::string& solution) const {
-  const nlohmann::json j = {
-      {"question", question}, {"solution", solution}, {"steps", split_steps(solution, options_.step_delimiter)}};
+  const nlohmann::json j = {{"question", question},
+                            {"solution", solution},
+                            {"steps", split_steps(solution, options_.step_delimiter)}};
   // A model may write bytes that are not UTF-8: they reach the program as U+FFFD.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -96,8 +99,9 @@ std::string CommandVerifier::request(const std::string& question, const std::str
 StepScores CommandVerifier::parse_output(const std::string& output, size_t steps) const {
   const nlohmann::json j = nlohmann::json::parse(output, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    throw std::runtime_error(trimmed(output).empty() ? "printed nothing (expected a JSON object with \"score\" or \"steps\")"
-                                                     : "printed no JSON object: '" + excerpt(trimmed(output)) + "'");
+    throw std::runtime_error(trimmed(output).empty()
+                                 ? "printed nothing (expected a JSON object with \"score\" or \"steps\")"
+                                 : "printed no JSON object: '" + excerpt(trimmed(output)) + "'");
   }
   const bool has_score = j.contains("score"), has_steps = j.contains("steps");
   if (!has_score && !has_steps) {
@@ -108,10 +112,11 @@ StepScores CommandVerifier::parse_output(const std::string& output, size_t steps
     const nlohmann::json& v = j["steps"];
     if (!v.is_array()) throw std::runtime_error("\"steps\" is not an array");
     if (v.size() != steps) {
-      throw std::runtime_error("gave " + std::to_string(v.size()) + " step scores for " + std::to_string(steps) +
-                               " steps");
+      throw std::runtime_error("gave " + std::to_string(v.size()) + " step scores for " +
+                               std::to_string(steps) + " steps");
     }
-    for (size_t i = 0; i < v.size(); ++i) out.steps.push_back(checked_score(v[i], "\"steps\"[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < v.size(); ++i)
+      out.steps.push_back(checked_score(v[i], "\"steps\"[" + std::to_string(i) + "]"));
   }
   if (has_score) {
     out.solution = checked_score(j["score"], "\"score\"");
@@ -170,7 +175,8 @@ StepScores CommandVerifier::score(const std::string& question, const std::string
     throw std::runtime_error(who + with_stderr("killed by signal " + std::to_string(run.signal) + " (" +
                                                strsignal(run.signal) + ")"));
   }
-  if (run.exit_code != 0) throw std::runtime_error(who + with_stderr("exited with status " + std::to_string(run.exit_code)));
+  if (run.exit_code != 0)
+    throw std::runtime_error(who + with_stderr("exited with status " + std::to_string(run.exit_code)));
   try {
     return parse_output(run.output, steps);
   } catch (const std::runtime_error& e) {

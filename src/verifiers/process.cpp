@@ -89,7 +89,8 @@ CommandRun run_command(const std::vector<std::string>& argv, const std::string& 
                        size_t max_output, const std::atomic<bool>* cancel) {
   if (argv.empty() || argv[0].empty()) throw std::invalid_argument("run_command: no program given");
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
   const BlockSigpipe no_sigpipe;
 
   Fd in_read, in_write, out_read, out_write, err_read, err_write;
@@ -107,7 +108,8 @@ CommandRun run_command(const std::vector<std::string>& argv, const std::string& 
   sigemptyset(&none);
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
-  posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&setup.attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&setup.attr, 0);
   posix_spawnattr_setsigmask(&setup.attr, &none);
   posix_spawnattr_setsigdefault(&setup.attr, &pipe_only);

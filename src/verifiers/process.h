@@ -11,13 +11,13 @@
 namespace ponder::verifiers {
 
 struct CommandRun {
-  int exit_code = -1;   // its exit status; -1 when it did not exit by itself
-  int signal = 0;       // the signal that ended it (0: none)
+  int exit_code = -1;  // its exit status; -1 when it did not exit by itself
+  int signal = 0;      // the signal that ended it (0: none)
   bool timed_out = false;
-  bool too_long = false;   // stdout passed max_output bytes
+  bool too_long = false;  // stdout passed max_output bytes
   bool cancelled = false;
-  std::string output;      // stdout (at most max_output bytes)
-  std::string errors;      // the last 2 KB of stderr
+  std::string output;  // stdout (at most max_output bytes)
+  std::string errors;  // the last 2 KB of stderr
 };
 
 // Runs argv[0] (looked up in PATH when it holds no '/') with `argv`. Blocks the calling

@@ -22,8 +22,9 @@ SelfEvaluator::SelfEvaluator(std::shared_ptr<const Model> model, SelfEvalSetting
   auto one_token = [&](const std::string& text, const char* field) {
     const auto tokens = model_->tokenize(text, false);
     if (tokens.size() != 1) {
-      throw std::invalid_argument(std::string("self-eval ") + field + " '" + text + "': must be one token of " +
-                                  model_->path() + " (it is " + std::to_string(tokens.size()) + ")");
+      throw std::invalid_argument(std::string("self-eval ") + field + " '" + text +
+                                  "': must be one token of " + model_->path() + " (it is " +
+                                  std::to_string(tokens.size()) + ")");
     }
     return tokens[0];
   };

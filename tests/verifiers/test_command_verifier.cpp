@@ -131,13 +131,16 @@ TEST(CommandVerifier, EveryFailureIsAnErrorNamingTheCommand) {
   CommandVerifierOptions missing;
   missing.argv = {"/nonexistent/verifier"};
   const std::string e = error_of([&] { CommandVerifier(missing).score("q", kSolution); });
-  EXPECT_NE(e.find("verifier command /nonexistent/verifier: cannot start /nonexistent/verifier"), std::string::npos)
+  EXPECT_NE(e.find("verifier command /nonexistent/verifier: cannot start /nonexistent/verifier"),
+            std::string::npos)
       << e;
   // A program that ends without reading its (long) input: no SIGPIPE ends this process.
   CommandVerifierOptions deaf;
   deaf.argv = {"true"};
   const std::string long_solution(1 << 20, 'x');
-  EXPECT_NE(error_of([&] { CommandVerifier(deaf).score("q", long_solution); }).find("verifier command true: printed nothing"),
+  EXPECT_NE(error_of([&] {
+              CommandVerifier(deaf).score("q", long_solution);
+            }).find("verifier command true: printed nothing"),
             std::string::npos);
   // No shell reads the arguments: a ';' is just a character of one argument.
   CommandVerifierOptions no_shell;
@@ -208,7 +211,8 @@ TEST(CommandVerifier, PrmVoteAndBeamScoredByAnExactChecker) {
   for (const char* name : {"prm-vote@4", "beam@4"}) {
     std::vector<Event> scored;
     const StrategyResult r = runtime
-                                 .run({{strategy(name), kQuestion,
+                                 .run({{strategy(name),
+                                        kQuestion,
                                         [&](const Event& e) {
                                           if (e.kind == EventKind::scored) scored.push_back(e);
                                         },
@@ -239,10 +243,10 @@ TEST(CommandVerifier, PrmVoteAndBeamScoredByAnExactChecker) {
 
 TEST(CommandVerifier, FailuresAreTheQuestionsErrors) {
   Engine generator(reasoner(), engine_options());
-  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"exit", "3"}, "exited with status 3"},
-           {{"garbage"}, "printed no JSON object"},
-           {{"score", "7"}, "outside [0, 1]"}}) {
+  for (const auto& [args, message] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{{{"exit", "3"}, "exited with status 3"},
+                                                                     {{"garbage"}, "printed no JSON object"},
+                                                                     {{"score", "7"}, "outside [0, 1]"}}) {
     Runtime runtime(generator);
     runtime.set_verifier(helper(args));
     const StrategyResult r = runtime.run({{strategy("prm-vote@2"), kQuestion, {}, {}}}).front();
@@ -263,13 +267,14 @@ TEST(CommandVerifier, TheEnginesGoOnWhileTheCommandRuns) {
   // the command held the engine thread, the second could not finish first.
   QuestionId fast = 0;
   const auto start = Clock::now();
-  const QuestionId slow = runtime.submit({strategy("prm-vote@1"), kQuestion,
-                                          [&](const Event& e) {
-                                            if (e.kind == EventKind::finished && fast == 0) {
-                                              fast = runtime.submit({strategy("vote@2"), kQuestion, {}, note});
-                                            }
-                                          },
-                                          note});
+  const QuestionId slow =
+      runtime.submit({strategy("prm-vote@1"), kQuestion,
+                      [&](const Event& e) {
+                        if (e.kind == EventKind::finished && fast == 0) {
+                          fast = runtime.submit({strategy("vote@2"), kQuestion, {}, note});
+                        }
+                      },
+                      note});
   const StrategyResult a = runtime.wait(slow);
   ASSERT_NE(fast, 0u);
   const StrategyResult b = runtime.wait(fast);
@@ -287,13 +292,15 @@ TEST(CommandVerifier, ACancelledQuestionKillsItsCommand) {
   runtime.set_verifier(helper({"sleep", "60"}, 120.0));
   runtime.start();
   std::atomic<int> scoring{0};
-  const QuestionId q = runtime.submit({strategy("prm-vote@1"), kQuestion,
+  const QuestionId q = runtime.submit({strategy("prm-vote@1"),
+                                       kQuestion,
                                        [&](const Event& e) {
                                          if (e.kind == EventKind::finished) ++scoring;
                                        },
                                        {}});
   const auto start = Clock::now();
-  while (scoring == 0 && seconds_since(start) < 120) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (scoring == 0 && seconds_since(start) < 120)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto cancelled = Clock::now();
   runtime.cancel(q);

@@ -102,10 +102,12 @@ TEST(SelfEval, SettingsAndTokensAreChecked) {
     SelfEvaluator(tiny(), SelfEvalSettings{});  // " yes" is four characters here
     FAIL() << "a multi-token yes was accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("self-eval yes ' yes': must be one token"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("self-eval yes ' yes': must be one token"), std::string::npos)
+        << e.what();
   }
   const SelfEvaluator judge(tiny(), settings());
-  EXPECT_EQ(judge.judge_tokens().back(), judge.yes_token()) << "one token more, so the verdict follows the question";
+  EXPECT_EQ(judge.judge_tokens().back(), judge.yes_token())
+      << "one token more, so the verdict follows the question";
   EXPECT_NEAR(SelfEvaluator::verdict(std::log(0.75f), std::log(0.25f)), 0.75, 1e-6);
   EXPECT_EQ(SelfEvaluator::verdict(-INFINITY, -INFINITY), 0.0);
 
@@ -218,9 +220,12 @@ TEST(SelfEval, VerifierStrategiesRunWithIt) {
   o.generation.sampling.seed = 11;
   o.generation.stop.max_tokens = 240;
   for (const char* name : {"prm-vote@4", "beam@4", "rollback@6"}) {
-    const StrategyResult r =
-        runtime.run({{std::shared_ptr<const Strategy>(make_strategy(name, o)), "a=61; b=a-35; c=b*4; c?", {}, {}}})
-            .front();
+    const StrategyResult r = runtime
+                                 .run({{std::shared_ptr<const Strategy>(make_strategy(name, o)),
+                                        "a=61; b=a-35; c=b*4; c?",
+                                        {},
+                                        {}}})
+                                 .front();
     ASSERT_EQ(r.error, "") << name;
     EXPECT_TRUE(r.answer.has_value()) << name;
     for (const SampleTrace& t : r.samples) {

@@ -54,10 +54,17 @@ std::optional<Truth> work_out(const std::string& q) {
     if (expr.size() < 3 || !t.values.count(expr[0])) return std::nullopt;
     const long long a = t.values[expr[0]], b = std::stoll(expr.substr(2));
     switch (expr[1]) {
-      case '+': t.values[var] = a + b; break;
-      case '-': t.values[var] = a - b; break;
-      case '*': t.values[var] = a * b; break;
-      default: return std::nullopt;
+      case '+':
+        t.values[var] = a + b;
+        break;
+      case '-':
+        t.values[var] = a - b;
+        break;
+      case '*':
+        t.values[var] = a * b;
+        break;
+      default:
+        return std::nullopt;
     }
   }
   if (!t.values.count(t.asked)) return std::nullopt;
