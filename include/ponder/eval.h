@@ -121,9 +121,12 @@ struct EvalOptions {
   // Called on run_eval's thread after each finished run (item x strategy), with the runs
   // done so far and those to do in this call (resumed runs not counted); may be empty.
   std::function<void(size_t done, size_t total)> on_progress;
-  // The verifier for strategies that need one (prm-vote, ...), on its own engine.
+  // The verifier for strategies that need one (prm-vote, ...), at most one of: a PRM on
+  // its own engine, an external command, self-evaluation by the generator's model.
   Engine* verifier_engine = nullptr;
   const ProcessRewardModel* verifier = nullptr;
+  const CommandVerifier* command_verifier = nullptr;
+  const SelfEvaluator* self_evaluator = nullptr;
 };
 
 struct GroupSummary {

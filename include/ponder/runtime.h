@@ -12,6 +12,7 @@
 // A result depends only on (model, question, strategy, options, seed): strategies decide
 // by launch order and token position, never by what finished first.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -43,11 +44,16 @@ enum Capability : uint32_t {
   kExtend = 1u << 3,    // append given text to a sample
   kScore = 1u << 4,     // logprobs of a given continuation
   kTruncate = 1u << 5,  // roll a sample back
-  kVerify = 1u << 6,    // a verifier model is attached
+  kVerify = 1u << 6,    // a verifier is attached (a PRM model, a command or self-evaluation)
 };
 using Capabilities = uint32_t;
 // "fork, score" for the bits of `caps`.
 std::string capability_names(Capabilities caps);
+
+// Which verifier a runtime has: a process reward model on its own engine, an external
+// command run off the engine thread, or the generator judging itself.
+enum class VerifierKind { none, prm, command, self };
+const char* verifier_kind_name(VerifierKind kind);
 
 // One question as its strategy sees it: the prompt (prefilled once on first use), the
 // samples grown from it, the verifier, and the conditions a strategy can wait for.
@@ -103,12 +109,18 @@ class QuestionRun {
   SampleTrace prune(SampleId sample, const std::string& why = "");
 
   // --- the verifier (needs kVerify)
-  // Step scores of each solution text for this question, all solutions in one batch on
-  // forks of the verifier's prompt (prefilled once per question).
+  // Step scores of each solution text for this question. A PRM reads all solutions in
+  // one batch on forks of its prompt (prefilled once per question); a command runs on
+  // each solution off the engine thread (options().parallel programs at once) while the engines
+  // go on with other questions; self-evaluation reads each solution after a fork of the
+  // prompt, then the judging question. A command's failure is thrown as the question's
+  // error.
   Task<std::vector<StepScores>> verify(std::vector<std::string> solutions);
-  // Step scores of each idle sample's text so far. The verifier keeps a sequence per
-  // sample holding what it has read of it, which follows the sample's forks and
-  // truncations, so each call reads only the steps that are new (a search's way).
+  // Step scores of each idle sample's text so far. The PRM keeps a sequence per sample
+  // holding what it has read of it, which follows the sample's forks and truncations, so
+  // each call reads only the steps that are new (a search's way). Self-evaluation reads
+  // the judging question after the sample's own tokens (then drops it: the sample is
+  // left as it was), one verdict per call. A command scores each sample's text as verify().
   Task<std::vector<StepScores>> verify_samples(std::vector<SampleId> samples);
   // Where the verifier cuts steps (what a search should stop its steps at).
   const std::string& verifier_step_delimiter() const;
@@ -122,6 +134,9 @@ class QuestionRun {
   struct Wait {
     QuestionRun* run;
     std::function<bool()> ready;
+    // Waits on work outside the engines (a verifier command): the runtime sleeps until
+    // woken instead of taking the idle engines for a stall.
+    bool external = false;
     bool await_ready() { return ready(); }
     void await_suspend(std::coroutine_handle<> h);
     SampleId await_resume() const { return run->woken_by_; }
@@ -132,6 +147,7 @@ class QuestionRun {
 
   // For the runtime.
   bool try_resume();
+  bool waiting_externally() const { return waiter_ && external_wait_; }
   // Frees everything; the generator's cost, with the verifier's tokens in verifier_tokens.
   Cost finish_run();
   const Cost& verifier_cost() const { return verifier_cost_; }
@@ -163,6 +179,8 @@ class QuestionRun {
     SeqId verifier_seq = 0;
     std::vector<VerifiedStep> verified;
     PrmReading reading;
+    // Self-evaluation's verdicts (verify_samples): where the text ended when judged, P(yes).
+    std::vector<std::pair<size_t, double>> judged;
   };
   friend class Runtime;
   static std::vector<Token> tokens_of(std::span<const TokenRecord> records);
@@ -181,6 +199,14 @@ class QuestionRun {
   void cut_verifier_view(Sample& s, size_t bytes);
   // reuse_prefixes off: a fresh sequence holding the prompt and the sample's tokens.
   void reread_prefix(SampleId id);
+  // The verifiers, by kind.
+  Task<std::vector<StepScores>> verify_prm(std::vector<std::string> solutions);
+  Task<std::vector<StepScores>> verify_samples_prm(std::vector<SampleId> samples);
+  // `samples`: the samples the solutions are (for the events), or empty.
+  Task<std::vector<StepScores>> verify_command(std::vector<std::string> solutions, std::vector<SampleId> samples = {});
+  Task<std::vector<StepScores>> verify_self(std::vector<std::string> solutions);
+  Task<std::vector<StepScores>> verify_samples_self(std::vector<SampleId> samples);
+  StepScores self_scores(const Sample& s) const;
 
   Runtime& runtime_;
   Engine& engine_;
@@ -194,7 +220,9 @@ class QuestionRun {
   SeqId verifier_root_ = 0;
   std::vector<Sample> samples_;
   std::vector<SeqId> scratch_;  // verifier sequences in use
+  std::vector<SeqId> judge_scratch_;  // generator sequences self-evaluation reads solutions on
   std::function<bool()> waiting_for_;
+  bool external_wait_ = false;
   std::coroutine_handle<> waiter_;
   SampleId woken_by_ = -1;
   Cost verifier_cost_;
@@ -231,8 +259,13 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Attaches a verifier model (its own engine) for strategies that need kVerify.
+  // Attaches the verifier for strategies that need kVerify (replacing any other): a
+  // process reward model on its own engine, an external command, or self-evaluation by
+  // the generator's model (its tokens are the generator's scored tokens).
   void set_verifier(Engine& engine, ProcessRewardModel verifier);
+  void set_verifier(CommandVerifier verifier);
+  void set_verifier(SelfEvaluator verifier);
+  VerifierKind verifier_kind() const;
   Capabilities capabilities() const;
 
   // Queues a question; thread-safe. Throws std::invalid_argument when the strategy needs
@@ -255,6 +288,11 @@ class Runtime {
   Engine& generator() { return generator_; }
   Engine* verifier_engine() { return verifier_engine_; }
   const ProcessRewardModel* verifier() const { return verifier_ ? &*verifier_ : nullptr; }
+  const CommandVerifier* command_verifier() const { return command_ ? &*command_ : nullptr; }
+  const SelfEvaluator* self_evaluator() const { return self_ ? &*self_ : nullptr; }
+  // Something a question waits for outside the engines has happened (a verifier command
+  // ended): the loop looks again. Thread-safe, never blocks.
+  void wake();
   int in_flight() const;
   int64_t steps() const { return steps_; }
   const RuntimeOptions& options() const { return options_; }
@@ -271,7 +309,10 @@ class Runtime {
   Engine& generator_;
   Engine* verifier_engine_ = nullptr;
   std::optional<ProcessRewardModel> verifier_;
+  std::optional<CommandVerifier> command_;
+  std::optional<SelfEvaluator> self_;
   RuntimeOptions options_;
+  std::atomic<uint64_t> wakes_{0};
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

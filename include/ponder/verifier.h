@@ -1,9 +1,14 @@
 #pragma once
-// Verifiers score a question's solutions step by step. The first is a process reward
-// model run as a causal LM (Math-Shepherd style): the question in the PRM's prompt
-// format, then each step followed by a tag; after each tag the PRM's P(good) vs P(bad)
-// token is its verdict on the solution so far.
+// Verifiers score a question's solutions step by step. Three kinds:
+// - a process reward model run as a causal LM (Math-Shepherd style): the question in the
+//   PRM's prompt format, then each step followed by a tag; after each tag the PRM's
+//   P(good) vs P(bad) token is its verdict on the solution so far;
+// - an external command (CommandVerifier): given the question and a solution as JSON on
+//   stdin, it prints scores (e.g. by running the solution's unit tests);
+// - self-evaluation (SelfEvaluator): the generator itself reads its solution followed by
+//   a fixed question, and P(yes) vs P(no) is the score.
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +95,94 @@ class ProcessRewardModel {
   PrmSettings settings_;
   Token good_ = 0, bad_ = 0;
   std::vector<Token> tag_;
+};
+
+// Cuts a solution into its steps at `delimiter`, blank steps dropped.
+std::vector<std::string> split_steps(const std::string& solution, const std::string& delimiter);
+
+// An external program that scores solutions. Per solution it is started afresh (by
+// argument vector, never through a shell) and reads one JSON object on stdin:
+//   {"question": "...", "solution": "...", "steps": ["...", ...]}
+// It answers with one JSON object on stdout, exit status 0:
+//   {"steps": [s1, ...]}  one score per step given, each in [0, 1]; or
+//   {"score": s}          a score for the whole solution in [0, 1]; or both.
+// The solution's score is "score" when given, else the steps' by `aggregation`; a
+// "score" alone also stands as the score of the latest step (what a search ranks by).
+// Anything else is an error naming the command: a nonzero exit, a signal, a timeout
+// (the program and its process group are killed), output that is not such an object or
+// is longer than `max_output_bytes`, a score that is not a number in [0, 1].
+struct CommandVerifierOptions {
+  std::vector<std::string> argv;      // the program (looked up in PATH when it has no '/') and its arguments
+  double timeout_s = 30.0;            // per solution, (0, 86400]
+  int parallel = 2;                   // programs running at once (all questions together), [1, 64]
+  size_t max_output_bytes = 1 << 20;  // [16, 1 GiB]
+  std::string step_delimiter = "\n\n";  // how a solution is cut into its "steps"; not empty
+  StepAggregation aggregation = StepAggregation::min;  // "steps" -> the solution's score
+
+  void validate() const;  // throws std::invalid_argument naming the field
+};
+
+class CommandVerifier {
+ public:
+  explicit CommandVerifier(CommandVerifierOptions options);  // validates
+  const CommandVerifierOptions& options() const { return options_; }
+  // The program and its arguments, quoted, for messages.
+  std::string command_line() const;
+  // The JSON object the program reads for one solution.
+  std::string request(const std::string& question, const std::string& solution) const;
+  // The scores in the program's output; `steps` is how many steps the request gave.
+  // Throws std::runtime_error saying what is wrong (without the command's name).
+  StepScores parse_output(const std::string& output, size_t steps) const;
+  // Runs the program on one solution, blocking the calling thread (first until fewer than
+  // `parallel` runs of this verifier and its copies are under way); stops early (with an
+  // error) when `*cancel` turns true. Throws std::runtime_error naming the command and
+  // what went wrong. Thread-safe.
+  StepScores score(const std::string& question, const std::string& solution,
+                   const std::atomic<bool>* cancel = nullptr) const;
+
+ private:
+  struct Slots;  // the runs under way, shared by copies
+  CommandVerifierOptions options_;
+  std::shared_ptr<Slots> slots_;
+};
+
+// Self-evaluation: the generator judges its own solution. After the solution (or, per
+// step, after each step) it reads `question`; the score is P(yes) / (P(yes) + P(no)) of
+// the next token, `yes` and `no` each one token of the model.
+struct SelfEvalSettings {
+  std::string question = "\nIs this solution correct? Answer yes or no:";  // not empty
+  std::string yes = " yes";  // one token of the model
+  std::string no = " no";    // one token of the model, not `yes`
+  // Off: one verdict on the whole solution. On: a verdict after each step (a search
+  // gets one after each step it takes), the solution's score by `aggregation`.
+  bool per_step = false;
+  std::string step_delimiter = "\n\n";  // where steps end; not empty
+  StepAggregation aggregation = StepAggregation::min;
+
+  void validate() const;  // throws std::invalid_argument naming the field
+};
+
+class SelfEvaluator {
+ public:
+  // Throws std::invalid_argument when a setting is wrong or yes / no is not one token.
+  SelfEvaluator(std::shared_ptr<const Model> model, SelfEvalSettings settings);
+  const Model& model() const { return *model_; }
+  const SelfEvalSettings& settings() const { return settings_; }
+  Token yes_token() const { return yes_; }
+  Token no_token() const { return no_; }
+  // The tokens read after a solution: the question, then one more token so that the
+  // verdict (the candidates' logprobs in its place) follows the whole question.
+  const std::vector<Token>& judge_tokens() const { return judge_; }
+  // The score from the yes and no logprobs: sigmoid(yes - no), 0 when both are -inf.
+  static double verdict(float yes_logprob, float no_logprob);
+  // The solution's score from its step verdicts (0 without any).
+  double aggregate(const std::vector<double>& steps) const;
+
+ private:
+  std::shared_ptr<const Model> model_;
+  SelfEvalSettings settings_;
+  Token yes_ = 0, no_ = 0;
+  std::vector<Token> judge_;
 };
 
 }  // namespace ponder

@@ -19,7 +19,7 @@ namespace {
 
 struct EvalArgs {
   std::string model;
-  std::string verifier;
+  VerifierArgs verifier;
   std::string data;
   std::string strategies = "greedy,vote@4,vote@16,adaptive-vote";
   std::string format = "auto";
@@ -67,11 +67,14 @@ void run_eval_command(EvalArgs a) {
   for (const auto& spec : a.options.strategies) {
     needs_verifier |= (make_strategy(spec, a.options.strategy_options)->needs() & kVerify) != 0;
   }
-  VerifierSetup verifier = load_verifier(a.verifier, a.model, needs_verifier, a.engine.max_sequences, a.engine.threads);
+  VerifierSetup verifier = load_verifier(a.verifier, model, a.model, needs_verifier, a.engine.max_sequences,
+                                         a.engine.threads, a.options.strategy_options.search.step_delimiter);
   if (verifier.prm) {
     a.options.verifier_engine = verifier.engine.get();
     a.options.verifier = &*verifier.prm;
   }
+  if (verifier.command) a.options.command_verifier = &*verifier.command;
+  if (verifier.self) a.options.self_evaluator = &*verifier.self;
   if (a.progress) a.options.on_progress = progress_line("eval");
   const EvalReport report = run_eval(engine, data, a.options);
 
@@ -100,8 +103,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "JSONL data set (ponder, GSM8K or MATH format)")->required();
   cmd->add_option("--out", a->options.out_dir, "Output directory (resumable)")->required();
   cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
-  cmd->add_option("--verifier", a->verifier,
-                  "Verifier GGUF for prm-vote, prm-best-of-n (default with the toy reasoners: the toy PRM)");
+  add_verifier_options(cmd, a->verifier);
   cmd->add_option("--strategies", a->strategies, "Comma-separated strategy names (see below)")->capture_default_str();
   cmd->add_option("--limit", a->options.limit, "Only the first N items (0 = all)")
       ->check(integer_in(0, INT32_MAX, "0 = all"));

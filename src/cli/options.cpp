@@ -114,23 +114,27 @@ void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
       ->capture_default_str();
 }
 
+std::string unescaped(const std::string& option, const std::string& text) {
+  std::string d;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\' || i + 1 == text.size()) {
+      d += text[i];
+      continue;
+    }
+    const char c = text[++i];
+    if (c == 'n') d += '\n';
+    else if (c == 't') d += '\t';
+    else if (c == '\\') d += '\\';
+    else throw CLI::ValidationError(option, "unknown escape \\" + std::string(1, c) + " (\\n, \\t, \\\\)");
+  }
+  return d;
+}
+
 void add_search_options(CLI::App* cmd, SearchOptions& o) {
   cmd->add_option_function<std::string>(
       "--step-delimiter",
       [&o](const std::string& text) {
-        // Written as the shell passes it: "\n" stands for a newline, "\\" for a backslash.
-        std::string d;
-        for (size_t i = 0; i < text.size(); ++i) {
-          if (text[i] != '\\' || i + 1 == text.size()) {
-            d += text[i];
-            continue;
-          }
-          const char c = text[++i];
-          if (c == 'n') d += '\n';
-          else if (c == 't') d += '\t';
-          else if (c == '\\') d += '\\';
-          else throw CLI::ValidationError("--step-delimiter", "unknown escape \\" + std::string(1, c) + " (\\n, \\t, \\\\)");
-        }
+        const std::string d = unescaped("--step-delimiter", text);
         if (d.empty()) throw CLI::ValidationError("--step-delimiter", "must not be empty");
         o.step_delimiter = d;
       },

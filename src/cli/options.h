@@ -41,6 +41,10 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences
 // --threshold, --dirichlet, --wave, --esc-window.
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);
 
+// An option's text as the shell passes it: "\n" stands for a newline, "\t" for a tab,
+// "\\" for a backslash; another escape is a CLI::ValidationError naming `option`.
+std::string unescaped(const std::string& option, const std::string& text);
+
 // --step-delimiter, --max-steps, --beam-width, --step-aggregation, --lookahead,
 // --pf-temperature, --resampling, --keep-finished, --rollback-threshold, --rollback-tries,
 // --astar-expansions, --astar-step-cost.

@@ -15,7 +15,7 @@ namespace {
 
 struct RunArgs {
   std::string model;
-  std::string verifier;
+  VerifierArgs verifier;
   std::string question;
   std::string strategy = "adaptive-vote";
   int budget = 0;
@@ -98,11 +98,11 @@ void run_question(RunArgs a) {
   work.threads = a.engine.threads;
   const EngineOptions engine_options = engine_options_for(*model, work);
   Engine engine(model, engine_options);
-  VerifierSetup verifier = load_verifier(a.verifier, a.model, (strategy->needs() & kVerify) != 0,
-                                         engine_options.max_sequences, a.engine.threads);
+  VerifierSetup verifier = load_verifier(a.verifier, model, a.model, (strategy->needs() & kVerify) != 0,
+                                         engine_options.max_sequences, a.engine.threads, a.options.search.step_delimiter);
 
   Runtime runtime(engine, {.max_in_flight = 1});
-  if (verifier.prm) runtime.set_verifier(*verifier.engine, *verifier.prm);
+  verifier.attach(runtime);
   EventSink live;
   if (a.verbose && !a.json) live = print_event;
   const StrategyResult r = runtime.wait(runtime.submit({std::move(strategy), a.question, live, {}}));
@@ -122,8 +122,7 @@ void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Answer one question with a test-time compute strategy");
   cmd->add_option("question", a->question, "The question")->required();
   cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
-  cmd->add_option("--verifier", a->verifier,
-                  "Verifier GGUF for prm-vote, prm-best-of-n (default with the toy reasoners: the toy PRM)");
+  add_verifier_options(cmd, a->verifier);
   cmd->add_option("-s,--strategy", a->strategy, "Strategy (see below)")->capture_default_str();
   cmd->add_option("-b,--budget", a->budget, "Samples: N, or the maximum for adaptive strategies (0 = the name's)")
       ->check(integer_in(0, 1024, "0 = the strategy's own"));

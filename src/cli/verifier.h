@@ -1,25 +1,47 @@
 #pragma once
-// The verifier model a command runs beside its generator, when a strategy needs one.
+// The verifier a command runs beside its generator, when a strategy needs one: a PRM
+// model on its own engine, an external command, or the generator judging itself.
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ponder/engine.h"
+#include "ponder/runtime.h"
 #include "ponder/verifier.h"
 
 namespace ponder::cli {
 
+struct VerifierArgs {
+  std::string model;                      // --verifier: a PRM GGUF, or "self"
+  std::string command;                    // --verifier-command PROGRAM
+  std::vector<std::string> command_args;  // --verifier-arg, in order
+  double timeout_s = 30.0;                // --verifier-timeout
+  int parallel = 2;                       // --verifier-parallel
+  SelfEvalSettings self;                  // --self-eval-*
+};
+// --verifier, --verifier-command, --verifier-arg, --verifier-timeout, --verifier-parallel,
+// --self-eval-question, --self-eval-yes, --self-eval-no, --self-eval-per-step.
+void add_verifier_options(CLI::App* cmd, VerifierArgs& args);
+
 struct VerifierSetup {
   std::unique_ptr<Engine> engine;
   std::optional<ProcessRewardModel> prm;
+  std::optional<CommandVerifier> command;
+  std::optional<SelfEvaluator> self;
+  void attach(Runtime& runtime) const;  // the one loaded, if any
 };
 
-// Loads `path` (with its settings file, see prm_settings_path) on an engine of
-// `max_sequences` slots. An empty path means none, except that the bundled toy
-// reasoners get the bundled toy PRM when `needed`; otherwise a needed verifier without a
-// path is a UsageError.
-VerifierSetup load_verifier(std::string path, const std::string& generator_path, bool needed, int max_sequences,
-                            int threads);
+// The verifier `args` name. A PRM (with its settings file, see prm_settings_path) gets an
+// engine of `max_sequences` slots. With none named, the bundled toy reasoners get the
+// bundled toy PRM when `needed`; otherwise a needed verifier that is not named is a
+// UsageError. Commands and self-evaluation cut steps at `step_delimiter` (the search's
+// --step-delimiter) or, when it is empty, at a newline for the toy reasoners and a blank
+// line otherwise.
+VerifierSetup load_verifier(const VerifierArgs& args, const std::shared_ptr<const Model>& generator,
+                            const std::string& generator_path, bool needed, int max_sequences, int threads,
+                            const std::string& step_delimiter);
 
 }  // namespace ponder::cli

@@ -82,6 +82,36 @@ nlohmann::json verifier_record(const ProcessRewardModel& verifier) {
   return j;
 }
 
+// A command's scores depend on the program and its arguments, and on the files they name
+// (a test script edited between runs is another verifier); not on its timeout.
+nlohmann::json verifier_record(const CommandVerifier& verifier) {
+  const CommandVerifierOptions& o = verifier.options();
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& arg : o.argv) {
+    std::error_code ec;
+    if (arg.find('/') != std::string::npos && fs::is_regular_file(arg, ec)) {
+      files.push_back(eval::identity_json(eval::model_identity(arg)));
+    }
+  }
+  return {{"command",
+           {{"argv", o.argv},
+            {"files", files},
+            {"step_delimiter", o.step_delimiter},
+            {"aggregation", step_aggregation_name(o.aggregation)}}}};
+}
+
+// Self-evaluation's scores depend on the generator (recorded already) and the settings.
+nlohmann::json verifier_record(const SelfEvaluator& verifier) {
+  const SelfEvalSettings& s = verifier.settings();
+  return {{"self_evaluation",
+           {{"question", s.question},
+            {"yes", s.yes},
+            {"no", s.no},
+            {"per_step", s.per_step},
+            {"step_delimiter", s.step_delimiter},
+            {"aggregation", step_aggregation_name(s.aggregation)}}}};
+}
+
 // The items by their group: in numeric order of the values when every value is a
 // number, else in text order; items without a value last.
 std::vector<std::pair<std::string, std::vector<const EvalItem*>>> items_by_group(const std::vector<EvalItem>& items) {
@@ -146,7 +176,15 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   fs::create_directories(dir, made);
   if (made) throw eval::FileError("cannot create " + dir.string() + ": " + made.message());
   const eval::DirectoryLock lock(dir / ".lock");
-  const nlohmann::json verifier = options.verifier ? verifier_record(*options.verifier) : nlohmann::json();
+  if (int(options.verifier != nullptr) + int(options.command_verifier != nullptr) +
+          int(options.self_evaluator != nullptr) > 1) {
+    throw std::invalid_argument("verifier: give one of a PRM, a command and self-evaluation");
+  }
+  if (options.verifier && !options.verifier_engine) throw std::invalid_argument("verifier: the PRM needs its engine");
+  const nlohmann::json verifier = options.verifier           ? verifier_record(*options.verifier)
+                                  : options.command_verifier ? verifier_record(*options.command_verifier)
+                                  : options.self_evaluator   ? verifier_record(*options.self_evaluator)
+                                                             : nlohmann::json();
   nlohmann::json settings =
       eval::run_settings(so, options.seed, data, eval::model_identity(engine.model().path()), verifier);
   // Same samples either way, but decoding in other batches may round differently.
@@ -181,6 +219,8 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
                            .record_tokens = options.trace_tokens,
                            .reuse_prefixes = options.reuse_prefixes});
   if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
+  if (options.command_verifier) runtime.set_verifier(*options.command_verifier);
+  if (options.self_evaluator) runtime.set_verifier(*options.self_evaluator);
   const size_t total = jobs.size();
   for (size_t i = 0; i < jobs.size(); ++i) {
     // A row that cannot be written throws out of the run: nothing after it is computed.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 #include "ponder/runtime.h"
 
@@ -122,6 +123,8 @@ std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
       child.reading = source.reading;
       cut_verifier_view(child, child.text.size());
     }
+    child.judged = source.judged;
+    std::erase_if(child.judged, [&](const auto& j) { return j.first > child.text.size(); });
     samples_.push_back(std::move(child));
     ids.push_back(id);
     emit({.kind = EventKind::forked, .sample = id, .parent = parent, .position = position});
@@ -168,6 +171,7 @@ void QuestionRun::truncate(SampleId id, int position) {
   s.records.resize(size_t(position));
   s.text = engine_.model().detokenize(tokens_of(s.records));
   cut_verifier_view(s, s.text.size());
+  std::erase_if(s.judged, [&](const auto& j) { return j.first > s.text.size(); });
   s.reported_lines_end = std::min(s.reported_lines_end, s.records.size());
   s.finish = FinishReason::none;
   emit({.kind = EventKind::truncated, .sample = id, .position = position});
@@ -345,6 +349,34 @@ void QuestionRun::report_vote(std::vector<std::pair<std::string, double>> tally,
 }
 
 Task<std::vector<StepScores>> QuestionRun::verify(std::vector<std::string> solutions) {
+  switch (runtime_.verifier_kind()) {
+    case VerifierKind::command: return verify_command(std::move(solutions));
+    case VerifierKind::self: return verify_self(std::move(solutions));
+    case VerifierKind::prm:
+    case VerifierKind::none: break;
+  }
+  return verify_prm(std::move(solutions));
+}
+
+Task<std::vector<StepScores>> QuestionRun::verify_samples(std::vector<SampleId> ids) {
+  switch (runtime_.verifier_kind()) {
+    case VerifierKind::command: {
+      // A command reads whole solutions; it keeps nothing between calls.
+      std::vector<std::string> texts;
+      for (SampleId id : ids) {
+        require_idle(id, "verify_samples");
+        texts.push_back(text(id));
+      }
+      return verify_command(std::move(texts), std::move(ids));
+    }
+    case VerifierKind::self: return verify_samples_self(std::move(ids));
+    case VerifierKind::prm:
+    case VerifierKind::none: break;
+  }
+  return verify_samples_prm(std::move(ids));
+}
+
+Task<std::vector<StepScores>> QuestionRun::verify_prm(std::vector<std::string> solutions) {
   const ProcessRewardModel* prm = runtime_.verifier();
   Engine* engine = runtime_.verifier_engine();
   if (!prm || !engine) throw std::logic_error("verify: no verifier is attached (--verifier MODEL)");
@@ -389,6 +421,8 @@ Task<std::vector<StepScores>> QuestionRun::verify(std::vector<std::string> solut
 }
 
 const std::string& QuestionRun::verifier_step_delimiter() const {
+  if (const CommandVerifier* command = runtime_.command_verifier()) return command->options().step_delimiter;
+  if (const SelfEvaluator* self = runtime_.self_evaluator()) return self->settings().step_delimiter;
   const ProcessRewardModel* prm = runtime_.verifier();
   if (!prm) throw std::logic_error("verifier_step_delimiter: no verifier is attached (--verifier MODEL)");
   return prm->settings().step_delimiter;
@@ -419,7 +453,7 @@ std::vector<TextStep> steps_from(const std::string& text, size_t from, const std
 
 }  // namespace
 
-Task<std::vector<StepScores>> QuestionRun::verify_samples(std::vector<SampleId> ids) {
+Task<std::vector<StepScores>> QuestionRun::verify_samples_prm(std::vector<SampleId> ids) {
   const ProcessRewardModel* prm = runtime_.verifier();
   Engine* engine = runtime_.verifier_engine();
   if (!prm || !engine) throw std::logic_error("verify_samples: no verifier is attached (--verifier MODEL)");
@@ -505,6 +539,257 @@ Task<std::vector<StepScores>> QuestionRun::verify_samples(std::vector<SampleId> 
   co_return out;
 }
 
+namespace {
+
+// One verify_command call's solutions, scored by worker threads that take them in turn.
+// Shared with the workers, so it outlives a question cancelled while they run.
+struct CommandBatch {
+  const CommandVerifier* verifier = nullptr;
+  std::string question;
+  std::vector<std::string> solutions;
+  std::vector<StepScores> scores;
+  std::vector<std::string> errors;  // per solution: why it failed ("" = scored)
+  std::unique_ptr<std::atomic<bool>[]> done;
+  std::atomic<size_t> next{0}, finished{0};
+  std::atomic<bool> failed{false}, cancel{false};
+  Runtime* runtime = nullptr;
+
+  void work() {
+    for (size_t i; (i = next.fetch_add(1)) < solutions.size() && !cancel.load();) {
+      try {
+        scores[i] = verifier->score(question, solutions[i], &cancel);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+        failed.store(true);
+      }
+      done[i].store(true);
+      finished.fetch_add(1);
+      runtime->wake();
+    }
+  }
+};
+
+// The workers of a batch: stopped (their programs killed) and joined when the waiting
+// coroutine ends, however it ends.
+struct CommandWorkers {
+  std::shared_ptr<CommandBatch> batch;
+  std::vector<std::thread> threads;
+  ~CommandWorkers() {
+    batch->cancel.store(true);
+    for (auto& t : threads) t.join();
+  }
+};
+
+}  // namespace
+
+Task<std::vector<StepScores>> QuestionRun::verify_command(std::vector<std::string> solutions,
+                                                          std::vector<SampleId> samples) {
+  const CommandVerifier* verifier = runtime_.command_verifier();
+  if (!verifier) throw std::logic_error("verify: no verifier command is attached");
+  std::vector<StepScores> out(solutions.size());
+  if (!solutions.empty()) {
+    auto batch = std::make_shared<CommandBatch>();
+    batch->verifier = verifier;
+    batch->question = question_;
+    batch->solutions = std::move(solutions);
+    batch->scores.resize(batch->solutions.size());
+    batch->errors.resize(batch->solutions.size());
+    batch->done = std::make_unique<std::atomic<bool>[]>(batch->solutions.size());
+    batch->runtime = &runtime_;
+    CommandWorkers workers{batch, {}};
+    const size_t n = std::min(batch->solutions.size(), size_t(verifier->options().parallel));
+    for (size_t k = 0; k < n; ++k) workers.threads.emplace_back([batch] { batch->work(); });
+    // A named awaiter: GCC 12 destroys a temporary one twice (its std::function with it).
+    Wait ended{this,
+               [&batch = *batch] { return batch.failed.load() || batch.finished.load() == batch.solutions.size(); },
+               true};
+    co_await ended;
+    if (batch->failed.load()) {
+      // The first failure in solution order among those that ended (a run that failed
+      // is the question's error whichever failure is named).
+      for (size_t i = 0; i < batch->solutions.size(); ++i) {
+        if (batch->done[i].load() && !batch->errors[i].empty()) throw std::runtime_error(batch->errors[i]);
+      }
+    }
+    out = std::move(batch->scores);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    const SampleId sample = i < samples.size() ? samples[i] : -1;
+    emit({.kind = EventKind::scored, .sample = sample, .position = sample < 0 ? int(i) : 0, .scores = out[i].steps,
+          .value = out[i].solution});
+  }
+  co_return out;
+}
+
+Task<std::vector<StepScores>> QuestionRun::verify_self(std::vector<std::string> solutions) {
+  const SelfEvaluator* judge = runtime_.self_evaluator();
+  if (!judge) throw std::logic_error("verify: self-evaluation is not attached");
+  const SelfEvalSettings& settings = judge->settings();
+  const std::vector<Token>& question_tokens = judge->judge_tokens();
+  const std::vector<Token> candidates = {judge->yes_token(), judge->no_token()};
+  // Each solution on a sequence of its own holding the prompt: a chunk of it (a step, or
+  // all of it) and the judging question are read, the question dropped again, the next
+  // chunk read, and so on; each sequence goes at its own pace and is freed once done.
+  struct Job {
+    std::vector<std::vector<Token>> chunks;
+    size_t next = 0;
+    SeqId seq = 0;
+    size_t length = 0;  // the sequence's tokens without the question
+    std::vector<double> verdicts;
+    bool done = true;
+  };
+  std::vector<Job> jobs(solutions.size());
+  for (size_t i = 0; i < solutions.size(); ++i) {
+    Job& job = jobs[i];
+    const std::string& text = solutions[i];
+    size_t total = 0;
+    auto add_chunk = [&](const std::string& chunk_text) {
+      std::vector<Token> chunk = engine_.model().tokenize(chunk_text, false);
+      total += chunk.size();
+      if (!chunk.empty()) job.chunks.push_back(std::move(chunk));
+    };
+    if (settings.per_step) {
+      size_t from = 0;
+      for (const TextStep& step : steps_from(text, 0, settings.step_delimiter)) {
+        add_chunk(text.substr(from, step.end - from));
+        from = step.end;
+      }
+    } else if (text.find_first_not_of(" \t\r\n") != std::string::npos) {
+      add_chunk(text);
+    }
+    // Too long for the context: no verdict, as the PRM gives none to what does not fit.
+    if (job.chunks.empty() || prompt_.size() + total + question_tokens.size() > size_t(engine_.context_per_sequence())) {
+      job.chunks.clear();
+      continue;
+    }
+    job.done = false;
+  }
+  auto read_next = [&](Job& job) {
+    std::vector<Token> tokens = job.chunks[job.next];
+    tokens.insert(tokens.end(), question_tokens.begin(), question_tokens.end());
+    engine_.score(job.seq, std::move(tokens), candidates);
+  };
+  for (Job& job : jobs) {
+    if (job.done) continue;
+    job.seq = prompt_sequences(1).front();
+    judge_scratch_.push_back(job.seq);
+    job.length = prompt_.size();
+    read_next(job);
+  }
+  Wait judged{this, [&] {
+                  bool all_done = true;
+                  for (Job& job : jobs) {
+                    if (job.done) continue;
+                    if (engine_.busy(job.seq)) {
+                      all_done = false;
+                      continue;
+                    }
+                    const auto& c = engine_.sequence(job.seq).score->candidate_logprobs.back();
+                    job.verdicts.push_back(SelfEvaluator::verdict(c[0], c[1]));
+                    job.length += job.chunks[job.next].size();
+                    engine_.truncate(job.seq, job.length);
+                    if (++job.next < job.chunks.size()) {
+                      read_next(job);
+                      all_done = false;
+                      continue;
+                    }
+                    engine_.free(job.seq);
+                    std::erase(judge_scratch_, job.seq);
+                    job.done = true;
+                  }
+                  return all_done;
+                }};
+  co_await judged;
+  std::vector<StepScores> out(solutions.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    out[i].steps = std::move(jobs[i].verdicts);
+    out[i].solution = judge->aggregate(out[i].steps);
+    emit({.kind = EventKind::scored, .sample = -1, .position = int(i), .scores = out[i].steps, .value = out[i].solution});
+  }
+  co_return out;
+}
+
+StepScores QuestionRun::self_scores(const Sample& s) const {
+  StepScores out;
+  for (const auto& j : s.judged) out.steps.push_back(j.second);
+  out.solution = runtime_.self_evaluator()->aggregate(out.steps);
+  return out;
+}
+
+Task<std::vector<StepScores>> QuestionRun::verify_samples_self(std::vector<SampleId> ids) {
+  const SelfEvaluator* judge = runtime_.self_evaluator();
+  if (!judge) throw std::logic_error("verify_samples: self-evaluation is not attached");
+  if (!runtime_.options().reuse_prefixes) {
+    std::vector<std::string> texts;
+    for (SampleId id : ids) texts.push_back(text(id));
+    co_return co_await verify_self(std::move(texts));
+  }
+  const std::vector<Token>& question_tokens = judge->judge_tokens();
+  const std::vector<Token> candidates = {judge->yes_token(), judge->no_token()};
+  // The question is read right after the sample's own tokens and dropped again. After an
+  // end-of-generation token it would read as a new text: that token is dropped first and
+  // read again afterwards, so the sample ends as it was.
+  struct Job {
+    size_t index;
+    SeqId seq;
+    size_t length;  // the prompt and the sample's tokens
+    bool after_end;
+    int phase = 0;  // 0: judging, 1: re-reading its last token, 2: done
+    double verdict = 0.0;
+  };
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    require_idle(ids[i], "verify_samples");
+    const Sample& s = sample(ids[i]);
+    const bool judged = !s.judged.empty() && s.judged.back().first == s.text.size();
+    const bool blank = s.text.find_first_not_of(" \t\r\n") == std::string::npos;
+    const size_t length = prompt_.size() + s.records.size();
+    if (judged || blank || length + question_tokens.size() > size_t(engine_.context_per_sequence())) continue;
+    const bool after_end = !s.records.empty() && engine_.model().is_end_of_generation(s.records.back().token);
+    if (after_end) engine_.truncate(s.seq, length - 1);
+    engine_.score(s.seq, question_tokens, candidates);
+    jobs.push_back({i, s.seq, length, after_end});
+  }
+  if (!jobs.empty()) {
+    Wait judged{this, [&] {
+                    bool all_done = true;
+                    for (Job& job : jobs) {
+                      if (job.phase == 2) continue;
+                      if (engine_.busy(job.seq)) {
+                        all_done = false;
+                        continue;
+                      }
+                      if (job.phase == 0) {
+                        const auto& c = engine_.sequence(job.seq).score->candidate_logprobs.back();
+                        job.verdict = SelfEvaluator::verdict(c[0], c[1]);
+                        engine_.truncate(job.seq, job.after_end ? job.length - 1 : job.length);
+                        if (job.after_end) {
+                          const Sample& s = sample(ids[job.index]);
+                          engine_.score(job.seq, {s.records.back().token});
+                          job.phase = 1;
+                          all_done = false;
+                          continue;
+                        }
+                      }
+                      job.phase = 2;
+                    }
+                    return all_done;
+                  }};
+    co_await judged;
+  }
+  for (const Job& job : jobs) {
+    Sample& s = sample(ids[job.index]);
+    if (!judge->settings().per_step) s.judged.clear();
+    s.judged.emplace_back(s.text.size(), job.verdict);
+  }
+  std::vector<StepScores> out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    out.push_back(self_scores(sample(ids[i])));
+    emit({.kind = EventKind::scored, .sample = ids[i], .scores = out[i].steps, .value = out[i].solution});
+  }
+  co_return out;
+}
+
 void QuestionRun::cut_verifier_view(Sample& s, size_t bytes) {
   if (s.verifier_seq == 0) return;
   while (!s.verified.empty() && s.verified.back().text_end > bytes) s.verified.pop_back();
@@ -538,6 +823,7 @@ void QuestionRun::reread_prefix(SampleId id) {
 
 void QuestionRun::Wait::await_suspend(std::coroutine_handle<> h) {
   run->waiting_for_ = std::move(ready);
+  run->external_wait_ = external;
   run->waiter_ = h;
 }
 
@@ -573,6 +859,10 @@ bool QuestionRun::try_resume() {
 
 Cost QuestionRun::finish_run() {
   for (size_t i = 0; i < samples_.size(); ++i) release(SampleId(i));
+  for (SeqId s : judge_scratch_) {
+    if (engine_.contains(s)) engine_.free(s);
+  }
+  judge_scratch_.clear();
   if (root_ != 0 && engine_.contains(root_)) engine_.free(root_);
   root_ = 0;
   Cost cost;

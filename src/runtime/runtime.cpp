@@ -4,6 +4,7 @@
 #include "ponder/runtime.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <stdexcept>
 
@@ -39,6 +40,16 @@ std::string capability_names(Capabilities caps) {
     if (caps & bit) out += (out.empty() ? "" : ", ") + std::string(name);
   }
   return out;
+}
+
+const char* verifier_kind_name(VerifierKind kind) {
+  switch (kind) {
+    case VerifierKind::none: return "none";
+    case VerifierKind::prm: return "prm";
+    case VerifierKind::command: return "command";
+    case VerifierKind::self: return "self";
+  }
+  return "?";
 }
 
 struct Runtime::Active {
@@ -87,14 +98,45 @@ void Runtime::set_verifier(Engine& engine, ProcessRewardModel verifier) {
     throw std::invalid_argument("set_verifier: the engine does not run the verifier's model");
   }
   if (engine.max_sequences() < 2) throw std::invalid_argument("verifier engine: needs >= 2 sequence slots");
+  command_.reset();
+  self_.reset();
   verifier_engine_ = &engine;
   verifier_.emplace(std::move(verifier));
+}
+
+void Runtime::set_verifier(CommandVerifier verifier) {
+  verifier_.reset();
+  verifier_engine_ = nullptr;
+  self_.reset();
+  command_.emplace(std::move(verifier));
+}
+
+void Runtime::set_verifier(SelfEvaluator verifier) {
+  if (&verifier.model() != &generator_.model()) {
+    throw std::invalid_argument("set_verifier: self-evaluation must use the generator's model");
+  }
+  verifier_.reset();
+  verifier_engine_ = nullptr;
+  command_.reset();
+  self_.emplace(std::move(verifier));
+}
+
+VerifierKind Runtime::verifier_kind() const {
+  if (verifier_) return VerifierKind::prm;
+  if (command_) return VerifierKind::command;
+  if (self_) return VerifierKind::self;
+  return VerifierKind::none;
+}
+
+void Runtime::wake() {
+  wakes_.fetch_add(1);
+  changed_.notify_all();
 }
 
 Capabilities Runtime::capabilities() const {
   Capabilities caps = kSample | kLogprobs | kFork | kExtend | kScore;
   if (generator_.model().supports_rollback()) caps |= kTruncate;
-  if (verifier_) caps |= kVerify;
+  if (verifier_kind() != VerifierKind::none) caps |= kVerify;
   return caps;
 }
 
@@ -104,7 +146,8 @@ QuestionId Runtime::submit(Job job) {
   if (missing) {
     throw std::invalid_argument("strategy '" + job.strategy->name() + "' needs " + capability_names(missing) +
                                 ", which this backend lacks" +
-                                (missing & kVerify ? " (give a verifier model: --verifier MODEL)" : ""));
+                                (missing & kVerify ? " (give a verifier: --verifier MODEL, --verifier self or --verifier-command PROGRAM)"
+                                                   : ""));
   }
   // Admitted only when its slots are free, it would wait forever for more than exist.
   const int held = slots_held(*job.strategy);
@@ -230,6 +273,7 @@ void Runtime::admit() {
 }
 
 bool Runtime::pump() {
+  const uint64_t wakes = wakes_.load();
   admit();
   if (active_.empty()) return false;
   int64_t progress = 0;
@@ -257,6 +301,15 @@ bool Runtime::pump() {
       continue;
     }
     ++k;
+  }
+  if (progress == 0 &&
+      std::any_of(active_.begin(), active_.end(), [](const auto& a) { return a->run->waiting_externally(); })) {
+    // Idle engines while a verifier command runs: sleep until it (or a submit) wakes us.
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::milliseconds(50), [&] {
+      return wakes_.load() != wakes || !queue_.empty() || !cancels_.empty() || stopping_;
+    });
+    return true;
   }
   if (progress == 0 && !active_.empty()) {
     // Nothing decoded and nobody moved: the waits can never be met (e.g. every slot is

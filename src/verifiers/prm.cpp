@@ -126,17 +126,7 @@ std::vector<Token> ProcessRewardModel::prompt_tokens(const std::string& question
 }
 
 std::vector<std::string> ProcessRewardModel::steps(const std::string& solution) const {
-  std::vector<std::string> out;
-  const std::string& d = settings_.step_delimiter;
-  size_t start = 0;
-  while (start <= solution.size()) {
-    size_t end = solution.find(d, start);
-    if (end == std::string::npos) end = solution.size();
-    std::string step = solution.substr(start, end - start);
-    if (step.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(std::move(step));
-    start = end + d.size();
-  }
-  return out;
+  return split_steps(solution, settings_.step_delimiter);
 }
 
 ProcessRewardModel::Continuation ProcessRewardModel::continuation(const std::vector<std::string>& steps) const {

@@ -1,5 +1,6 @@
-// Step aggregation: how a solution's step scores become one (no model needed, so the
-// evaluation's settings and the fuzz targets use it without llama.cpp).
+// Step aggregation: how a solution's step scores become one, and how a solution is cut
+// into steps (no model needed, so the evaluation's settings and the fuzz targets use it
+// without llama.cpp).
 
 #include <algorithm>
 #include <stdexcept>
@@ -37,6 +38,20 @@ double aggregate_steps(const std::vector<double>& steps, StepAggregation a) {
     }
   }
   return 0.0;
+}
+
+std::vector<std::string> split_steps(const std::string& solution, const std::string& d) {
+  if (d.empty()) throw std::invalid_argument("split_steps: the delimiter is empty");
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= solution.size()) {
+    size_t end = solution.find(d, start);
+    if (end == std::string::npos) end = solution.size();
+    std::string step = solution.substr(start, end - start);
+    if (step.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(std::move(step));
+    start = end + d.size();
+  }
+  return out;
 }
 
 }  // namespace ponder
