@@ -365,13 +365,18 @@ bool wait_for(const std::function<bool()>& condition, double seconds) {
   return condition();
 }
 
-const std::string kEndless = R"({"model": "tiny:vote@4", "max_tokens": 120,
+const std::string kRefusedRequest = R"({"model": "tiny:vote@4", "max_tokens": 120,
+    "messages": [{"role": "user", "content": "q"}], "ponder": {"ignore_eos": true}})";
+
+// Long enough to be seen running on a fast machine (vote@4 of 120 tokens takes ~30 ms on
+// the tiny model): 1024 samples queue for 16 slots, thousands of decode steps.
+const std::string kLongRunning = R"({"model": "tiny:vote@1024", "max_tokens": 120,
     "messages": [{"role": "user", "content": "q"}], "ponder": {"ignore_eos": true}})";
 
 TEST(Server, AClientThatHangsUpHasItsSequencesFreed) {
   RunningServer s(tiny_options());
   for (bool stream : {false, true}) {
-    std::string body = kEndless;
+    std::string body = kLongRunning;
     if (stream) body.insert(1, "\"stream\": true, ");
     const int fd = send_raw_request(s.port(), body);
     ASSERT_GE(fd, 0);
@@ -392,10 +397,10 @@ TEST(Server, AClientThatHangsUpHasItsSequencesFreed) {
   }
   const std::string m = metrics_text(s);
   EXPECT_EQ(
-      metric(m, "ponder_requests_total{endpoint=\"chat\",model=\"tiny\",strategy=\"vote@4\",status=\"499\"}"),
+      metric(m, "ponder_requests_total{endpoint=\"chat\",model=\"tiny\",strategy=\"vote@1024\",status=\"499\"}"),
       2);
-  // Nothing ran to the end: far fewer tokens than two full runs (2 x 4 x 120).
-  EXPECT_LT(metric(m, "ponder_tokens_total{kind=\"generated\"}"), 2 * 4 * 120);
+  // Nothing ran to the end: far fewer tokens than two full runs (2 x 1024 x 120).
+  EXPECT_LT(metric(m, "ponder_tokens_total{kind=\"generated\"}"), 2 * 1024 * 120);
 }
 
 TEST(Server, AFullQueueAnswers429WithRetryAfter) {
@@ -403,11 +408,14 @@ TEST(Server, AFullQueueAnswers429WithRetryAfter) {
   o.max_sequences = 4;  // two questions run at once
   o.max_queue = 0;
   RunningServer s(o);
-  auto first = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", kEndless); });
-  auto second = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", kEndless); });
+  // 64 samples on two slots: thousands of decode steps, seconds even on a fast machine.
+  const std::string busy_body = R"({"model": "tiny:vote@64", "max_tokens": 120,
+    "messages": [{"role": "user", "content": "q"}], "ponder": {"ignore_eos": true}})";
+  auto first = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", busy_body); });
+  auto second = std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", busy_body); });
   ASSERT_TRUE(
       wait_for([&] { return metric(metrics_text(s), "ponder_questions_running{model=\"tiny\"}") == 2; }, 20));
-  const Reply busy = post(s, "/v1/chat/completions", kEndless);
+  const Reply busy = post(s, "/v1/chat/completions", kRefusedRequest);
   EXPECT_EQ(busy.status, 429);
   EXPECT_EQ(busy.retry_after, "1");
   EXPECT_EQ(error_of(busy).value("type", ""), "rate_limit_error");
@@ -423,7 +431,8 @@ TEST(Server, AFullQueueAnswers429WithRetryAfter) {
 TEST(Server, ShutdownLetsRequestsInFlightFinishWithinTheGrace) {
   RunningServer s(tiny_options());
   auto running = std::async(std::launch::async, [&] {
-    return post(s, "/v1/completions", R"({"model": "tiny:vote@4", "max_tokens": 60, "prompt": "q",
+    // A few seconds of decoding, so it is still running when the shutdown starts.
+    return post(s, "/v1/completions", R"({"model": "tiny:vote@256", "max_tokens": 60, "prompt": "q",
         "ponder": {"ignore_eos": true}})");
   });
   ASSERT_TRUE(
