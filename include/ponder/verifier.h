@@ -62,6 +62,7 @@ enum class PrmTokenKind : unsigned char { text, tag, label };
 struct PrmReading {
   std::vector<float> logprobs, good, bad;
   std::vector<PrmTokenKind> kinds;  // `label`: the first token after a tag, where the verdict is read
+  void resize(size_t entries);      // every vector at once
 };
 // The scores of a reading; throws std::invalid_argument when its vectors differ in
 // length or a logprob is NaN.
@@ -97,8 +98,17 @@ class ProcessRewardModel {
   std::vector<Token> tag_;
 };
 
-// Cuts a solution into its steps at `delimiter`, blank steps dropped.
+// Cuts a solution into its steps at `delimiter`, blank steps dropped. Throws
+// std::invalid_argument for an empty delimiter.
 std::vector<std::string> split_steps(const std::string& solution, const std::string& delimiter);
+// The same from byte `from` on, with where each step ends: after its delimiter, or at the
+// end of the text for an unfinished last step.
+struct TextStep {
+  std::string text;
+  size_t end;
+  bool complete;  // followed by the delimiter
+};
+std::vector<TextStep> split_steps_from(const std::string& text, size_t from, const std::string& delimiter);
 
 // An external program that scores solutions. Per solution it is started afresh (by
 // argument vector, never through a shell) and reads one JSON object on stdin:

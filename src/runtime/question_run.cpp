@@ -428,31 +428,6 @@ const std::string& QuestionRun::verifier_step_delimiter() const {
   return prm->settings().step_delimiter;
 }
 
-namespace {
-
-// The steps of text[from, end): each with where it ends (after its delimiter, or at the
-// end of the text for an unfinished last step). Blank steps are skipped, as
-// ProcessRewardModel::steps() does.
-struct TextStep {
-  std::string text;
-  size_t end;
-  bool complete;  // followed by the delimiter
-};
-std::vector<TextStep> steps_from(const std::string& text, size_t from, const std::string& delimiter) {
-  std::vector<TextStep> out;
-  while (from < text.size()) {
-    const size_t at = text.find(delimiter, from);
-    const bool complete = at != std::string::npos;
-    const size_t end = complete ? at + delimiter.size() : text.size();
-    std::string step = text.substr(from, (complete ? at : text.size()) - from);
-    if (step.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back({std::move(step), end, complete});
-    from = end;
-  }
-  return out;
-}
-
-}  // namespace
-
 Task<std::vector<StepScores>> QuestionRun::verify_samples_prm(std::vector<SampleId> ids) {
   const ProcessRewardModel* prm = runtime_.verifier();
   Engine* engine = runtime_.verifier_engine();
@@ -481,7 +456,7 @@ Task<std::vector<StepScores>> QuestionRun::verify_samples_prm(std::vector<Sample
     require_idle(ids[i], "verify_samples");
     Sample& s = sample(ids[i]);
     const size_t from = s.verified.empty() ? 0 : s.verified.back().text_end;
-    std::vector<TextStep> steps = steps_from(s.text, from, prm->settings().step_delimiter);
+    std::vector<TextStep> steps = split_steps_from(s.text, from, prm->settings().step_delimiter);
     if (steps.empty()) {
       if (!s.verified.empty()) out[i] = score_reading(s.reading, surprise, aggregation);
       continue;
@@ -515,8 +490,7 @@ Task<std::vector<StepScores>> QuestionRun::verify_samples_prm(std::vector<Sample
     Sample& s = sample(ids[r.index]);
     const ScoreResult& result = *engine->sequence(s.verifier_seq).score;
     PrmReading& reading = s.reading;
-    for (auto* v : {&reading.logprobs, &reading.good, &reading.bad}) v->resize(r.base_entries);
-    reading.kinds.resize(r.base_entries);
+    reading.resize(r.base_entries);
     reading.logprobs.insert(reading.logprobs.end(), result.logprobs.begin(), result.logprobs.end());
     for (const auto& c : result.candidate_logprobs) {
       reading.good.push_back(c[0]);
@@ -530,8 +504,7 @@ Task<std::vector<StepScores>> QuestionRun::verify_samples_prm(std::vector<Sample
     }
     // Keep the steps read for good, and the verdict on the last one.
     const size_t keep = s.verified.empty() ? 0 : s.verified.back().entries + 1;
-    for (auto* v : {&reading.logprobs, &reading.good, &reading.bad}) v->resize(keep);
-    reading.kinds.resize(keep);
+    reading.resize(keep);
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     emit({.kind = EventKind::scored, .sample = ids[i], .scores = out[i].steps, .value = out[i].solution});
@@ -650,7 +623,7 @@ Task<std::vector<StepScores>> QuestionRun::verify_self(std::vector<std::string> 
     };
     if (settings.per_step) {
       size_t from = 0;
-      for (const TextStep& step : steps_from(text, 0, settings.step_delimiter)) {
+      for (const TextStep& step : split_steps_from(text, 0, settings.step_delimiter)) {
         add_chunk(text.substr(from, step.end - from));
         from = step.end;
       }
@@ -799,8 +772,7 @@ void QuestionRun::cut_verifier_view(Sample& s, size_t bytes) {
   }
   runtime_.verifier_engine()->truncate(s.verifier_seq, s.verified.back().tokens);
   const size_t keep = s.verified.back().entries + 1;
-  for (auto* v : {&s.reading.logprobs, &s.reading.good, &s.reading.bad}) v->resize(keep);
-  s.reading.kinds.resize(keep);
+  s.reading.resize(keep);
 }
 
 void QuestionRun::release_verifier_view(Sample& s) {

@@ -40,18 +40,31 @@ double aggregate_steps(const std::vector<double>& steps, StepAggregation a) {
   return 0.0;
 }
 
-std::vector<std::string> split_steps(const std::string& solution, const std::string& d) {
+std::vector<TextStep> split_steps_from(const std::string& text, size_t from, const std::string& d) {
   if (d.empty()) throw std::invalid_argument("split_steps: the delimiter is empty");
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= solution.size()) {
-    size_t end = solution.find(d, start);
-    if (end == std::string::npos) end = solution.size();
-    std::string step = solution.substr(start, end - start);
-    if (step.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(std::move(step));
-    start = end + d.size();
+  std::vector<TextStep> out;
+  while (from < text.size()) {
+    const size_t at = text.find(d, from);
+    const bool complete = at != std::string::npos;
+    const size_t end = complete ? at + d.size() : text.size();
+    std::string step = text.substr(from, (complete ? at : text.size()) - from);
+    if (step.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back({std::move(step), end, complete});
+    from = end;
   }
   return out;
+}
+
+std::vector<std::string> split_steps(const std::string& solution, const std::string& d) {
+  std::vector<std::string> out;
+  for (TextStep& step : split_steps_from(solution, 0, d)) out.push_back(std::move(step.text));
+  return out;
+}
+
+void PrmReading::resize(size_t entries) {
+  logprobs.resize(entries);
+  good.resize(entries);
+  bad.resize(entries);
+  kinds.resize(entries);
 }
 
 }  // namespace ponder
