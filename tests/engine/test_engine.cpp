@@ -47,7 +47,7 @@ EngineOptions options_for(KvLayout layout, int max_sequences = 8) {
   o.kv_layout = layout;
   o.max_sequences = max_sequences;
   o.context_per_sequence = 256;
-  o.threads = 2;
+  o.threads = 1;
   return o;
 }
 

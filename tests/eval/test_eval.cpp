@@ -141,7 +141,7 @@ class EvalRun : public ::testing::Test {
     EngineOptions e;
     e.max_sequences = 16;
     e.context_per_sequence = 64;
-    e.threads = 2;
+    e.threads = 1;
     Engine engine(model ? model : model_, e);
     EvalOptions o = options_;
     o.out_dir = dir_ + "/" + out;

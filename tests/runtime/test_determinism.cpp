@@ -28,7 +28,7 @@ std::vector<StrategyResult> run_all(const Setting& s, const std::vector<std::sha
   EngineOptions e;
   e.max_sequences = s.slots;
   e.context_per_sequence = 96;
-  e.threads = 2;
+  e.threads = 1;
   Engine engine(tiny(), e);
   std::vector<Job> jobs;
   for (const auto& q : questions) {

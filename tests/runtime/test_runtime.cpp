@@ -22,7 +22,7 @@ EngineOptions engine_options(int slots = 16) {
   EngineOptions e;
   e.max_sequences = slots;
   e.context_per_sequence = 128;
-  e.threads = 2;
+  e.threads = 1;
   return e;
 }
 

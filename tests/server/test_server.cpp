@@ -61,7 +61,7 @@ ServerOptions tiny_options() {
   o.models.push_back({"tiny", test::random_model_path("tiny"), ""});
   o.max_sequences = 16;
   o.context = 128;
-  o.threads = 2;
+  o.threads = 1;
   o.max_queue = 16;
   return o;
 }
@@ -487,7 +487,7 @@ TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
   ServerOptions o;
   o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
   o.max_sequences = 16;
-  o.threads = 2;
+  o.threads = 1;
   RunningServer s(o);
   std::ifstream data(toy::toy_data_dir() + "/test.jsonl");
   std::string line;

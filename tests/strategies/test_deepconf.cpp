@@ -131,7 +131,7 @@ std::vector<StrategyResult> run_all(const std::string& spec, const StrategyOptio
   EngineOptions e;
   e.max_sequences = 64;
   e.context_per_sequence = 256;
-  e.threads = 2;
+  e.threads = 1;
   Engine engine(model, e);
   std::shared_ptr<const Strategy> strategy = make_strategy(spec, o);
   std::vector<Job> jobs;

@@ -28,7 +28,7 @@ EngineOptions engine_options() {
   EngineOptions e;
   e.max_sequences = 16;
   e.context_per_sequence = 128;
-  e.threads = 2;
+  e.threads = 1;
   return e;
 }
 

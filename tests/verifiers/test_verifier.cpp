@@ -89,7 +89,7 @@ TEST(Verifier, PrmVoteRunsOnTheToyModelsAndCountsVerifierTokensApart) {
   EngineOptions e;
   e.max_sequences = 8;
   e.context_per_sequence = 256;
-  e.threads = 2;
+  e.threads = 1;
   Engine generator(reasoner, e), verifier(prm_model, e);
   Runtime runtime(generator);
   runtime.set_verifier(verifier, ProcessRewardModel::load(prm_model));
