@@ -31,6 +31,7 @@ enum class EventKind {
   scored,     // a verifier scored a sample: `scores` per step, `value` the solution's score
   vote,       // the vote so far: `tally` (answer, weight) best first, `value` the criterion
   stopped,    // the strategy stopped drawing; `detail` says why
+  decided,    // an adaptive strategy chose: `detail` (difficulty, preset, escalation)
   result,     // the question's answer: `answer`, `value` = confidence, `cost`
   error,      // the question failed or was cancelled; `detail` says why
 };

@@ -9,7 +9,8 @@
 //   SampleTrace     {"text", "answer", "mean_logprob", "tokens", "finish_reason", "pruned", "id", "parent",
 //                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"]}
 //   StrategyResult  {"strategy", "answer", "text", "confidence", "stop_reason", "samples": [SampleTrace],
-//                    "cost": Cost, "costs": [{"role", "model", "parameters", "cost": Cost}], ["error"]}
+//                    "cost": Cost, "costs": [{"role", "model", "parameters", "cost": Cost}], ["decisions"],
+//                    ["error"]}
 //   TraceRow        StrategyResult's fields and {"id", "item_hash", "reference", "correct"},
 //                   with "correct" in every sample too
 //

@@ -67,6 +67,8 @@ class QuestionRun {
 
   QuestionId id() const { return id_; }
   const std::string& question() const { return question_; }
+  // What the runtime can do for this question (a strategy may use a verifier if there is one).
+  Capabilities capabilities() const;
 
   // --- growing samples
   // n new samples from the prompt, generating at once; sample k uses generation's seed + k.
@@ -124,6 +126,8 @@ class QuestionRun {
   Task<std::vector<StepScores>> verify_samples(std::vector<SampleId> samples);
   // Where the verifier cuts steps (what a search should stop its steps at).
   const std::string& verifier_step_delimiter() const;
+  // Tokens the verifier model has read for this question so far (0 for commands).
+  int64_t verifier_tokens() const;
 
   // --- reporting
   void emit(Event event);  // fills in the question id

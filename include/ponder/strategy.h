@@ -57,6 +57,9 @@ struct StrategyResult {
   std::vector<SampleTrace> samples;
   Cost cost;                    // the generator's, with verifier_tokens
   std::vector<ModelCost> costs;  // per model (generator, verifier)
+  // What an adaptive strategy decided and why, in order: the difficulty it estimated,
+  // the preset it chose, escalations, budgets that stopped it.
+  std::vector<std::string> decisions;
   std::string error;  // set (and the rest empty) when the run failed
 };
 
@@ -69,6 +72,9 @@ class Strategy {
   // What it needs of the backend (Capability bits of ponder/runtime.h); the runtime
   // refuses a strategy whose needs it cannot meet.
   virtual uint32_t needs() const = 0;
+  // What it uses when the backend has it (a superset of needs()): `adaptive` weighs votes
+  // with a verifier when one is attached and by token probabilities otherwise.
+  virtual uint32_t wants() const { return needs(); }
   // The most samples it keeps at once, each holding a KV slot while it waits for others
   // (a search's beams). The runtime admits a question only when these and its prompt fit
   // beside the questions in flight. Strategies that harvest each sample as it ends hold 1.
@@ -150,8 +156,46 @@ struct DeepConfOptions {
   Measure measure = Measure::lowest;  // offline: the confidence that ranks and weighs
 };
 
+// The most samples a strategy's budget may name.
+inline constexpr int kMaxBudget = 1024;
+
+// adaptive[@MAX]: the controller. A first wave estimates the question's difficulty; the
+// preset for that difficulty says how much more to spend; a preset that ends unsure
+// escalates to the next. Defaults fitted on the toy dev split (docs/adaptive.md).
+struct Preset {
+  // "accept": answer from the first wave; "vote": the controller's own weighted vote,
+  // which keeps the first wave's samples, up to `budget` samples in all; any other
+  // strategy name (e.g. "beam"): that strategy with `budget` samples, run afresh.
+  std::string strategy;
+  int budget = 0;  // samples; "vote" and other strategies: >= 1
+};
+
+struct ControllerOptions {
+  int first_wave = 1;        // samples drawn before the difficulty is estimated; >= 1
+  // Easy: every first-wave sample gives the same answer and each scores at least this
+  // (the verifier's solution score, else its token probability exp(mean logprob)). [0, 1]
+  double easy_score = 0.7;
+  // Hard: the first wave's estimated P(right) (the leader's share x its mean score) is
+  // below this. [0, 1]
+  double hard_below = 0.0;
+  int wave = 1;              // samples launched at a time by the vote; >= 1
+  double consensus = 0.55;   // the vote stops once the leader's weighted share reaches this ... (0.5, 1]
+  int min_votes = 2;         // ... and it has at least this many votes; >= 1
+  double weight_power = 1.0;  // a vote weighs score^power; >= 0
+  Preset easy{"accept", 0};
+  Preset normal{"vote", 8};
+  Preset hard{"vote", 16};
+  // Per question: stop launching once this many tokens were spent (generated plus the
+  // verifier's, in generator-equivalent units), or this much time has passed; 0 = none.
+  int64_t max_tokens = 0;
+  double max_seconds = 0.0;
+  // Throws std::invalid_argument naming the field and its allowed range.
+  void validate() const;
+};
+
 struct StrategyOptions {
   GenerationOptions generation;
+  ControllerOptions controller;
   AdaptiveVoteOptions adaptive;
   PruneOptions prune;
   SearchOptions search;

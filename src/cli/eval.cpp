@@ -63,11 +63,11 @@ void run_eval_command(EvalArgs a) {
 
   auto model = Model::load(a.model);
   Engine engine(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads));
-  bool needs_verifier = false;
+  VerifierUse use = VerifierUse::none;
   for (const auto& spec : a.options.strategies) {
-    needs_verifier |= (make_strategy(spec, a.options.strategy_options)->needs() & kVerify) != 0;
+    use = std::max(use, verifier_use(*make_strategy(spec, a.options.strategy_options)));
   }
-  VerifierSetup verifier = load_verifier(a.verifier, model, a.model, needs_verifier, a.engine.max_sequences,
+  VerifierSetup verifier = load_verifier(a.verifier, model, a.model, use, a.engine.max_sequences,
                                          a.engine.threads, a.options.strategy_options.search.step_delimiter);
   if (verifier.prm) {
     a.options.verifier_engine = verifier.engine.get();
@@ -113,6 +113,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--no-prefix-reuse", [a](int64_t) { a->options.reuse_prefixes = false; },
                 "Re-read every prefix at every step, as a script driving a server does (for comparison)");
   add_deepconf_options(cmd, a->options.strategy_options.deepconf);
+  add_controller_options(cmd, a->options.strategy_options.controller);
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");

@@ -3,8 +3,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "ponder/engine.h"
+#include "ponder/presets.h"
 
 namespace ponder::cli {
 
@@ -220,6 +223,57 @@ void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options) {
         }
       },
       "deepconf-offline: trace confidence: lowest (group), bottom (10% of groups), tail, mean (default: lowest)");
+}
+
+void add_controller_options(CLI::App* cmd, ControllerOptions& o) {
+  // Defined first, so CLI11 applies the file before the flags that override its values.
+  cmd->add_option_function<std::string>(
+      "--presets",
+      [&o](const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw CLI::ValidationError("--presets", "cannot read " + path);
+        std::ostringstream text;
+        text << in.rdbuf();
+        if (in.bad()) throw CLI::ValidationError("--presets", "cannot read " + path);
+        try {
+          o = parse_presets(text.str(), o);
+        } catch (const std::invalid_argument& e) {
+          throw CLI::ValidationError("--presets", path + ": " + e.what());
+        }
+      },
+      "adaptive: a JSON file of its settings and presets (see docs/adaptive.md)");
+  cmd->add_option("--first-wave", o.first_wave, "adaptive: samples drawn before the difficulty is estimated")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--easy-score", o.easy_score,
+                  "adaptive: an agreeing first wave scoring at least this each is easy (verifier score, else "
+                  "token probability)")
+      ->check(number_in(0, 1))
+      ->capture_default_str();
+  cmd->add_option("--hard-below", o.hard_below, "adaptive: an estimated P(right) below this is hard")
+      ->check(number_in(0, 1))
+      ->capture_default_str();
+  cmd->add_option("--vote-wave", o.wave, "adaptive: samples its vote launches at a time")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--consensus", o.consensus, "adaptive: the vote stops at this weighted share of the leader")
+      ->check(number_in(0.5, 1, true, false))
+      ->capture_default_str();
+  cmd->add_option("--min-votes", o.min_votes, "adaptive: votes the leader needs before the vote stops")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--weight-power", o.weight_power, "adaptive: a vote weighs score^power")
+      ->check(number_in(0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--question-tokens", o.max_tokens,
+                  "adaptive: stop drawing once a question has spent this many tokens, generated plus verifier "
+                  "(0 = no limit)")
+      ->check(integer_in(0, 1 << 30, "0 = no limit"))
+      ->capture_default_str();
+  cmd->add_option("--question-seconds", o.max_seconds,
+                  "adaptive: stop drawing once a question has run this long (0 = no limit)")
+      ->check(number_in(0, 86400))
+      ->capture_default_str();
 }
 
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help) {

@@ -54,6 +54,11 @@ void add_search_options(CLI::App* cmd, SearchOptions& options);
 // -measure: deepconf@N and deepconf-offline@N.
 void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options);
 
+// --presets FILE, then --first-wave, --easy-score, --hard-below, --vote-wave, --consensus,
+// --min-votes, --weight-power, --question-tokens, --question-seconds (which override the
+// file's values): the adaptive controller.
+void add_controller_options(CLI::App* cmd, ControllerOptions& options);
+
 // --answer (a rule name, parsed as it is read) and --answer-regex. An absent --answer
 // leaves `answers.rule` as the command set it.
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help);

@@ -17,7 +17,7 @@ struct RunArgs {
   std::string model;
   VerifierArgs verifier;
   std::string question;
-  std::string strategy = "adaptive-vote";
+  std::string strategy = "adaptive";
   int budget = 0;
   bool json = false;
   bool verbose = false;
@@ -67,6 +67,9 @@ void print_event(const Event& e) {
     case EventKind::stopped:
       std::printf("[stopped] %s\n", e.detail.c_str());
       break;
+    case EventKind::decided:
+      std::printf("[decided] %s\n", e.detail.c_str());
+      break;
     default:
       break;
   }
@@ -98,7 +101,7 @@ void run_question(RunArgs a) {
   work.threads = a.engine.threads;
   const EngineOptions engine_options = engine_options_for(*model, work);
   Engine engine(model, engine_options);
-  VerifierSetup verifier = load_verifier(a.verifier, model, a.model, (strategy->needs() & kVerify) != 0,
+  VerifierSetup verifier = load_verifier(a.verifier, model, a.model, verifier_use(*strategy),
                                          engine_options.max_sequences, a.engine.threads, a.options.search.step_delimiter);
 
   Runtime runtime(engine, {.max_in_flight = 1});
@@ -131,6 +134,7 @@ void add_run_command(CLI::App& app) {
   add_adaptive_options(cmd, a->options.adaptive);
   add_search_options(cmd, a->options.search);
   add_deepconf_options(cmd, a->options.deepconf);
+  add_controller_options(cmd, a->options.controller);
   add_engine_options(cmd, a->engine, false);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");

@@ -24,7 +24,7 @@ struct ServeArgs {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_key;
-  std::string strategy = "adaptive-vote";
+  std::string strategy = "adaptive";
   EngineArgs engine;
   int context = 0;
   int max_queue = 64;

@@ -57,6 +57,11 @@ void add_verifier_options(CLI::App* cmd, VerifierArgs& a) {
       "whole solution");
 }
 
+VerifierUse verifier_use(const Strategy& strategy) {
+  if (strategy.needs() & kVerify) return VerifierUse::needed;
+  return (strategy.wants() & kVerify) ? VerifierUse::wanted : VerifierUse::none;
+}
+
 void VerifierSetup::attach(Runtime& runtime) const {
   if (prm) runtime.set_verifier(*engine, *prm);
   if (command) runtime.set_verifier(*command);
@@ -64,7 +69,7 @@ void VerifierSetup::attach(Runtime& runtime) const {
 }
 
 VerifierSetup load_verifier(const VerifierArgs& a, const std::shared_ptr<const Model>& generator,
-                            const std::string& generator_path, bool needed, int max_sequences, int threads,
+                            const std::string& generator_path, VerifierUse use, int max_sequences, int threads,
                             const std::string& step_delimiter) {
   const bool self = a.model == "self";
   if (self && !a.command.empty())
@@ -103,12 +108,13 @@ VerifierSetup load_verifier(const VerifierArgs& a, const std::shared_ptr<const M
     return v;
   }
   std::string path = a.model;
-  if (path.empty() && needed) {
-    if (!is_toy_reasoner(generator_path)) {
+  if (path.empty() && use != VerifierUse::none) {
+    if (is_toy_reasoner(generator_path)) {
+      path = toy::prm_path();
+    } else if (use == VerifierUse::needed) {
       throw UsageError(
           "the strategy needs a verifier: give --verifier MODEL, --verifier self or --verifier-command");
     }
-    path = toy::prm_path();
   }
   if (path.empty()) return v;
   auto model = Model::load(path);

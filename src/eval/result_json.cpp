@@ -159,6 +159,14 @@ StrategyResult read_result(const json& j, const std::string& path) {
     r.costs.push_back(
         {c.text("role"), c.text("model"), c.count("parameters"), read_cost(c.at("cost"), c.path("cost"))});
   }
+  if (f.has("decisions")) {
+    const json& decisions = f.array("decisions");
+    const std::string where = f.path("decisions");
+    for (size_t i = 0; i < decisions.size(); ++i) {
+      if (!decisions[i].is_string()) Fields::fail(element(where, i), "a string", decisions[i]);
+      r.decisions.push_back(decisions[i].get<std::string>());
+    }
+  }
   if (f.has("error")) r.error = f.text("error");
   return r;
 }
@@ -214,6 +222,7 @@ void to_json(json& j, const StrategyResult& r) {
   for (const auto& c : r.costs) {
     j["costs"].push_back({{"role", c.role}, {"model", c.model}, {"parameters", c.parameters}, {"cost", c.cost}});
   }
+  if (!r.decisions.empty()) j["decisions"] = r.decisions;
   if (!r.error.empty()) j["error"] = r.error;
 }
 

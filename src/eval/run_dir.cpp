@@ -4,6 +4,7 @@
 
 #include "eval/content_hash.h"
 #include "eval/files.h"
+#include "ponder/presets.h"
 #include "ponder/result_json.h"
 
 namespace ponder::eval {
@@ -124,6 +125,7 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
         {"min_votes", d.min_votes},
         {"keep", d.keep},
         {"measure", measures[int(d.measure)]}}},
+      {"controller", controller_json(o.controller)},
   };
 }
 

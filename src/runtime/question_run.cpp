@@ -31,6 +31,15 @@ QuestionRun::Sample& QuestionRun::sample(SampleId id) {
 
 const QuestionRun::Sample& QuestionRun::sample(SampleId id) const { return const_cast<QuestionRun*>(this)->sample(id); }
 
+Capabilities QuestionRun::capabilities() const { return runtime_.capabilities(); }
+
+int64_t QuestionRun::verifier_tokens() const {
+  const Engine* verifier = runtime_.verifier_engine();
+  if (!verifier || verifier_request_ == 0) return 0;
+  const Cost c = verifier->request_cost(verifier_request_);
+  return c.prompt_tokens + c.scored_tokens;
+}
+
 SeqId QuestionRun::root() {
   if (root_ == 0) root_ = engine_.add_sequence(request_, prompt_);
   return root_;

@@ -25,6 +25,7 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::scored: return "scored";
     case EventKind::vote: return "vote";
     case EventKind::stopped: return "stopped";
+    case EventKind::decided: return "decided";
     case EventKind::result: return "result";
     case EventKind::error: return "error";
   }

@@ -190,6 +190,9 @@ json event_json(const Event& e) {
     case EventKind::stopped:
       j["reason"] = e.detail;
       break;
+    case EventKind::decided:
+      j["decision"] = e.detail;
+      break;
     default:
       return nullptr;
   }
@@ -219,7 +222,8 @@ json decision_json(const StrategyResult& r, const std::vector<std::pair<std::str
   return {{"strategy", r.strategy},      {"answer", r.answer ? json(r.answer->text) : json(nullptr)},
           {"confidence", r.confidence},  {"stop_reason", r.stop_reason},
           {"samples", r.samples.size()}, {"pruned", pruned},
-          {"votes", std::move(votes)},   {"cost", r.cost}};
+          {"votes", std::move(votes)},   {"cost", r.cost},
+          {"decisions", r.decisions}};
 }
 
 }  // namespace ponder::server

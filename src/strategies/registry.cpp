@@ -14,7 +14,6 @@ void require(bool ok, const std::string& field, const std::string& allowed) {
   if (!ok) throw std::invalid_argument(field + ": must be " + allowed);
 }
 
-constexpr int kMaxBudget = 1024;
 constexpr int kDefaultAdaptiveMax = 16;
 
 }  // namespace
@@ -54,6 +53,7 @@ void StrategyOptions::validate() const {
   require(deepconf.consensus > 0.5 && deepconf.consensus <= 1.0, "deepconf.consensus", "in (0.5, 1]");
   require(deepconf.min_votes >= 1, "deepconf.min_votes", ">= 1");
   require(deepconf.keep > 0.0 && deepconf.keep <= 1.0, "deepconf.keep", "in (0, 1]");
+  controller.validate();
 }
 
 namespace {
@@ -86,6 +86,10 @@ const Entry kStrategies[] = {
      [](std::string name, int n, const StrategyOptions& o) { return make_vote(std::move(name), n, false, o); }},
     {"weighted-vote", "weighted-vote@N", "vote weighted by exp(mean logprob)", Budget::required,
      [](std::string name, int n, const StrategyOptions& o) { return make_vote(std::move(name), n, true, o); }},
+    {"adaptive", "adaptive[@MAX]",
+     "the controller: a first sample estimates difficulty; a preset (easy / normal / hard) says how much more to "
+     "spend; an unsure preset escalates; MAX 16",
+     Budget::optional, make_adaptive},
     {"adaptive-vote", "adaptive-vote[@MAX]", "vote in waves until confident (--threshold); MAX 16", Budget::optional,
      make_adaptive_vote},
     {"esc", "esc[@MAX]", "early-stopping self-consistency: stop when a window agrees; MAX 16", Budget::optional,

@@ -14,6 +14,7 @@ std::unique_ptr<Strategy> make_greedy(std::string name, const StrategyOptions& o
 std::unique_ptr<Strategy> make_sample(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_best_of_n(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_vote(std::string name, int n, bool weighted, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_adaptive(std::string name, int max_samples, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_adaptive_vote(std::string name, int max_samples, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_esc(std::string name, int max_samples, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_rpc(std::string name, int n, const StrategyOptions& o);
