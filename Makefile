@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test bench asan toy-models clean
+.PHONY: all deps build run test bench llama-server bench-server asan toy-models clean
 
 all: build
 
@@ -29,6 +29,16 @@ test: build
 
 bench: build
 	$(BUILD)/ponder bench
+
+# llama-server built from the pinned llama.cpp, for the comparison below only (not part
+# of `make test`: it is a long build).
+llama-server: | deps
+	scripts/build-llama.sh --server
+
+# `ponder serve` against llama-server: latency and 8-sample throughput, one thread each
+# (docs/server.md).
+bench-server: build llama-server
+	scripts/bench-server.py --ponder $(BUILD)/ponder
 
 # The tests under AddressSanitizer and UndefinedBehaviorSanitizer (not the trainer:
 # LibTorch is not built with them).

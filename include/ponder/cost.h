@@ -8,6 +8,9 @@ namespace ponder {
 // What a request spent. Shared prompt tokens are counted once, where they were decoded.
 struct Cost {
   int64_t prompt_tokens = 0;     // context tokens decoded (prefill)
+  // Context tokens whose KV was copied from the engine's prompt cache instead (not in
+  // prompt_tokens: they were not decoded for this request).
+  int64_t cached_tokens = 0;
   int64_t generated_tokens = 0;  // tokens sampled
   int64_t scored_tokens = 0;     // tokens whose logprobs were read without sampling
   int64_t forward_passes = 0;    // llama_decode calls that carried any of this work

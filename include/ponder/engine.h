@@ -15,8 +15,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <list>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -68,12 +70,35 @@ void keep_freed_memory_in_heap();
 // and thread pools fail past a few thousand), at most 512.
 int max_engine_threads();
 
+// How the KV cache stores keys and values (llama.cpp's cache types). f16 is llama.cpp's
+// default; the quantized types take 2-4x less memory for some accuracy. A quantized type
+// needs the model's head size to be a multiple of its block (32), and a quantized V cache
+// needs flash attention: the split layout turns it on, the unified layout (which keeps it
+// off, see Engine) refuses one.
+enum class KvCacheType { f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1 };
+const char* kv_cache_type_name(KvCacheType type);
+// "f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1"
+std::string kv_cache_type_names();
+// By llama.cpp's name; throws std::invalid_argument naming the allowed ones.
+KvCacheType parse_kv_cache_type(std::string_view name);
+bool is_quantized(KvCacheType type);
+
+struct KvCacheTypes {
+  KvCacheType k = KvCacheType::f16;
+  KvCacheType v = KvCacheType::f16;
+};
+
 struct EngineOptions {
   int max_sequences = 16;          // live sequences with a KV slot at once; 1..255
   int context_per_sequence = 0;    // tokens per sequence; 0 = min(model's, 4096)
   KvLayout kv_layout = KvLayout::automatic;
   int batch_tokens = 512;          // tokens per llama_decode at most; >= 1
   int threads = 0;                 // 0 = default_threads(); at most max_engine_threads()
+  KvCacheTypes kv_cache;           // f16 keys and values
+  // Prompts kept after they are freed, so that a later prompt sharing a prefix with one
+  // copies its KV instead of decoding it again (see "The prompt cache" below); 0 = off;
+  // at most max_sequences.
+  int prompt_cache = 0;
 
   void validate() const;
 };
@@ -118,9 +143,23 @@ struct EngineStats {
   int64_t decoded_tokens = 0;
   int64_t retried_batches = 0;  // decode calls split because no KV slot was free
   int64_t slot_moves = 0;       // sequences moved to pack a step's batch into consecutive slots
-  int live_sequences = 0;
+  int64_t prompt_cache_hits = 0;     // new sequences that copied a cached prompt's KV
+  int64_t prompt_cache_tokens = 0;   // tokens those copies saved decoding
+  int64_t prompt_cache_evictions = 0;
+  int live_sequences = 0;     // added and not freed (cached prompts not counted)
   int waiting_sequences = 0;
+  int cached_sequences = 0;   // freed prompts the prompt cache keeps
 };
+
+// The prompt cache (EngineOptions::prompt_cache > 0). A sequence holding only context
+// (never generated or scored; e.g. a question's prompt) is kept with its KV slot when it
+// is freed, up to prompt_cache of them, least recently used first out. add_sequence
+// compares a new prompt with the kept ones: the longest shared prefix of at least
+// kMinPromptCacheMatch tokens is copied (llama_memory_seq_cp) rather than decoded, and the
+// rest of the prompt decodes as usual. A kept prompt gives its slot up whenever a
+// sequence needs one, so the cache never keeps a slot from live work. Decoding is the
+// same either way: the copied keys and values are those the prompt's tokens produced.
+inline constexpr int kMinPromptCacheMatch = 8;
 
 class Engine {
  public:
@@ -182,6 +221,14 @@ class Engine {
   const Live& live(SeqId seq) const;
   void admit_waiting();
   int lowest_free_slot() const;
+  // A free slot, evicting the least recently used cached prompt that nothing waits on
+  // when there is none; -1 when every slot holds live work.
+  int claim_slot();
+  // Keeps a freed prompt in the cache if it qualifies; false: release it as usual.
+  bool keep_in_cache(Live& seq);
+  // The kept prompt sharing the longest prefix (>= kMinPromptCacheMatch) with `prompt`.
+  Live* cached_prefix(const std::vector<Token>& prompt, int& match);
+  void drop_cached(Live& seq);
   void assign_slot(Live& seq, int slot);
   void move_stream(int from, int to);
   void move_to_slot(Live& seq, int slot);
@@ -209,6 +256,7 @@ class Engine {
   std::vector<Live*> slot_owner_;  // by llama seq id; nullptr where free
   int spare_slot_ = -1;            // split layout: a llama seq id never assigned
   std::vector<SeqId> waiting_;    // FIFO of sequences without a slot
+  std::list<SeqId> cached_;       // the prompt cache, least recently used first
   EngineStats stats_;
 };
 

@@ -18,6 +18,7 @@ struct Workload {
   int max_new_tokens = 256;  // generated tokens per sequence at most; >= 1
   int threads = 0;           // 0 = all hardware threads; at most max_engine_threads()
   KvLayout kv_layout = KvLayout::automatic;
+  KvCacheTypes kv_cache;     // how keys and values are stored (their bytes count below)
   int64_t memory_limit = 0;  // bytes the KV cache may take; 0 = half the physical memory
 };
 
@@ -28,9 +29,9 @@ struct Workload {
 // limit (with the most tokens per sequence that would fit).
 EngineOptions engine_options_for(const Model& model, const Workload& workload);
 
-// Bytes of KV cache one token of one sequence takes (f16 keys and values, every layer):
-// an estimate from the model's shape, for the memory check above.
-int64_t kv_bytes_per_token(const Model& model);
+// Bytes of KV cache one token of one sequence takes (keys and values of every layer, in
+// the given types): an estimate from the model's shape, for the memory check above.
+int64_t kv_bytes_per_token(const Model& model, KvCacheTypes types = {});
 
 // Half the machine's physical memory (what Workload::memory_limit 0 stands for).
 int64_t default_kv_memory_limit();

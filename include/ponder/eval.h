@@ -148,7 +148,7 @@ struct EvalReport {
 
 // The engine `ponder eval` runs on: `max_sequences` slots, each with the model's training
 // context up to 1024 tokens, and a batch that holds a token of every slot.
-EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads);
+EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads, KvCacheTypes kv_cache = {});
 
 // Runs every strategy on every item, appending to out_dir/traces.jsonl as results come
 // (an interrupted run resumes from it), then writes summary.json and summary.md.

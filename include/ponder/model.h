@@ -29,7 +29,16 @@ struct ChatMessage {
 
 struct ModelOptions {
   bool use_mmap = true;
+  // Layers whose weights go to a GPU (llama_model_params::n_gpu_layers); -1 = all. A build
+  // of llama.cpp without a GPU backend keeps every layer on the CPU whatever this says
+  // (gpu_offload_supported() tells which build this is).
+  int gpu_layers = 0;
+
+  void validate() const;  // throws std::invalid_argument naming the field
 };
+
+// Whether the llama.cpp this was built with can put layers on a GPU.
+bool gpu_offload_supported();
 
 class Model {
  public:
@@ -70,14 +79,17 @@ class Model {
   bool supports_rollback() const;
   const std::string& path() const { return path_; }
   std::string description() const;
+  // The options it was loaded with (gpu_layers as asked, also where nothing was offloaded).
+  const ModelOptions& options() const { return options_; }
 
   llama_model* raw() const { return model_; }
   const llama_vocab* vocab() const { return vocab_; }
 
  private:
-  Model(std::string path, llama_model* model);
+  Model(std::string path, llama_model* model, ModelOptions options);
 
   std::string path_;
+  ModelOptions options_;
   llama_model* model_;
   const llama_vocab* vocab_;
   std::string chat_template_;

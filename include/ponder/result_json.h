@@ -5,7 +5,8 @@
 // file is reported instead of read out of bounds.
 //
 //   Cost            {"prompt_tokens", "generated_tokens", "scored_tokens", "forward_passes", "wall_ms",
-//                    "verifier_tokens", "decoded_tokens", "tree_tokens"} (the last two optional on read)
+//                    "verifier_tokens", "decoded_tokens", "tree_tokens", "cached_tokens"} (the last three
+//                    optional on read)
 //   SampleTrace     {"text", "answer", "mean_logprob", "tokens", "finish_reason", "pruned", "id", "parent",
 //                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"]}
 //   StrategyResult  {"strategy", "answer", "text", "confidence", "stop_reason", "samples": [SampleTrace],

@@ -61,14 +61,15 @@ void run_eval_command(EvalArgs a) {
                      " has this field (a dotted path to a string or number, e.g. difficulty.steps)");
   }
 
-  auto model = Model::load(a.model);
-  Engine engine(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads));
+  a.engine.note_gpu_layers();
+  auto model = Model::load(a.model, a.engine.model_options());
+  Engine engine(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads, a.engine.kv_cache));
   VerifierUse use = VerifierUse::none;
   for (const auto& spec : a.options.strategies) {
     use = std::max(use, verifier_use(*make_strategy(spec, a.options.strategy_options)));
   }
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, use, a.engine.max_sequences,
-                                         a.engine.threads, a.options.strategy_options.search.step_delimiter);
+                                         a.engine, a.options.strategy_options.search.step_delimiter);
   if (verifier.prm) {
     a.options.verifier_engine = verifier.engine.get();
     a.options.verifier = &*verifier.prm;

@@ -28,7 +28,8 @@ void run_generate(const GenerateArgs& a) {
   if (a.prompt.empty()) throw UsageError("-p/--prompt: the prompt is empty");
   a.sampling.validate();
   a.stop.validate();
-  auto model = Model::load(a.model.empty() ? default_model_path() : a.model);
+  a.engine.note_gpu_layers();
+  auto model = Model::load(a.model.empty() ? default_model_path() : a.model, a.engine.model_options());
   check_text_fits(*model, a.prompt, model->n_ctx_train(), "the prompt");
   std::string text = a.chat ? model->apply_chat_template({{"user", a.prompt}}) : a.prompt;
   std::vector<Token> prompt = model->tokenize(text, true, a.chat);
@@ -38,6 +39,7 @@ void run_generate(const GenerateArgs& a) {
   work.prompt_tokens = int(prompt.size());
   work.max_new_tokens = a.stop.max_tokens;
   work.threads = a.engine.threads;
+  work.kv_cache = a.engine.kv_cache;
   Engine engine(model, engine_options_for(*model, work));
   SampleSet set = generate_samples(engine, prompt, a.n, a.sampling, a.stop);
 

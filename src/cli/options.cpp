@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "ponder/engine.h"
 #include "ponder/presets.h"
@@ -92,9 +93,43 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& sampling, StopParams& s
       ->capture_default_str();
 }
 
+ModelOptions EngineArgs::model_options() const {
+  ModelOptions o;
+  o.gpu_layers = gpu_layers;
+  return o;
+}
+
+void EngineArgs::note_gpu_layers() const {
+  if (gpu_layers != 0 && !gpu_offload_supported()) {
+    std::fprintf(stderr,
+                 "ponder: --n-gpu-layers %d: this llama.cpp has no GPU backend; every layer runs on the CPU\n",
+                 gpu_layers);
+  }
+}
+
 void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences) {
   cmd->add_option("-t,--threads", args.threads, "CPU threads (0 = all)")
       ->check(integer_in(0, max_engine_threads(), "0 = all; at most 4 per hardware thread"));
+  cmd->add_option("--n-gpu-layers", args.gpu_layers,
+                  "Layers to put on a GPU (-1 = all; a build without a GPU backend keeps them on the CPU)")
+      ->check(integer_in(-1, 1 << 20, "-1 = all"))
+      ->capture_default_str();
+  const std::string types = kv_cache_type_names();
+  for (const auto& [name, what, field] :
+       {std::tuple{"--cache-type-k", "keys", &args.kv_cache.k}, std::tuple{"--cache-type-v", "values", &args.kv_cache.v}}) {
+    const std::string option = name;
+    cmd->add_option_function<std::string>(
+        option,
+        [option, types, field](const std::string& type) {
+          try {
+            *field = parse_kv_cache_type(type);
+          } catch (const std::invalid_argument&) {
+            throw CLI::ValidationError(option, "must be one of " + types + ", not '" + type + "'");
+          }
+        },
+        std::string("KV cache type of the ") + what + ": " + types +
+            " (default: f16; a quantized V cache turns on flash attention)");
+  }
   if (with_max_sequences) {
     cmd->add_option("--max-sequences", args.max_sequences, "Engine sequence slots")
         ->check(integer_in(1, max_engine_sequences()))

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "ponder/answers.h"
+#include "ponder/engine.h"
+#include "ponder/model.h"
 #include "ponder/sampling.h"
 #include "ponder/strategy.h"
 
@@ -34,8 +36,15 @@ inline constexpr int kMaxTokensOption = 1 << 20;
 struct EngineArgs {
   int threads = 0;         // 0 = all hardware threads
   int max_sequences = 64;  // engine sequence slots (commands that take --max-sequences)
+  int gpu_layers = 0;      // --n-gpu-layers; -1 = all
+  KvCacheTypes kv_cache;   // --cache-type-k, --cache-type-v
+
+  ModelOptions model_options() const;
+  // Says on stderr that --n-gpu-layers has no effect when this llama.cpp has no GPU backend.
+  void note_gpu_layers() const;
 };
-// -t/--threads, and --max-sequences when `with_max_sequences`.
+// -t/--threads, --n-gpu-layers, --cache-type-k, --cache-type-v, and --max-sequences
+// when `with_max_sequences`.
 void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences);
 
 // --threshold, --dirichlet, --wave, --esc-window.

@@ -91,7 +91,8 @@ void run_question(RunArgs a) {
   if (a.model.empty()) a.model = default_model_path();
   std::shared_ptr<const Strategy> strategy = make_strategy(a.strategy, a.options, a.budget);
 
-  auto model = Model::load(a.model);
+  a.engine.note_gpu_layers();
+  auto model = Model::load(a.model, a.engine.model_options());
   check_text_fits(*model, a.question, model->n_ctx_train(), "the question");
   Workload work;
   // The prompt's sequence and the samples the strategy keeps or draws at once.
@@ -99,10 +100,11 @@ void run_question(RunArgs a) {
   work.prompt_tokens = int(format_question(*model, a.question).size());
   work.max_new_tokens = a.options.generation.stop.max_tokens;
   work.threads = a.engine.threads;
+  work.kv_cache = a.engine.kv_cache;
   const EngineOptions engine_options = engine_options_for(*model, work);
   Engine engine(model, engine_options);
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, verifier_use(*strategy),
-                                         engine_options.max_sequences, a.engine.threads, a.options.search.step_delimiter);
+                                         engine_options.max_sequences, a.engine, a.options.search.step_delimiter);
 
   Runtime runtime(engine, {.max_in_flight = 1});
   verifier.attach(runtime);

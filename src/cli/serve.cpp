@@ -28,6 +28,7 @@ struct ServeArgs {
   EngineArgs engine;
   int context = 0;
   int max_queue = 64;
+  int prompt_cache = 4;
   int max_n = 16;
   int max_tokens = 256;
   int64_t max_body = 1 << 20;
@@ -70,6 +71,9 @@ server::ServerOptions server_options(const ServeArgs& a) {
   o.default_strategy = a.strategy;
   o.max_sequences = a.engine.max_sequences;
   o.threads = a.engine.threads;
+  o.gpu_layers = a.engine.gpu_layers;
+  o.kv_cache = a.engine.kv_cache;
+  o.prompt_cache = a.prompt_cache;
   o.context = a.context;
   o.max_queue = a.max_queue;
   o.max_n = a.max_n;
@@ -84,6 +88,7 @@ server::ServerOptions server_options(const ServeArgs& a) {
 void serve(const ServeArgs& a) {
   // The default strategy is checked now rather than on the first request.
   make_strategy(a.strategy);
+  a.engine.note_gpu_layers();
   // Signals go to one thread that waits for them; every thread started later inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -159,8 +164,15 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--read-timeout", a->read_timeout, "Seconds to receive a request before it is dropped")
       ->check(integer_in(1, 3600))
       ->capture_default_str();
-  cmd->add_option("--time-limit", a->time_limit, "Seconds a request may run (0 = no limit); past it: 504")
+  cmd->add_option("--request-timeout,--time-limit", a->time_limit,
+                  "Seconds a request may run (0 = no limit; a request may ask for less with "
+                  "\"ponder\": {\"timeout\": s}); past it: cancelled, 504")
       ->check(number_in(0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--prompt-cache", a->prompt_cache,
+                  "Prompts kept per model after their requests, so that requests sharing a prefix copy its KV "
+                  "instead of decoding it (0 = off; at most --max-sequences)")
+      ->check(integer_in(0, max_engine_sequences(), "0 = off"))
       ->capture_default_str();
   cmd->add_option("--http-threads", a->http_threads, "Connections served at once (0 = running + queued + 8)")
       ->check(integer_in(0, 4096, "0 = automatic"))

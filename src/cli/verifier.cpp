@@ -69,8 +69,8 @@ void VerifierSetup::attach(Runtime& runtime) const {
 }
 
 VerifierSetup load_verifier(const VerifierArgs& a, const std::shared_ptr<const Model>& generator,
-                            const std::string& generator_path, VerifierUse use, int max_sequences, int threads,
-                            const std::string& step_delimiter) {
+                            const std::string& generator_path, VerifierUse use, int max_sequences,
+                            const EngineArgs& engine, const std::string& step_delimiter) {
   const bool self = a.model == "self";
   if (self && !a.command.empty())
     throw UsageError("--verifier self and --verifier-command: give one verifier");
@@ -117,13 +117,14 @@ VerifierSetup load_verifier(const VerifierArgs& a, const std::shared_ptr<const M
     }
   }
   if (path.empty()) return v;
-  auto model = Model::load(path);
+  auto model = Model::load(path, engine.model_options());
   v.prm.emplace(ProcessRewardModel::load(model));
   // Each solution is scored on a fork of the question's prompt, which stays in its slot.
   Workload work;
   work.sequences = std::max(2, max_sequences);
   work.max_new_tokens = std::min(model->n_ctx_train(), 1024) - 1;
-  work.threads = threads;
+  work.threads = engine.threads;
+  work.kv_cache = engine.kv_cache;
   v.engine = std::make_unique<Engine>(model, engine_options_for(*model, work));
   return v;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/options.h"
 #include "ponder/engine.h"
 #include "ponder/runtime.h"
 #include "ponder/verifier.h"
@@ -39,13 +40,14 @@ enum class VerifierUse { none, wanted, needed };
 VerifierUse verifier_use(const Strategy& strategy);
 
 // The verifier `args` name. A PRM (with its settings file, see prm_settings_path) gets an
-// engine of `max_sequences` slots. With none named, the bundled toy reasoners get the
-// bundled toy PRM when one is wanted or needed; otherwise a needed verifier that is not
-// named is a UsageError. Commands and self-evaluation cut steps at `step_delimiter` (the search's
+// engine of `max_sequences` slots, loaded and sized as `engine` says (threads, GPU layers,
+// KV cache types). With none named, the bundled toy reasoners get the bundled toy PRM
+// when one is wanted or needed; otherwise a needed verifier that is not named is a
+// UsageError. Commands and self-evaluation cut steps at `step_delimiter` (the search's
 // --step-delimiter) or, when it is empty, at a newline for the toy reasoners and a blank
 // line otherwise.
 VerifierSetup load_verifier(const VerifierArgs& args, const std::shared_ptr<const Model>& generator,
-                            const std::string& generator_path, VerifierUse use, int max_sequences, int threads,
-                            const std::string& step_delimiter);
+                            const std::string& generator_path, VerifierUse use, int max_sequences,
+                            const EngineArgs& engine, const std::string& step_delimiter);
 
 }  // namespace ponder::cli

@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "engine/llama_glue.h"
+
 namespace ponder {
 
 namespace {
@@ -30,7 +32,77 @@ void require(bool ok, const char* field, const std::string& allowed) {
   if (!ok) throw std::invalid_argument(std::string("EngineOptions.") + field + ": must be " + allowed);
 }
 
+struct KvCacheTypeInfo {
+  KvCacheType type;
+  const char* name;
+  ggml_type ggml;
+};
+constexpr KvCacheTypeInfo kKvCacheTypes[] = {
+    {KvCacheType::f32, "f32", GGML_TYPE_F32},       {KvCacheType::f16, "f16", GGML_TYPE_F16},
+    {KvCacheType::bf16, "bf16", GGML_TYPE_BF16},    {KvCacheType::q8_0, "q8_0", GGML_TYPE_Q8_0},
+    {KvCacheType::q4_0, "q4_0", GGML_TYPE_Q4_0},    {KvCacheType::q4_1, "q4_1", GGML_TYPE_Q4_1},
+    {KvCacheType::iq4_nl, "iq4_nl", GGML_TYPE_IQ4_NL}, {KvCacheType::q5_0, "q5_0", GGML_TYPE_Q5_0},
+    {KvCacheType::q5_1, "q5_1", GGML_TYPE_Q5_1},
+};
+
+const KvCacheTypeInfo& info(KvCacheType type) {
+  for (const auto& t : kKvCacheTypes) {
+    if (t.type == type) return t;
+  }
+  throw std::invalid_argument("unknown KV cache type " + std::to_string(int(type)));
+}
+
+// The model's key or value width per attention head: GGUF's <arch>.attention.key_length
+// (value_length), else the embedding width over the heads, as llama.cpp reads it.
+int64_t head_size(const Model& model, const char* which) {
+  char arch[64] = {};
+  char value[32] = {};
+  if (llama_model_meta_val_str(model.raw(), "general.architecture", arch, sizeof(arch)) > 0) {
+    const std::string key = std::string(arch) + ".attention." + which;
+    if (llama_model_meta_val_str(model.raw(), key.c_str(), value, sizeof(value)) > 0) {
+      char* end = nullptr;
+      const long long n = std::strtoll(value, &end, 10);
+      if (end != value && *end == '\0' && n > 0) return n;
+    }
+  }
+  return std::max(1, llama_model_n_embd(model.raw())) / std::max(1, llama_model_n_head(model.raw()));
+}
+
+// A quantized cache type stores a head's keys or values in blocks: its width must be a
+// multiple of the block (llama.cpp would refuse the context, or abort building its graph).
+void check_head_fits(const Model& model, KvCacheType type, const char* which, const char* field) {
+  if (!is_quantized(type)) return;
+  const int64_t block = ggml_blck_size(info(type).ggml);
+  const int64_t width = head_size(model, which);
+  if (width % block != 0) {
+    throw std::invalid_argument(std::string("EngineOptions.") + field + ": " + kv_cache_type_name(type) +
+                                " stores blocks of " + std::to_string(block) + " values, which do not divide " +
+                                model.path() + "'s head size of " + std::to_string(width) +
+                                "; use f32, f16 or bf16");
+  }
+}
+
 }  // namespace
+
+ggml_type kv_cache_ggml_type(KvCacheType type) { return info(type).ggml; }
+
+const char* kv_cache_type_name(KvCacheType type) { return info(type).name; }
+
+std::string kv_cache_type_names() {
+  std::string names;
+  for (const auto& t : kKvCacheTypes) names += (names.empty() ? "" : ", ") + std::string(t.name);
+  return names;
+}
+
+KvCacheType parse_kv_cache_type(std::string_view name) {
+  for (const auto& t : kKvCacheTypes) {
+    if (name == t.name) return t.type;
+  }
+  throw std::invalid_argument("unknown KV cache type '" + std::string(name) + "' (known: " + kv_cache_type_names() +
+                              ")");
+}
+
+bool is_quantized(KvCacheType type) { return ggml_is_quantized(info(type).ggml); }
 
 struct Engine::BatchItem {
   Live* seq;
@@ -46,6 +118,8 @@ struct Engine::Live : Sequence {
   int fork_prefix = 0;        // waiting fork: how many of the source's tokens it shares
   int pending_forks = 0;      // waiting forks that will copy this sequence's cache
   bool free_requested = false;
+  bool cached = false;      // freed, kept by the prompt cache
+  bool from_cache = false;  // waiting to copy a cached prompt's KV (a fork of it)
   std::vector<TokenKind> kinds;  // parallel to tokens
   std::optional<Sampler> sampler;
   StopParams stop;
@@ -72,6 +146,7 @@ struct Engine::Request {
 
 Cost& Cost::operator+=(const Cost& o) {
   prompt_tokens += o.prompt_tokens;
+  cached_tokens += o.cached_tokens;
   generated_tokens += o.generated_tokens;
   scored_tokens += o.scored_tokens;
   forward_passes += o.forward_passes;
@@ -152,11 +227,21 @@ void EngineOptions::validate() const {
   require(batch_tokens >= max_sequences, "batch_tokens", ">= max_sequences (one token per sequence per step)");
   require(threads >= 0 && threads <= max_engine_threads(), "threads",
           "in [0, " + std::to_string(max_engine_threads()) + "] (0 = default_threads())");
+  info(kv_cache.k);
+  info(kv_cache.v);
+  require(!(is_quantized(kv_cache.v) && kv_layout == KvLayout::unified), "kv_cache.v",
+          std::string("f32, f16 or bf16 with the unified layout, not ") + kv_cache_type_name(kv_cache.v) +
+              " (a quantized V cache needs flash attention, which the unified layout keeps off; "
+              "the split layout turns it on)");
+  require(prompt_cache >= 0 && prompt_cache <= max_sequences, "prompt_cache",
+          "in [0, max_sequences = " + std::to_string(max_sequences) + "] (0 = off)");
 }
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     : model_(std::move(model)), options_(options) {
   options_.validate();
+  check_head_fits(*model_, options_.kv_cache.k, "key_length", "kv_cache.k");
+  check_head_fits(*model_, options_.kv_cache.v, "value_length", "kv_cache.v");
   layout_ = options_.kv_layout == KvLayout::automatic ? KvLayout::split : options_.kv_layout;
   int per_seq = options_.context_per_sequence;
   if (per_seq == 0) per_seq = std::min(model_->n_ctx_train(), 4096);
@@ -176,11 +261,20 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   // Flash attention over a unified buffer rounds through f16 across all masked cells
   // (1e-2 logprob drift vs. decoding alone) and is not faster there; split keeps llama.cpp's choice.
   if (layout_ == KvLayout::unified) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  params.type_k = kv_cache_ggml_type(options_.kv_cache.k);
+  params.type_v = kv_cache_ggml_type(options_.kv_cache.v);
+  // llama.cpp reads a quantized V cache only inside flash attention (validate() keeps the
+  // unified layout, which turns it off, away from one).
+  if (is_quantized(options_.kv_cache.v)) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
   params.no_perf = true;
+  take_llama_errors();
   ctx_ = llama_init_from_model(model_->raw(), params);
   if (ctx_ == nullptr) {
+    const std::string why = take_llama_errors();
     throw std::runtime_error("cannot create a llama context for " + model_->path() + " with " +
-                             std::to_string(params.n_ctx) + " KV cells (out of memory?)");
+                             std::to_string(params.n_ctx) + " KV cells (" + kv_cache_type_name(options_.kv_cache.k) +
+                             " keys, " + kv_cache_type_name(options_.kv_cache.v) + " values): " +
+                             (why.empty() ? "out of memory?" : why));
   }
   // The engine's own pool: its workers stay between decodes, where a llama.cpp built
   // without OpenMP would start and join threads for every graph (with OpenMP, ggml runs
@@ -273,10 +367,102 @@ SeqId Engine::add_sequence(RequestId request, std::vector<Token> prompt) {
   s->kinds.assign(prompt.size(), TokenKind::context);
   s->tokens = std::move(prompt);
   s->generation_start = s->tokens.size();
+  int match = 0;
+  if (Live* source = cached_prefix(s->tokens, match)) {
+    // Waits like a fork of the kept prompt, taking its first `match` tokens' KV.
+    s->fork_source = source->id;
+    s->fork_prefix = match;
+    s->from_cache = true;
+    ++source->pending_forks;
+    cached_.remove(source->id);
+    cached_.push_back(source->id);
+  }
   SeqId id = s->id;
   seqs_[id] = std::move(s);
   waiting_.push_back(id);
   return id;
+}
+
+Engine::Live* Engine::cached_prefix(const std::vector<Token>& prompt, int& match) {
+  Live* best = nullptr;
+  match = 0;
+  // The prompt's last token stays out of the cache, so at most the rest is copied.
+  const size_t most = prompt.size() - 1;
+  for (SeqId id : cached_) {
+    Live& c = *seqs_.at(id);
+    const size_t n = std::min(most, size_t(c.n_in_kv));
+    size_t k = 0;
+    while (k < n && c.tokens[k] == prompt[k]) ++k;
+    if (int(k) > match) {
+      match = int(k);
+      best = &c;
+    }
+  }
+  return match >= kMinPromptCacheMatch ? best : nullptr;
+}
+
+bool Engine::keep_in_cache(Live& s) {
+  if (options_.prompt_cache == 0 || s.slot < 0 || s.state != SeqState::ready || s.n_in_kv < kMinPromptCacheMatch) {
+    return false;
+  }
+  for (int i = 0; i < s.n_in_kv; ++i) {
+    if (s.kinds[size_t(i)] != TokenKind::context) return false;
+  }
+  auto holds_prefix_of = [](const Live& longer, const Live& shorter) {
+    return shorter.n_in_kv <= longer.n_in_kv &&
+           std::equal(shorter.tokens.begin(), shorter.tokens.begin() + shorter.n_in_kv, longer.tokens.begin());
+  };
+  // One entry per prefix: a kept prompt that already holds this one is enough, and one
+  // that this one holds is no longer needed.
+  for (SeqId id : cached_) {
+    Live& c = *seqs_.at(id);
+    if (holds_prefix_of(c, s)) {
+      cached_.remove(id);
+      cached_.push_back(id);
+      return false;
+    }
+  }
+  for (auto it = cached_.begin(); it != cached_.end();) {
+    Live& c = *seqs_.at(*it);
+    ++it;
+    if (c.pending_forks == 0 && holds_prefix_of(s, c)) drop_cached(c);
+  }
+  if (int(cached_.size()) >= options_.prompt_cache) {
+    auto lru = std::find_if(cached_.begin(), cached_.end(), [&](SeqId id) { return seqs_.at(id)->pending_forks == 0; });
+    if (lru == cached_.end()) return false;
+    ++stats_.prompt_cache_evictions;
+    drop_cached(*seqs_.at(*lru));
+  }
+  s.free_requested = true;
+  s.cached = true;
+  s.request = 0;
+  // The kept tokens: those in the cache, and one more as every sequence has (no prefill left).
+  s.tokens.resize(size_t(s.n_in_kv) + 1);
+  s.kinds.resize(s.tokens.size());
+  s.records.clear();
+  s.text.clear();
+  cached_.push_back(s.id);
+  return true;
+}
+
+void Engine::drop_cached(Live& c) {
+  cached_.remove(c.id);
+  c.cached = false;
+  release(c);
+}
+
+int Engine::claim_slot() {
+  const int slot = lowest_free_slot();
+  if (slot >= 0) return slot;
+  for (SeqId id : cached_) {
+    Live& c = *seqs_.at(id);
+    if (c.pending_forks > 0) continue;
+    const int freed = c.slot;
+    ++stats_.prompt_cache_evictions;
+    drop_cached(c);
+    return freed;
+  }
+  return -1;
 }
 
 std::vector<SeqId> Engine::fork(SeqId parent_id, int n) {
@@ -381,6 +567,7 @@ void Engine::cancel(SeqId id) {
 
 void Engine::free(SeqId id) {
   Live& s = live(id);
+  if (keep_in_cache(s)) return;
   release(s);
 }
 
@@ -402,7 +589,7 @@ void Engine::release(Live& s) {
     auto it = seqs_.find(source);
     if (it != seqs_.end()) {
       Live& src = *it->second;
-      if (--src.pending_forks == 0 && src.free_requested) release(src);
+      if (--src.pending_forks == 0 && src.free_requested && !src.cached && !keep_in_cache(src)) release(src);
     }
   }
 }
@@ -412,7 +599,7 @@ void Engine::admit_waiting() {
   for (size_t i = 0; i < waiting_.size();) {
     Live& s = *seqs_.at(waiting_[i]);
     if (s.fork_source == 0) {
-      const int slot = lowest_free_slot();
+      const int slot = claim_slot();
       if (slot < 0) break;
       assign_slot(s, slot);
     } else {
@@ -424,17 +611,25 @@ void Engine::admit_waiting() {
         continue;
       }
       const int prefix = s.fork_prefix;
-      if (src.free_requested && src.pending_forks == 1) {
+      const bool last_fork_of_freed = src.free_requested && src.pending_forks == 1;
+      // A prompt freed before it had its slot is kept now, if the cache takes it.
+      if (last_fork_of_freed && !src.cached) keep_in_cache(src);
+      // A kept prompt stays kept unless its slot is the only one left.
+      const int slot = last_fork_of_freed && !src.cached ? -1 : claim_slot();
+      if (slot < 0 && !last_fork_of_freed) {
+        ++i;
+        continue;
+      }
+      if (slot < 0) {
         // The last fork of a freed sequence takes over its slot: no copy.
+        if (src.cached) {
+          cached_.remove(src.id);
+          src.cached = false;
+        }
         assign_slot(s, src.slot);
         src.slot = -1;
         if (src.n_in_kv > prefix) llama_memory_seq_rm(mem, s.slot, prefix, -1);
       } else {
-        const int slot = lowest_free_slot();
-        if (slot < 0) {
-          ++i;
-          continue;
-        }
         assign_slot(s, slot);
         // A full copy (split streams only copy whole), then drop what the fork lacks.
         llama_memory_seq_cp(mem, src.slot, s.slot, -1, -1);
@@ -442,7 +637,13 @@ void Engine::admit_waiting() {
       }
       s.n_in_kv = prefix;
       s.fork_source = 0;
-      if (--src.pending_forks == 0 && src.free_requested) release(src);
+      if (s.from_cache) {
+        s.from_cache = false;
+        ++stats_.prompt_cache_hits;
+        stats_.prompt_cache_tokens += prefix;
+        if (auto r = requests_.find(s.request); r != requests_.end()) r->second->cost.cached_tokens += prefix;
+      }
+      if (--src.pending_forks == 0 && src.free_requested && !src.cached) release(src);
     }
     s.waiting = false;
     waiting_.erase(waiting_.begin() + long(i));
@@ -741,7 +942,8 @@ void Engine::run_until_idle() {
 
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
-  s.live_sequences = int(seqs_.size());
+  s.cached_sequences = int(cached_.size());
+  s.live_sequences = int(seqs_.size()) - s.cached_sequences;
   s.waiting_sequences = int(waiting_.size());
   return s;
 }

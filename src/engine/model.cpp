@@ -15,6 +15,8 @@
 #include <optional>
 #include <unordered_set>
 
+#include "engine/llama_glue.h"
+
 #ifndef PONDER_SOURCE_MODELS_DIR
 #error "PONDER_SOURCE_MODELS_DIR must name the source tree's models/ directory (CMakeLists.txt sets it)"
 #endif
@@ -51,15 +53,6 @@ void init_backend_once() {
     llama_log_set(log_callback, nullptr);
     llama_backend_init();
   });
-}
-
-std::string take_llama_errors() {
-  LogState& s = log_state();
-  std::lock_guard lock(s.mutex);
-  std::string errors;
-  errors.swap(s.last_errors);
-  while (!errors.empty() && (errors.back() == '\n' || errors.back() == ' ')) errors.pop_back();
-  return errors;
 }
 
 // Checks what can be said clearly before llama.cpp sees the file.
@@ -283,6 +276,15 @@ void check_model_metadata(const std::string& path) {
 
 }  // namespace
 
+std::string take_llama_errors() {
+  LogState& s = log_state();
+  std::lock_guard lock(s.mutex);
+  std::string errors;
+  errors.swap(s.last_errors);
+  while (!errors.empty() && (errors.back() == '\n' || errors.back() == ' ')) errors.pop_back();
+  return errors;
+}
+
 std::string models_dir() {
   const char* env = std::getenv("PONDER_MODELS_DIR");
   return env && *env ? std::string(env) : std::string(PONDER_SOURCE_MODELS_DIR);
@@ -296,12 +298,25 @@ void set_llama_logging(bool verbose) {
   log_state().verbose = verbose;
 }
 
+void ModelOptions::validate() const {
+  if (gpu_layers < -1) {
+    throw std::invalid_argument("ModelOptions.gpu_layers: must be >= -1 (-1 = all layers), not " +
+                                std::to_string(gpu_layers));
+  }
+}
+
+bool gpu_offload_supported() {
+  init_backend_once();
+  return llama_supports_gpu_offload();
+}
+
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
+  options.validate();
   init_backend_once();
   check_model_file(path);
   check_model_metadata(path);
   llama_model_params params = llama_model_default_params();
-  params.n_gpu_layers = 0;
+  params.n_gpu_layers = options.gpu_layers;
   if (!options.use_mmap) params.load_mode = LLAMA_LOAD_MODE_NONE;
   take_llama_errors();
   llama_model* model = llama_model_load_from_file(path.c_str(), params);
@@ -314,11 +329,11 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
     llama_model_free(model);
     throw ModelError("unsupported model " + path + ": ponder needs a decoder-only model");
   }
-  return std::shared_ptr<const Model>(new Model(path, model));
+  return std::shared_ptr<const Model>(new Model(path, model, options));
 }
 
-Model::Model(std::string path, llama_model* model)
-    : path_(std::move(path)), model_(model), vocab_(llama_model_get_vocab(model)) {
+Model::Model(std::string path, llama_model* model, ModelOptions options)
+    : path_(std::move(path)), options_(options), model_(model), vocab_(llama_model_get_vocab(model)) {
   if (const char* tmpl = llama_model_chat_template(model_, nullptr)) chat_template_ = tmpl;
   const int32_t n = llama_vocab_n_tokens(vocab_);
   pieces_.resize(size_t(n));

@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "engine/llama_glue.h"
 #include "ponder/engine_sizing.h"
 
 namespace ponder {
@@ -20,13 +21,19 @@ std::string gib(double bytes) {
 
 }  // namespace
 
-int64_t kv_bytes_per_token(const Model& model) {
+int64_t kv_bytes_per_token(const Model& model, KvCacheTypes types) {
   const int64_t layers = std::max(1, llama_model_n_layer(model.raw()));
   const int64_t embd = std::max(1, llama_model_n_embd(model.raw()));
   const int64_t heads = std::max(1, llama_model_n_head(model.raw()));
   const int64_t kv_heads = std::max(1, llama_model_n_head_kv(model.raw()));
   const int64_t kv_width = std::max<int64_t>(1, embd / heads) * kv_heads;
-  return 2 /* K and V */ * layers * kv_width * 2 /* f16 */;
+  // A quantized row is counted in whole blocks (a partial one is refused by the engine).
+  auto row_bytes = [&](KvCacheType type) {
+    const ggml_type t = kv_cache_ggml_type(type);
+    const int64_t block = ggml_blck_size(t);
+    return int64_t(ggml_row_size(t, (kv_width + block - 1) / block * block));
+  };
+  return layers * (row_bytes(types.k) + row_bytes(types.v));
 }
 
 int64_t default_kv_memory_limit() {
@@ -56,6 +63,7 @@ EngineOptions engine_options_for(const Model& model, const Workload& w) {
   o.max_sequences = std::min(w.sequences, max_engine_sequences());
   o.threads = w.threads;
   o.kv_layout = w.kv_layout;
+  o.kv_cache = w.kv_cache;
   o.batch_tokens = std::max(512, o.max_sequences);
   const int64_t wanted = int64_t(w.prompt_tokens) + int64_t(w.max_new_tokens) + 1;
   const int64_t per_seq = std::min(model_context, wanted);
@@ -63,7 +71,7 @@ EngineOptions engine_options_for(const Model& model, const Workload& w) {
   // The cache holds per_seq cells for each slot (and the split layout's spare stream).
   const int64_t streams = o.max_sequences + (o.kv_layout == KvLayout::unified ? 0 : 1);
   const int64_t limit = w.memory_limit > 0 ? w.memory_limit : default_kv_memory_limit();
-  const int64_t per_token = kv_bytes_per_token(model);
+  const int64_t per_token = kv_bytes_per_token(model, w.kv_cache);
   const int64_t cells_by_memory = limit / per_token;
   const int64_t cells_by_llama = std::numeric_limits<uint32_t>::max();
   const int64_t fit_per_seq = std::min(cells_by_memory, cells_by_llama) / streams;

@@ -108,6 +108,7 @@ Cost read_cost(const json& j, const std::string& path) {
   // Added later: rows written before have neither.
   if (f.has("decoded_tokens")) c.decoded_tokens = f.count("decoded_tokens");
   if (f.has("tree_tokens")) c.tree_tokens = f.count("tree_tokens");
+  if (f.has("cached_tokens")) c.cached_tokens = f.count("cached_tokens");
   return c;
 }
 
@@ -181,7 +182,8 @@ void to_json(json& j, const Cost& c) {
        {"wall_ms", number(c.wall_ms)},
        {"verifier_tokens", c.verifier_tokens},
        {"decoded_tokens", c.decoded_tokens},
-       {"tree_tokens", c.tree_tokens}};
+       {"tree_tokens", c.tree_tokens},
+       {"cached_tokens", c.cached_tokens}};
 }
 
 void from_json(const json& j, Cost& c) { c = read_cost(j, ""); }

@@ -133,12 +133,13 @@ std::vector<std::pair<std::string, std::vector<const EvalItem*>>> items_by_group
 
 }  // namespace
 
-EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads) {
+EngineOptions eval_engine_options(const Model& model, int max_sequences, int threads, KvCacheTypes kv_cache) {
   // Items vary in length, so every slot gets the model's context up to 1024 tokens.
   Workload work;
   work.sequences = max_sequences;
   work.max_new_tokens = std::min(model.n_ctx_train(), 1024) - 1;
   work.threads = threads;
+  work.kv_cache = kv_cache;
   return engine_options_for(model, work);
 }
 

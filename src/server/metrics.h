@@ -35,7 +35,8 @@ struct RequestRecord {
   std::string model;
   std::string strategy;  // the strategy's name, or "" before it was known
   int status = 200;
-  int64_t prompt_tokens = 0;
+  int64_t prompt_tokens = 0;  // decoded
+  int64_t cached_tokens = 0;  // prompt tokens copied from the prompt cache instead
   int64_t generated_tokens = 0;
   int64_t hidden_tokens = 0;  // generated in samples no choice returned
   int64_t verifier_tokens = 0;
@@ -55,7 +56,8 @@ class Metrics {
   void record(const RequestRecord& r);
   // Gauges the engine threads keep current, per model.
   void set_queue(const std::string& model, int waiting, int running);
-  void set_kv(const std::string& model, int live_sequences, int waiting_sequences, int slots);
+  void set_kv(const std::string& model, int live_sequences, int waiting_sequences, int cached_sequences,
+              int slots);
   std::string render() const;
 
  private:
@@ -69,6 +71,7 @@ class Metrics {
     int running = 0;
     int live_sequences = 0;
     int waiting_sequences = 0;
+    int cached_sequences = 0;
     int slots = 0;
   };
   std::map<std::string, ModelGauges> gauges_;

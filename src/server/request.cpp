@@ -269,6 +269,8 @@ void read_ponder(const json& p, CompletionRequest& r) {
       o.generation.sampling.min_p = float(number_field(value, param, 0, 1, false, true));
     } else if (key == "ignore_eos") {
       o.generation.stop.ignore_eos = bool_field(value, param);
+    } else if (key == "timeout") {
+      r.timeout_seconds = number_field(value, param, 0, 1e6, true, false);
     } else if (key == "threshold") {
       o.adaptive.threshold = number_field(value, param, 0.5, 1, true, true);
     } else if (key == "criterion") {
@@ -293,7 +295,7 @@ void read_ponder(const json& p, CompletionRequest& r) {
     } else {
       refuse(param,
              "unknown field '" + param +
-                 "' (known: strategy, budget, verifier, events, answer, top_k, min_p, ignore_eos, threshold, "
+                 "' (known: strategy, budget, verifier, events, answer, top_k, min_p, ignore_eos, timeout, threshold, "
                  "criterion, wave, esc_window, warmup_tokens, quantile, min_survivors)",
              "unknown_parameter");
     }

@@ -12,7 +12,7 @@
 //   stream_options.include_usage, logprobs, top_logprobs, user
 //   frequency_penalty, presence_penalty, logit_bias, echo, suffix, best_of, tools,
 //   response_format            accepted only at their neutral values
-//   ponder: {strategy, budget, verifier, events, answer, top_k, min_p, ignore_eos,
+//   ponder: {strategy, budget, verifier, events, answer, top_k, min_p, ignore_eos, timeout,
 //            threshold, criterion, wave, esc_window, warmup_tokens, quantile, min_survivors}
 
 #include <cstdint>
@@ -61,6 +61,9 @@ struct CompletionRequest {
   int top_logprobs = 0;
   bool events = true;    // ponder.events: stream the strategy's progress
   std::string verifier;  // ponder.verifier: must name the model's verifier
+  // ponder.timeout: seconds the request may run, in (0, 1e6]; past it, its questions are
+  // cancelled and it gets 504 (the server's own limit, if shorter, still holds).
+  std::optional<double> timeout_seconds;
   std::string user;      // checked, not used: ponder keeps no per-user state
 
   bool raw() const { return strategy == kRawStrategy; }

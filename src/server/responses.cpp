@@ -48,6 +48,7 @@ json usage_json(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
           {"total_tokens", u.prompt_tokens + u.completion_tokens + u.verifier_tokens + u.scored_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}},
           {"completion_tokens_details", {{"reasoning_tokens", u.hidden_tokens}}},
           {"ponder",
            {{"hidden_tokens", u.hidden_tokens},

@@ -76,6 +76,9 @@ void ServerOptions::validate() const {
   require(read_timeout_seconds >= 1, "read-timeout: must be >= 1 second");
   require(time_limit_seconds >= 0 && std::isfinite(time_limit_seconds),
           "time-limit: must be >= 0 (0 = none)");
+  require(gpu_layers >= -1, "n-gpu-layers: must be >= -1 (-1 = all)");
+  require(prompt_cache >= 0 && prompt_cache <= max_sequences,
+          "prompt-cache: must be in [0, max-sequences = " + std::to_string(max_sequences) + "] (0 = off)");
   require(http_threads >= 0, "http-threads: must be >= 0 (0 = automatic)");
 }
 
@@ -140,22 +143,28 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
   for (const ServedModel& s : options_.models) {
     auto m = std::make_unique<ServedEngine>();
     m->name = s.name;
-    m->model = Model::load(s.path);
+    ModelOptions model_options;
+    model_options.gpu_layers = options_.gpu_layers;
+    m->model = Model::load(s.path, model_options);
     Workload work;
     work.sequences = options_.max_sequences;
     const int context = options_.context > 0 ? options_.context : std::min(m->model->n_ctx_train(), 4096);
     work.prompt_tokens = 0;
     work.max_new_tokens = std::max(1, context - 1);
     work.threads = options_.threads;
-    m->engine = std::make_unique<Engine>(m->model, engine_options_for(*m->model, work));
+    work.kv_cache = options_.kv_cache;
+    EngineOptions engine_options = engine_options_for(*m->model, work);
+    engine_options.prompt_cache = options_.prompt_cache;
+    m->engine = std::make_unique<Engine>(m->model, engine_options);
     m->runtime = std::make_unique<Runtime>(*m->engine);
     if (!s.verifier_path.empty()) {
-      auto verifier_model = Model::load(s.verifier_path);
+      auto verifier_model = Model::load(s.verifier_path, model_options);
       ProcessRewardModel prm = ProcessRewardModel::load(verifier_model);
       Workload v;
       v.sequences = options_.max_sequences;
       v.max_new_tokens = std::min(verifier_model->n_ctx_train(), 1024) - 1;
       v.threads = options_.threads;
+      v.kv_cache = options_.kv_cache;
       m->verifier_engine = std::make_unique<Engine>(verifier_model, engine_options_for(*verifier_model, v));
       m->runtime->set_verifier(*m->verifier_engine, std::move(prm));
       m->verifier_name = std::filesystem::path(s.verifier_path).stem().string();
@@ -163,7 +172,7 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
     m->running_limit = m->runtime->options().max_in_flight;
     m->capacity = m->running_limit + options_.max_queue;
     metrics_.set_queue(m->name, 0, 0);
-    metrics_.set_kv(m->name, 0, 0, m->engine->max_sequences());
+    metrics_.set_kv(m->name, 0, 0, 0, m->engine->max_sequences());
     models_.push_back(std::move(m));
   }
   for (auto& m : models_) m->runtime->start();
@@ -336,6 +345,12 @@ void Server::add_routes() {
                        {{"parameters", m->model->n_params()},
                         {"context_per_sequence", m->engine->context_per_sequence()},
                         {"sequences", m->engine->max_sequences()},
+                        {"gpu_layers", m->model->options().gpu_layers},
+                        {"gpu_offload", gpu_offload_supported()},
+                        {"kv_cache",
+                         {{"k", kv_cache_type_name(options_.kv_cache.k)},
+                          {"v", kv_cache_type_name(options_.kv_cache.v)}}},
+                        {"prompt_cache", options_.prompt_cache},
                         {"verifier", m->verifier_name.empty() ? json(nullptr) : json(m->verifier_name)},
                         {"default_strategy", options_.default_strategy},
                         {"strategies", strategy_names()}}}});
@@ -529,7 +544,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
       // The engine's gauges are read on its own thread, here.
       if (e.kind == EventKind::launched || e.kind == EventKind::result || e.kind == EventKind::error) {
         const EngineStats s = mp->engine->stats();
-        metrics->set_kv(mp->name, s.live_sequences, s.waiting_sequences, mp->engine->max_sequences());
+        metrics->set_kv(mp->name, s.live_sequences, s.waiting_sequences, s.cached_sequences,
+                        mp->engine->max_sequences());
       }
     };
     job.on_result = [x, j, raw](const StrategyResult& result) {
@@ -625,11 +641,17 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
                        std::min(m.questions, m.running_limit));
   }
   const Clock::time_point submitted = Clock::now();
+  // The request's own time limit, or the server's when that is shorter (or the only one).
+  double time_limit = options_.time_limit_seconds;
+  bool own_time_limit = false;
+  if (r.timeout_seconds && (time_limit == 0 || *r.timeout_seconds < time_limit)) {
+    time_limit = *r.timeout_seconds;
+    own_time_limit = true;
+  }
   const std::optional<Clock::time_point> deadline =
-      options_.time_limit_seconds > 0
-          ? std::optional(arrived + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(options_.time_limit_seconds)))
-          : std::nullopt;
+      time_limit > 0 ? std::optional(arrived + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(time_limit)))
+                     : std::nullopt;
 
   // Cancels the questions once the client has gone or the time is up; true when it did.
   auto check_client_and_clock = [this, mp = &m, x, deadline](std::unique_lock<std::mutex>& lock) {
@@ -653,7 +675,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     std::optional<ApiError> error;
     Usage usage;
   };
-  auto conclude = [this, x, mp = &m, record, submitted]() mutable -> Outcome {
+  auto conclude = [this, x, mp = &m, record, submitted, time_limit, own_time_limit]() mutable -> Outcome {
     Outcome out;
     if (x->concluded) return out;
     x->concluded = true;
@@ -661,7 +683,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     int visible_tokens = 0;
     for (size_t j = 0; j < x->results.size(); ++j) {
       const StrategyResult& result = x->results[j];
-      out.usage.prompt_tokens += result.cost.prompt_tokens;
+      out.usage.prompt_tokens += result.cost.prompt_tokens + result.cost.cached_tokens;
+      out.usage.cached_tokens += result.cost.cached_tokens;
       out.usage.completion_tokens += result.cost.generated_tokens;
       out.usage.scored_tokens += result.cost.scored_tokens;
       out.usage.verifier_tokens += result.cost.verifier_tokens;
@@ -683,10 +706,12 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
               ApiError{499, "the client closed the connection", "invalid_request_error", "", "client_closed"};
         } else if (x->cancelled_because == "time limit") {
           char limit[32];
-          std::snprintf(limit, sizeof(limit), "%g", options_.time_limit_seconds);
-          out.error =
-              ApiError{504, std::string("the request ran past the server's time limit of ") + limit + " s",
-                       "server_error", "", "timeout"};
+          std::snprintf(limit, sizeof(limit), "%g", time_limit);
+          out.error = ApiError{504,
+                               std::string("the request ran past ") +
+                                   (own_time_limit ? "its 'ponder.timeout'" : "the server's time limit") + " of " +
+                                   limit + " s and was cancelled",
+                               "server_error", own_time_limit ? "ponder.timeout" : "", "timeout"};
         } else if (result.error == "cancelled") {
           out.error = ApiError{503, "the server is shutting down: the request was cancelled", "server_error",
                                "", "shutting_down"};
@@ -700,7 +725,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     const Clock::time_point now = Clock::now();
     std::lock_guard lock(x->mutex);
     record.status = out.error ? out.error->status : 200;
-    record.prompt_tokens = out.usage.prompt_tokens;
+    record.prompt_tokens = out.usage.prompt_tokens - out.usage.cached_tokens;
+    record.cached_tokens = out.usage.cached_tokens;
     record.generated_tokens = out.usage.completion_tokens;
     record.hidden_tokens = out.usage.hidden_tokens;
     record.verifier_tokens = out.usage.verifier_tokens;

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "ponder/engine.h"
 #include "server/metrics.h"
 
 namespace httplib {
@@ -44,12 +45,20 @@ struct ServerOptions {
   int max_sequences = 64;                          // KV slots per model; 2..max_engine_sequences()
   int context = 0;                  // tokens per sequence; 0: the model's training context, at most 4096
   int threads = 0;                  // engine threads per model; 0: default_threads()
+  int gpu_layers = 0;               // layers of each model on a GPU (-1: all); none without a GPU backend
+  KvCacheTypes kv_cache;            // how every engine stores keys and values
+  // Prompts each model's engine keeps after their requests end, so that a request sharing
+  // a prefix with one (a system prompt, a repeated question) copies its KV instead of
+  // decoding it; 0: off; at most max_sequences (kept prompts give their slots up to live work).
+  int prompt_cache = 4;
   int max_queue = 64;               // questions waiting beyond those running, per model; more: 429; >= 0
   int max_n = 16;                   // choices per request at most; 1..1024
   int default_max_tokens = 256;     // when a request gives no max_tokens (less if the context is short)
   size_t max_body_bytes = 1 << 20;  // larger bodies: 413
   int read_timeout_seconds = 10;    // a request (headers and body) not read by then is dropped: 400
-  double time_limit_seconds = 0;    // per request; 0: none. Past it the questions are cancelled: 504
+  // Per request; 0: none. A request may ask for less ("ponder": {"timeout": s}), not more.
+  // Past it the request's questions are cancelled (their sequences freed): 504.
+  double time_limit_seconds = 0;
   int http_threads = 0;             // connections served at once; 0: running + queued questions + 8
 
   void validate() const;  // throws std::invalid_argument naming the field and what is allowed

@@ -33,7 +33,8 @@ TEST(Request, ReadsOpenAIFieldsAndThePonderObject) {
     "max_tokens": 12, "temperature": 0.5, "top_p": 0.9, "n": 3, "seed": 7, "stop": ["\n\n", "END"],
     "stream": true, "stream_options": {"include_usage": true}, "logprobs": true, "top_logprobs": 2, "user": "u1",
     "frequency_penalty": 0, "logit_bias": {},
-    "ponder": {"strategy": "vote@8", "threshold": 0.9, "wave": 2, "answer": "last-number", "ignore_eos": true}})");
+    "ponder": {"strategy": "vote@8", "threshold": 0.9, "wave": 2, "answer": "last-number", "ignore_eos": true,
+               "timeout": 2.5}})");
   EXPECT_EQ(r.model_name, "tiny");
   ASSERT_EQ(r.messages.size(), 2u);
   EXPECT_EQ(r.messages[1].content, "a=3; a?");
@@ -52,6 +53,8 @@ TEST(Request, ReadsOpenAIFieldsAndThePonderObject) {
   EXPECT_EQ(r.options.adaptive.wave, 2);
   EXPECT_EQ(r.options.generation.answers.rule, AnswerRule::last_number);
   EXPECT_TRUE(r.options.generation.stop.ignore_eos);
+  EXPECT_EQ(r.timeout_seconds, 2.5);
+  EXPECT_FALSE(parse_ok(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}]})").timeout_seconds);
 }
 
 TEST(Request, StrategyFromTheModelNameSuffix) {
@@ -162,6 +165,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "ponder.answer", "invalid_value"},
         Refused{R"({"model": "tiny", "ponder": {"answer": "regex"}, )" + kMessages + "}", 400,
                 "ponder.answer", "unsupported_parameter"},
+        Refused{R"({"model": "tiny", "ponder": {"timeout": 0}, )" + kMessages + "}", 400, "ponder.timeout",
+                "out_of_range"},
+        Refused{R"({"model": "tiny", "ponder": {"timeout": -3}, )" + kMessages + "}", 400, "ponder.timeout",
+                "out_of_range"},
+        Refused{R"({"model": "tiny", "ponder": {"timeout": "1s"}, )" + kMessages + "}", 400, "ponder.timeout",
+                "invalid_type"},
         Refused{R"({"model": "tiny:", )" + kMessages + "}", 400, "model", "invalid_value"}),
     [](const testing::TestParamInfo<Refused>& info) {
       return info.param.code + "_" + std::to_string(info.index);

@@ -483,6 +483,133 @@ TEST(Server, SlowAndCutOffBodiesDoNotHoldTheServer) {
   EXPECT_EQ(s.client().Get("/health")->status, 200);
 }
 
+// A request past its time limit is cancelled at once: 504 naming the limit, its
+// sequences freed. kLongRunning needs ~120k decode steps' tokens, seconds even on a fast
+// machine, so it cannot finish within the limit.
+TEST(Server, ARequestPastItsTimeLimitIsCancelledWith504) {
+  ServerOptions o = tiny_options();
+  o.time_limit_seconds = 1000;
+  RunningServer s(o);
+  json own_body = json::parse(kLongRunning);
+  own_body["ponder"]["timeout"] = 0.2;
+  const std::string own = own_body.dump();
+  const Reply r = post(s, "/v1/chat/completions", own);
+  EXPECT_EQ(r.status, 504) << r.text;
+  EXPECT_EQ(error_of(r).value("code", ""), "timeout");
+  EXPECT_EQ(error_of(r).value("param", ""), "ponder.timeout");
+  EXPECT_NE(error_of(r).value("message", "").find("'ponder.timeout' of 0.2 s"), std::string::npos) << r.text;
+
+  // Streamed: the error is the stream's last event before [DONE].
+  std::string streamed = own;
+  streamed.insert(1, "\"stream\": true, ");
+  const Reply st = post(s, "/v1/chat/completions", streamed);
+  ASSERT_EQ(st.status, 200) << st.text;
+  const std::vector<json> events = sse_events(st.text);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_EQ(events[events.size() - 2]["error"]["code"], "timeout") << st.text;
+
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const std::string m = metrics_text(s);
+        return metric(m, "ponder_kv_sequences{model=\"tiny\",state=\"live\"}") == 0 &&
+               metric(m, "ponder_questions_running{model=\"tiny\"}") == 0;
+      },
+      10))
+      << metrics_text(s);
+  EXPECT_EQ(metric(metrics_text(s),
+                   "ponder_requests_total{endpoint=\"chat\",model=\"tiny\",strategy=\"vote@1024\",status=\"504\"}"),
+            2);
+  // Nothing ran to the end.
+  EXPECT_LT(metric(metrics_text(s), "ponder_tokens_total{kind=\"generated\"}"), 2 * 1024 * 120);
+}
+
+TEST(Server, TheServersTimeLimitHoldsWhenARequestAsksForMore) {
+  ServerOptions o = tiny_options();
+  o.time_limit_seconds = 0.2;
+  RunningServer s(o);
+  json longer_body = json::parse(kLongRunning);
+  longer_body["ponder"]["timeout"] = 1000;
+  const std::string longer = longer_body.dump();
+  for (const std::string& body : {kLongRunning, longer}) {
+    const Reply r = post(s, "/v1/chat/completions", body);
+    EXPECT_EQ(r.status, 504) << r.text;
+    EXPECT_EQ(error_of(r).value("code", ""), "timeout");
+    EXPECT_TRUE(error_of(r)["param"].is_null()) << r.text;
+    EXPECT_NE(error_of(r).value("message", "").find("the server's time limit of 0.2 s"), std::string::npos);
+  }
+  // Short requests are unaffected.
+  EXPECT_EQ(post(s, "/v1/chat/completions",
+                 R"({"model": "tiny:greedy", "max_tokens": 2, "messages": [{"role": "user", "content": "q"}]})")
+                .status,
+            200);
+}
+
+// Two servers, one with the prompt cache and one without, answer the same requests that
+// share a long system prompt: the same answers (same seeds), the same prompt_tokens in
+// usage, and with the cache most of the second request's prompt copied, not decoded.
+TEST(Server, RequestsSharingASystemPromptCopyItsKvAndAnswerTheSame) {
+  const std::string system = "You are a careful calculator: write each step on its own line, then the answer.";
+  auto request = [&](const std::string& question) {
+    return json{{"model", "tiny:vote@4"},
+                {"max_tokens", 10},
+                {"seed", 4},
+                {"messages", {{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", question}}}},
+                {"ponder", {{"ignore_eos", true}, {"answer", "last-number"}}}}
+        .dump();
+  };
+  std::vector<Reply> replies[2];
+  std::string metrics[2];
+  for (int cached = 0; cached < 2; ++cached) {
+    ServerOptions o = tiny_options();
+    o.prompt_cache = cached ? 4 : 0;
+    RunningServer s(o);
+    for (const char* q : {"a=3; b=a*2; b?", "x=7; y=x+5; y?", "a=3; b=a*2; b?"}) {
+      replies[cached].push_back(post(s, "/v1/chat/completions", request(q)));
+      ASSERT_EQ(replies[cached].back().status, 200) << replies[cached].back().text;
+    }
+    metrics[cached] = metrics_text(s);
+    auto models = json::parse(s.client().Get("/v1/models")->body);
+    EXPECT_EQ(models["data"][0]["ponder"]["prompt_cache"], o.prompt_cache);
+  }
+  for (size_t i = 0; i < replies[0].size(); ++i) {
+    const json &plain = replies[0][i].body, &cached = replies[1][i].body;
+    EXPECT_EQ(cached["choices"][0]["message"]["content"], plain["choices"][0]["message"]["content"]) << i;
+    EXPECT_EQ(cached["choices"][0]["ponder"]["votes"], plain["choices"][0]["ponder"]["votes"]) << i;
+    EXPECT_EQ(cached["usage"]["prompt_tokens"], plain["usage"]["prompt_tokens"]) << i;
+    EXPECT_EQ(plain["usage"]["prompt_tokens_details"]["cached_tokens"], 0) << i;
+  }
+  const int system_tokens = int(system.size()) + 1;  // the toy vocabulary: a token per character, and BOS
+  EXPECT_EQ(replies[1][0].body["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  EXPECT_GE(replies[1][1].body["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(), system_tokens);
+  // The same question again: all of its prompt but the last token, which each of the 4
+  // samples decodes itself (and usage counts 4 times).
+  EXPECT_EQ(replies[1][2].body["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(),
+            replies[1][2].body["usage"]["prompt_tokens"].get<int>() - 4);
+  const double decoded_plain = metric(metrics[0], "ponder_tokens_total{kind=\"prompt\"}");
+  const double decoded_cached = metric(metrics[1], "ponder_tokens_total{kind=\"prompt\"}");
+  EXPECT_EQ(decoded_cached + metric(metrics[1], "ponder_tokens_total{kind=\"cached\"}"), decoded_plain);
+  EXPECT_LT(decoded_cached, decoded_plain * 0.6);
+  EXPECT_GE(metric(metrics[1], "ponder_kv_sequences{model=\"tiny\",state=\"cached\"}"), 1);
+}
+
+TEST(Server, OptionsForRealMachinesAreCheckedAndShown) {
+  ServerOptions o = tiny_options();
+  o.prompt_cache = o.max_sequences + 1;
+  EXPECT_THROW(o.validate(), std::invalid_argument);
+  o.prompt_cache = 2;
+  o.gpu_layers = -2;
+  EXPECT_THROW(o.validate(), std::invalid_argument);
+  o.gpu_layers = 12;
+  o.kv_cache = {KvCacheType::f32, KvCacheType::bf16};
+  RunningServer s(o);
+  const json info = json::parse(s.client().Get("/v1/models")->body)["data"][0]["ponder"];
+  EXPECT_EQ(info["gpu_layers"], 12);
+  EXPECT_EQ(info["kv_cache"], json({{"k", "f32"}, {"v", "bf16"}}));
+  EXPECT_EQ(info["prompt_cache"], 2);
+  EXPECT_EQ(post(s, "/v1/chat/completions", kRefusedRequest).status, 200);
+}
+
 TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
   ServerOptions o;
   o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});

@@ -1,0 +1,19 @@
+#pragma once
+// What the engine's files share about llama.cpp and ggml, kept out of the public headers.
+
+#include <ggml.h>
+
+#include <string>
+
+#include "ponder/engine.h"
+
+namespace ponder {
+
+// The error lines llama.cpp logged since the last call (it reports why a load or a
+// context failed only there), trailing whitespace removed; clears them.
+std::string take_llama_errors();
+
+// ggml's type for a KV cache type.
+ggml_type kv_cache_ggml_type(KvCacheType type);
+
+}  // namespace ponder
