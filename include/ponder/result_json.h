@@ -7,7 +7,7 @@
 //   Cost            {"prompt_tokens", "generated_tokens", "scored_tokens", "forward_passes", "wall_ms",
 //                    "verifier_tokens", "decoded_tokens", "tree_tokens"} (the last two optional on read)
 //   SampleTrace     {"text", "answer", "mean_logprob", "tokens", "finish_reason", "pruned", "id", "parent",
-//                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"]}
+//                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"], ["large_model"]}
 //   StrategyResult  {"strategy", "answer", "text", "confidence", "stop_reason", "samples": [SampleTrace],
 //                    "cost": Cost, "costs": [{"role", "model", "parameters", "cost": Cost}], ["error"]}
 //   TraceRow        StrategyResult's fields and {"id", "item_hash", "reference", "correct"},
@@ -15,7 +15,7 @@
 //
 // An answer is written as its text (null for none); reading recomputes its key with
 // normalize_answer. Non-finite numbers, which JSON lacks, are written as null and read back
-// as NaN. Bracketed fields are left out when empty.
+// as NaN. Bracketed fields are left out when empty (large_model: when false).
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>

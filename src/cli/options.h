@@ -54,6 +54,10 @@ void add_search_options(CLI::App* cmd, SearchOptions& options);
 // -measure: deepconf@N and deepconf-offline@N.
 void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options);
 
+// --cascade-samples, --cascade-agreement, --cascade-escalation: cascade@N;
+// --ead-threshold, --ead-window, --ead-dwell: ead@N.
+void add_cascade_options(CLI::App* cmd, CascadeOptions& cascade, EadOptions& ead);
+
 // --answer (a rule name, parsed as it is read) and --answer-regex. An absent --answer
 // leaves `answers.rule` as the command set it.
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help);

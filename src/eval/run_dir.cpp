@@ -124,6 +124,11 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
         {"min_votes", d.min_votes},
         {"keep", d.keep},
         {"measure", measures[int(d.measure)]}}},
+      {"cascade",
+       {{"small_samples", o.cascade.small_samples},
+        {"agreement", o.cascade.agreement},
+        {"escalation", o.cascade.escalation}}},
+      {"ead", {{"threshold", o.ead.threshold}, {"window", o.ead.window}, {"dwell", o.ead.dwell}}},
   };
 }
 
