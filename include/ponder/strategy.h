@@ -168,11 +168,13 @@ struct CascadeOptions {
 // generator) while the rolling mean entropy of its last `window` tokens stays at or below
 // `threshold`, and by the large model while it stays above; the model switched in first
 // reads the tokens it has not seen (never the prompt again). The N samples vote.
-// Stop strings are matched within each model's stretch of a sample.
+// Stop strings are matched within each model's stretch of a sample. The defaults are the
+// best on the toy dev split (docs/cascades.md): an arithmetic slip is one token, which a
+// window of 5 (the paper's w) notices too late and leaves too slowly.
 struct EadOptions {
-  double threshold = 0.5;  // nats of mean entropy per token; > 0
-  int window = 5;          // tokens in the rolling mean (w); >= 1
-  int dwell = 5;           // tokens at least between two switches (d_min), the first included; >= 1
+  double threshold = 0.1;  // nats of mean entropy per token; > 0
+  int window = 1;          // tokens in the rolling mean (w); >= 1
+  int dwell = 1;           // tokens at least between two switches (d_min), the first included; >= 1
 };
 
 struct StrategyOptions {

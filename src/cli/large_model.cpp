@@ -19,8 +19,9 @@ std::string large_model_path(const std::string& given, const std::string& genera
   if (std::filesystem::equivalent(generator_path, toy::small_reasoner_path(), ec)) {
     return toy::default_reasoner_path();
   }
-  throw UsageError("the strategy needs a large model: give --large-model PATH, with -m the small model (e.g. -m " +
-                   toy::small_reasoner_path() + ", whose large model is toy-reasoner-l by default)");
+  throw UsageError(
+      "the strategy needs a large model: give --large-model PATH, with -m the small model (e.g. -m " +
+      toy::small_reasoner_path() + ", whose large model is toy-reasoner-l by default)");
 }
 
 }  // namespace ponder::cli

@@ -63,8 +63,9 @@ class Cascade : public StrategyBase {
 std::unique_ptr<Strategy> make_cascade(std::string name, int n, const StrategyOptions& o) {
   const std::string& spec = o.cascade.escalation;
   if (spec == "cascade") {
-    throw std::invalid_argument("cascade.escalation: a cascade cannot escalate to itself; the large model runs a "
-                                "one-model strategy");
+    throw std::invalid_argument(
+        "cascade.escalation: a cascade cannot escalate to itself; the large model runs a "
+        "one-model strategy");
   }
   if (spec.find('@') != std::string::npos) {
     throw std::invalid_argument("cascade.escalation: '" + spec +

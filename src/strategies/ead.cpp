@@ -4,6 +4,11 @@
 // between switches. Both models keep a sequence per sample; the one switched in reads
 // only the tokens written since it last wrote (its KV already holds the prompt and the
 // rest), then samples on. The N samples vote.
+//
+// A token's entropy is that of the distribution it was drawn from, so it is known here
+// with the draw: the small model's token that tips the mean over is dropped and drawn
+// again by the large model, as if the switch had come before the draw (the uncertain
+// token is the one worth the large model; the small model's try costs one token).
 
 #include <algorithm>
 #include <cstdio>
@@ -57,8 +62,9 @@ class EntropyAdaptiveDecoding : public StrategyBase {
     q.report_vote(voting::standings(groups, r.samples), r.confidence);
     r.stop_reason = "budget";
     char detail[128];
-    std::snprintf(detail, sizeof(detail), "budget; the large model wrote %lld of %lld tokens in %lld switches",
-                  (long long)by_large, (long long)tokens, (long long)switches);
+    std::snprintf(detail, sizeof(detail),
+                  "budget; the large model wrote %lld of %lld tokens in %lld switches", (long long)by_large,
+                  (long long)tokens, (long long)switches);
     q.emit({.kind = EventKind::stopped, .detail = detail});
     co_return r;
   }
@@ -116,9 +122,13 @@ class EntropyAdaptiveDecoding : public StrategyBase {
       w.by_large.push_back(w.large_writes);
       const bool ended_here = !generating && p + 1 == drawn.size();
       if (ended_here || !should_switch(w)) continue;
-      // Decided by position: tokens drawn past it (had the look come late) are dropped.
+      // Decided by position: tokens drawn past it (had the look come late) are dropped,
+      // and going up, the token at it too, for the large model to draw.
       view.stop(id);
-      if (size_t(view.length(id)) > p + 1) view.truncate(id, int(p + 1));
+      const size_t keep = w.large_writes ? p + 1 : p;
+      if (size_t(view.length(id)) > keep) view.truncate(id, int(keep));
+      w.records.resize(keep);
+      w.by_large.resize(keep);
       switch_model(q, large, w);
       return false;
     }

@@ -118,10 +118,10 @@ const Entry kStrategies[] = {
      Budget::required, make_deepconf},
     {"deepconf-offline", "deepconf-offline@N", "DeepConf offline: N traces, the most confident share votes",
      Budget::required, make_deepconf_offline},
-    {"cascade", "cascade[@N]",
+    {"cascade", "cascade@N",
      "the small model (-m) votes first (--cascade-samples); the large one (--large-model) runs "
-     "--cascade-escalation with budget N when it disagrees; N 16",
-     Budget::optional, make_cascade},
+     "--cascade-escalation with budget N when it disagrees",
+     Budget::required, make_cascade},
     {"ead", "ead@N", "entropy adaptive decoding: N samples, each written by the large model (--large-model) "
      "while its rolling entropy is high (--ead-threshold)",
      Budget::required, make_ead},

@@ -51,7 +51,8 @@ struct Cascade {
   Runtime runtime{small};
   Cascade() { runtime.set_large_model(large); }
   StrategyResult run(const Strategy& s, const std::string& question = kQuestion) {
-    return runtime.run({{std::shared_ptr<const Strategy>(&s, [](const Strategy*) {}), question, {}, {}}}).front();
+    return runtime.run({{std::shared_ptr<const Strategy>(&s, [](const Strategy*) {}), question, {}, {}}})
+        .front();
   }
 };
 
@@ -185,11 +186,11 @@ TEST(Cascade, SwitchingNeedsTheSameVocabulary) {
     runtime.submit({make_strategy("ead@1", options()), kQuestion, {}, {}});
     ADD_FAILURE() << "ead was accepted with a large model of other tokens";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("the large model's tokens differ from the generator's"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("the large model's tokens differ from the generator's"),
+              std::string::npos)
         << e.what();
   }
-  const StrategyResult r =
-      runtime.run({{make_strategy("cascade@2", options()), kQuestion, {}, {}}}).front();
+  const StrategyResult r = runtime.run({{make_strategy("cascade@2", options()), kQuestion, {}, {}}}).front();
   EXPECT_EQ(r.error, "");
 
   Cascade c;
@@ -231,8 +232,9 @@ TEST(Ead, NeverSwitchingIsTheSmallModelAlone) {
 }
 
 TEST(Ead, TheLargeModelContinuesFromWhatTheSmallOneWroteWithoutRereadingThePrompt) {
-  // A threshold below any entropy: the small model writes the first `dwell` tokens, then
-  // the large model takes over for good.
+  // A threshold below any entropy: the small model writes the first `dwell` tokens, the
+  // last of which tips the mean over and is drawn again by the large model, which then
+  // writes the rest.
   const StrategyOptions o = greedy_ead(1e-9);
   Cascade c;
   const StrategyResult r = c.run(*make_strategy("ead@1", o));
@@ -241,7 +243,8 @@ TEST(Ead, TheLargeModelContinuesFromWhatTheSmallOneWroteWithoutRereadingThePromp
   const SampleTrace& t = r.samples[0];
   EXPECT_EQ(t.scores.at("switches"), 1.0);
   const int dwell = o.ead.dwell;
-  EXPECT_DOUBLE_EQ(t.scores.at("large_share"), double(t.tokens - dwell) / double(t.tokens));
+  const int kept = dwell - 1;  // the small model's tokens kept
+  EXPECT_DOUBLE_EQ(t.scores.at("large_share"), double(t.tokens - kept) / double(t.tokens));
 
   // What it must have written: the small model's first tokens, then the large model's
   // greedy continuation of the prompt and those tokens.
@@ -249,30 +252,30 @@ TEST(Ead, TheLargeModelContinuesFromWhatTheSmallOneWroteWithoutRereadingThePromp
   Engine small(small_model(), engine_options());
   const SeqId first = small.add_sequence(small.begin_request(), prompt);
   StopParams stop;
-  stop.max_tokens = dwell;
+  stop.max_tokens = kept;
   small.generate(first, {.temperature = 0.0f}, stop);
   small.run_until_idle();
   std::vector<Token> prefix = prompt;
   for (const auto& record : small.sequence(first).records) prefix.push_back(record.token);
   Engine large(large_model(), engine_options());
   const SeqId rest = large.add_sequence(large.begin_request(), prefix);
-  stop.max_tokens = o.generation.stop.max_tokens - dwell;
+  stop.max_tokens = o.generation.stop.max_tokens - kept;
   large.generate(rest, {.temperature = 0.0f}, stop);
   large.run_until_idle();
   EXPECT_EQ(t.text, small.sequence(first).text + large.sequence(rest).text);
 
-  // Every token drawn once, by one model; the large model read the prompt once (its
-  // prefill, and the shared last token in its sample's fork) and the small model's
-  // tokens once, and decoded nothing else.
+  // Every token drawn once, by one model (and the one tipping the mean twice); the large
+  // model read the prompt once (its prefill, and the shared last token in its sample's
+  // fork) and the small model's kept tokens once, and decoded nothing else.
   const ModelCost* small_cost = cost_of(r, "generator");
   const ModelCost* large_cost = cost_of(r, "large generator");
   ASSERT_NE(large_cost, nullptr);
   EXPECT_EQ(small_cost->cost.generated_tokens, dwell);
-  EXPECT_EQ(large_cost->cost.generated_tokens, t.tokens - dwell);
+  EXPECT_EQ(large_cost->cost.generated_tokens, t.tokens - kept);
   EXPECT_EQ(large_cost->cost.prompt_tokens, int64_t(prompt.size()));
-  EXPECT_EQ(large_cost->cost.scored_tokens, dwell);
-  EXPECT_LE(large_cost->cost.decoded_tokens,
-            large_cost->cost.prompt_tokens + large_cost->cost.scored_tokens + large_cost->cost.generated_tokens);
+  EXPECT_EQ(large_cost->cost.scored_tokens, kept);
+  EXPECT_LE(large_cost->cost.decoded_tokens, large_cost->cost.prompt_tokens + large_cost->cost.scored_tokens +
+                                                 large_cost->cost.generated_tokens);
   EXPECT_LT(large_cost->cost.decoded_tokens, int64_t(prompt.size()) + t.tokens);
 }
 
@@ -288,11 +291,12 @@ TEST(Ead, SwitchesBackAndForthAndVotes) {
   const StrategyResult r = c.run(*strategy);
   ASSERT_EQ(r.error, "");
   ASSERT_EQ(r.samples.size(), 3u);
-  int64_t tokens = 0;
+  int64_t tokens = 0, redrawn = 0;
   double switches = 0;
   for (const auto& s : r.samples) {
     tokens += s.tokens;
     switches += s.scores.at("switches");
+    redrawn += (int64_t(s.scores.at("switches")) + 1) / 2;  // a token per switch to the large model
     EXPECT_GE(s.scores.at("large_share"), 0.0);
     EXPECT_LE(s.scores.at("large_share"), 1.0);
   }
@@ -300,7 +304,7 @@ TEST(Ead, SwitchesBackAndForthAndVotes) {
   const ModelCost* small_cost = cost_of(r, "generator");
   const ModelCost* large_cost = cost_of(r, "large generator");
   ASSERT_NE(large_cost, nullptr);
-  EXPECT_EQ(small_cost->cost.generated_tokens + large_cost->cost.generated_tokens, tokens);
+  EXPECT_EQ(small_cost->cost.generated_tokens + large_cost->cost.generated_tokens, tokens + redrawn);
   EXPECT_GT(small_cost->cost.scored_tokens, 0) << "the small model read back the large model's tokens";
   EXPECT_GT(large_cost->cost.scored_tokens, 0);
   // Each model read each token the other wrote at most once, and the prompt once.
