@@ -30,7 +30,7 @@ struct Cost {
 
 // One model's share of a request's cost (a question may use a generator and a verifier).
 struct ModelCost {
-  std::string role;   // "generator", "verifier"
+  std::string role;   // "generator", "large generator", "verifier"
   std::string model;  // the model file's name
   int64_t parameters = 0;
   Cost cost;

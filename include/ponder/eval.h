@@ -75,6 +75,13 @@ struct StrategySummary {
   std::pair<double, double> ci95;
   double generated_tokens = 0.0;  // per question, mean
   double verifier_tokens = 0.0;   // per question, mean (tokens the verifier model read)
+  // Per question, mean: the cost in large-model-equivalent tokens. Each model's tokens
+  // (a generator's drawn and scored ones, a verifier model's read ones) x its parameters /
+  // EvalReport::equivalent_parameters; rows without per-model costs count generated +
+  // verifier tokens.
+  double equivalent_tokens = 0.0;
+  // Of the tokens the generators drew, the large model's share (0 without one).
+  double large_share = 0.0;
   double forward_passes = 0.0;    // per question, mean
   double decoded_tokens = 0.0;    // per question, mean: tokens the generator decoded, re-reads included
   // All questions' decoded tokens / their sample trees' distinct tokens (1 = nothing
@@ -127,6 +134,9 @@ struct EvalOptions {
   const ProcessRewardModel* verifier = nullptr;
   const CommandVerifier* command_verifier = nullptr;
   const SelfEvaluator* self_evaluator = nullptr;
+  // The large model for strategies that need one (cascade, ead): the engine's model is
+  // then the small one.
+  Engine* large_engine = nullptr;
 };
 
 struct GroupSummary {
@@ -140,6 +150,10 @@ struct EvalReport {
   std::string group_by;             // Dataset::group_by
   std::vector<GroupSummary> groups;  // per value of group_by, numbers in numeric order
   std::map<std::string, double> scaling_efficiency;
+  // The model equivalent tokens are counted in: the largest generator (the large model's
+  // or the generator's), and its parameters.
+  std::string equivalent_model;
+  int64_t equivalent_parameters = 0;
   int resumed = 0;  // items found done in out_dir and not rerun
   int ran = 0;
   int failed = 0;   // runs (item x strategy) that failed, all strategies together

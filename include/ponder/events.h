@@ -51,6 +51,7 @@ struct Event {
   std::vector<std::pair<std::string, double>> tally;  // vote
   double value = 0.0;     // scored, vote, result
   Cost cost;              // result, error
+  bool large_model = false;  // about a sample on the runtime's large model (cascades)
 };
 
 using EventSink = std::function<void(const Event&)>;

@@ -8,7 +8,7 @@
 //                    "verifier_tokens", "decoded_tokens", "tree_tokens", "cached_tokens"} (the last three
 //                    optional on read)
 //   SampleTrace     {"text", "answer", "mean_logprob", "tokens", "finish_reason", "pruned", "id", "parent",
-//                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"]}
+//                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"], ["large_model"]}
 //   StrategyResult  {"strategy", "answer", "text", "confidence", "stop_reason", "samples": [SampleTrace],
 //                    "cost": Cost, "costs": [{"role", "model", "parameters", "cost": Cost}], ["decisions"],
 //                    ["error"]}
@@ -17,7 +17,7 @@
 //
 // An answer is written as its text (null for none); reading recomputes its key with
 // normalize_answer. Non-finite numbers, which JSON lacks, are written as null and read back
-// as NaN. Bracketed fields are left out when empty.
+// as NaN. Bracketed fields are left out when empty (large_model: when false).
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>

@@ -4,7 +4,8 @@
 // question in flight. Each question runs its strategy through a QuestionRun, the
 // strategy's whole view of the engines, and reports Events as it goes.
 //
-//   Runtime runtime(generator);           // + set_verifier(...) for verifier strategies
+//   Runtime runtime(generator);           // + set_verifier(...) for verifier strategies,
+//                                         //   set_large_model(...) for cascades
 //   QuestionId q = runtime.submit({strategy, "a=3; b=a*2; b?", on_event});
 //   runtime.cancel(q);                    // frees its sequences at once
 //   StrategyResult r = runtime.wait(q);   // drives the engines itself unless start()ed
@@ -45,6 +46,8 @@ enum Capability : uint32_t {
   kScore = 1u << 4,     // logprobs of a given continuation
   kTruncate = 1u << 5,  // roll a sample back
   kVerify = 1u << 6,    // a verifier is attached (a PRM model, a command or self-evaluation)
+  kLargeModel = 1u << 7,    // a large model beside the generator (the small one): cascades
+  kSwitchModels = 1u << 8,  // ... sharing the generator's vocabulary: switching models mid-sample
 };
 using Capabilities = uint32_t;
 // "fork, score" for the bits of `caps`.
@@ -60,6 +63,7 @@ const char* verifier_kind_name(VerifierKind kind);
 // Samples are numbered in launch order; sample k drawn with launch() uses seed + k.
 class QuestionRun {
  public:
+  // The question on the runtime's generator.
   QuestionRun(Runtime& runtime, QuestionId id, std::string question, std::vector<Token> prompt, EventSink sink);
   ~QuestionRun();
   QuestionRun(const QuestionRun&) = delete;
@@ -85,6 +89,13 @@ class QuestionRun {
   // Appends text to an idle sample as if it had been written there; its tokens' logprobs
   // are read on the way (await all({sample}) before reading them).
   void extend(SampleId sample, const std::string& text);
+  // The same with the tokens given (not re-tokenized): what another model of the same
+  // vocabulary wrote, caught up on without re-reading the prefix.
+  void extend(SampleId sample, const std::vector<Token>& tokens);
+  // Ends a sample's generation where it is (finish reason `cancelled`), keeping its
+  // tokens: it is idle again, to generate on, extend, truncate or harvest. A no-op on an
+  // idle sample.
+  void stop(SampleId sample);
   // Rolls an idle sample back to its first `position` tokens (>= 0).
   void truncate(SampleId sample, int position);
   // Reads the logprobs of `continuation` after an idle sample without sampling (and, per
@@ -129,6 +140,15 @@ class QuestionRun {
   // Tokens the verifier model has read for this question so far (0 for commands).
   int64_t verifier_tokens() const;
 
+  // --- the large model (needs kLargeModel)
+  // The same question on the runtime's large model, made on first use: its own prompt
+  // there (the generator's prompt tokens when the vocabularies match, else the question
+  // formatted for the large model), prefilled once; its own samples, numbered from 0
+  // (sample k drawn with seed + k); the same verifier and events (marked large_model).
+  // Its cost is reported apart ("large generator"); it ends with this run.
+  QuestionRun& large();
+  bool is_large() const { return is_large_; }
+
   // --- reporting
   void emit(Event event);  // fills in the question id
   // Reports the vote: (answer text, weight) best first and the stopping criterion's value.
@@ -151,10 +171,13 @@ class QuestionRun {
 
   // For the runtime.
   bool try_resume();
-  bool waiting_externally() const { return waiter_ && external_wait_; }
-  // Frees everything; the generator's cost, with the verifier's tokens in verifier_tokens.
+  bool waiting_externally() const;
+  // Frees everything; the generator's cost, with the verifier's tokens in verifier_tokens
+  // (the large model's view's included).
   Cost finish_run();
   const Cost& verifier_cost() const { return verifier_cost_; }
+  // The large model's cost, once finish_run() ended its view; none when it was not used.
+  const std::optional<Cost>& large_cost() const { return large_cost_; }
 
  private:
   struct Sample {
@@ -187,12 +210,15 @@ class QuestionRun {
     std::vector<std::pair<size_t, double>> judged;
   };
   friend class Runtime;
+  QuestionRun(Runtime& runtime, Engine& engine, bool is_large, QuestionId id, std::string question,
+              std::vector<Token> prompt, EventSink sink);
   static std::vector<Token> tokens_of(std::span<const TokenRecord> records);
   Sample& sample(SampleId id);
   const Sample& sample(SampleId id) const;
   SeqId root();
   std::vector<SeqId> prompt_sequences(int n);  // n sequences holding the prompt
   void require_idle(SampleId id, const char* what);
+  void extend_with(SampleId id, const std::vector<Token>& tokens, const std::string& text);
   void sync(SampleId id);  // takes over what the engine finished for the sample
   void report_lines(SampleId id, bool final);
   void after_step();       // reports new lines, syncs samples whose work finished
@@ -231,6 +257,9 @@ class QuestionRun {
   SampleId woken_by_ = -1;
   Cost verifier_cost_;
   int64_t tree_tokens_ = 0;  // the prompt and every token added to a sample after its fork
+  bool is_large_ = false;               // this is the large model's view of the question
+  std::unique_ptr<QuestionRun> large_;  // the large model's view, once asked for
+  std::optional<Cost> large_cost_;
 };
 
 struct Job {
@@ -269,6 +298,11 @@ class Runtime {
   void set_verifier(Engine& engine, ProcessRewardModel verifier);
   void set_verifier(CommandVerifier verifier);
   void set_verifier(SelfEvaluator verifier);
+  // Attaches a large model for strategies that need kLargeModel (cascades): the generator
+  // is then the small model. Its engine is stepped with the others and needs at least the
+  // generator's sequence slots (the questions admitted may use both). Models sharing the
+  // generator's vocabulary also give kSwitchModels (switching models mid-sample).
+  void set_large_model(Engine& engine);
   VerifierKind verifier_kind() const;
   Capabilities capabilities() const;
 
@@ -291,6 +325,7 @@ class Runtime {
 
   Engine& generator() { return generator_; }
   Engine* verifier_engine() { return verifier_engine_; }
+  Engine* large_engine() { return large_engine_; }
   const ProcessRewardModel* verifier() const { return verifier_ ? &*verifier_ : nullptr; }
   const CommandVerifier* command_verifier() const { return command_ ? &*command_ : nullptr; }
   const SelfEvaluator* self_evaluator() const { return self_ ? &*self_ : nullptr; }
@@ -312,6 +347,8 @@ class Runtime {
 
   Engine& generator_;
   Engine* verifier_engine_ = nullptr;
+  Engine* large_engine_ = nullptr;
+  bool same_vocabulary_ = false;  // the large model's tokens are the generator's
   std::optional<ProcessRewardModel> verifier_;
   std::optional<CommandVerifier> command_;
   std::optional<SelfEvaluator> self_;

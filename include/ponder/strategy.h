@@ -46,6 +46,7 @@ struct SampleTrace {
   int parent = -1;         // the sample it was forked from; -1: the prompt
   int fork_position = 0;   // tokens it took over from its parent
   std::vector<TokenLogprob> token_logprobs;  // per token, when the runtime records them
+  bool large_model = false;  // drawn on the runtime's large model (a cascade's escalation)
 };
 
 struct StrategyResult {
@@ -55,8 +56,8 @@ struct StrategyResult {
   double confidence = 0.0;       // the winning share of the votes or weight, in [0, 1]
   std::string stop_reason;       // e.g. "budget", "beta>=0.95", "window agreed"
   std::vector<SampleTrace> samples;
-  Cost cost;                    // the generator's, with verifier_tokens
-  std::vector<ModelCost> costs;  // per model (generator, verifier)
+  Cost cost;                    // the generators' (small and large added up), with verifier_tokens
+  std::vector<ModelCost> costs;  // per model (generator, large generator, verifier)
   // What an adaptive strategy decided and why, in order: the difficulty it estimated,
   // the preset it chose, escalations, budgets that stopped it.
   std::vector<std::string> decisions;
@@ -193,6 +194,32 @@ struct ControllerOptions {
   void validate() const;
 };
 
+// cascade@N: a small vote on the generator (the small model); only when it is not agreed
+// enough does the question go to the runtime's large model, which runs `escalation` with
+// budget N (strategies/cascade.cpp).
+struct CascadeOptions {
+  int small_samples = 4;     // samples drawn on the small model; [1, 1024]
+  // Accept the small model's answer when this share of its samples gave it (samples
+  // without an answer count against it); 1 = all must agree. (0, 1]
+  double agreement = 1.0;
+  // The strategy the large model runs, named without a budget (cascade's N is its budget);
+  // one that needs no large model itself.
+  std::string escalation = "adaptive-vote";
+};
+
+// ead@N: Entropy Adaptive Decoding. Each of N samples is written by the small model (the
+// generator) while the rolling mean entropy of its last `window` tokens stays at or below
+// `threshold`, and by the large model while it stays above; the model switched in first
+// reads the tokens it has not seen (never the prompt again). The N samples vote.
+// Stop strings are matched within each model's stretch of a sample. The defaults are the
+// best on the toy dev split (docs/cascades.md): an arithmetic slip is one token, which a
+// window of 5 (the paper's w) notices too late and leaves too slowly.
+struct EadOptions {
+  double threshold = 0.1;  // nats of mean entropy per token; > 0
+  int window = 1;          // tokens in the rolling mean (w); >= 1
+  int dwell = 1;           // tokens at least between two switches (d_min), the first included; >= 1
+};
+
 struct StrategyOptions {
   GenerationOptions generation;
   ControllerOptions controller;
@@ -200,6 +227,8 @@ struct StrategyOptions {
   PruneOptions prune;
   SearchOptions search;
   DeepConfOptions deepconf;
+  CascadeOptions cascade;
+  EadOptions ead;
   // Throws std::invalid_argument naming the field and its allowed range.
   void validate() const;
 };

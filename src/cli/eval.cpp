@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/large_model.h"
 #include "cli/options.h"
 #include "cli/plots.h"
 #include "cli/progress.h"
@@ -19,6 +20,7 @@ namespace {
 
 struct EvalArgs {
   std::string model;
+  std::string large_model;
   VerifierArgs verifier;
   std::string data;
   std::string strategies = "greedy,vote@4,vote@16,adaptive-vote";
@@ -65,8 +67,19 @@ void run_eval_command(EvalArgs a) {
   auto model = Model::load(a.model, a.engine.model_options());
   Engine engine(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads, a.engine.kv_cache));
   VerifierUse use = VerifierUse::none;
+  bool needs_large = false;
   for (const auto& spec : a.options.strategies) {
-    use = std::max(use, verifier_use(*make_strategy(spec, a.options.strategy_options)));
+    const auto strategy = make_strategy(spec, a.options.strategy_options);
+    use = std::max(use, verifier_use(*strategy));
+    needs_large |= (strategy->needs() & kLargeModel) != 0;
+  }
+  std::unique_ptr<Engine> large_engine;
+  const std::string large_path = large_model_path(a.large_model, a.model, needs_large);
+  if (!large_path.empty()) {
+    auto large = Model::load(large_path, a.engine.model_options());
+    large_engine = std::make_unique<Engine>(
+        large, eval_engine_options(*large, a.engine.max_sequences, a.engine.threads, a.engine.kv_cache));
+    a.options.large_engine = large_engine.get();
   }
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, use, a.engine.max_sequences,
                                          a.engine, a.options.strategy_options.search.step_delimiter);
@@ -79,13 +92,16 @@ void run_eval_command(EvalArgs a) {
   if (a.progress) a.options.on_progress = progress_line("eval");
   const EvalReport report = run_eval(engine, data, a.options);
 
-  std::printf("%-22s %9s %15s %12s %12s %8s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q", "verif tok/q",
-              "reread", "wall s/q");
+  std::printf("%-22s %9s %15s %12s %12s %12s %8s %8s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q",
+              "verif tok/q", "equiv tok/q", "large %", "reread", "wall s/q");
   for (const auto& s : report.strategies) {
-    std::printf("%-22s %8.1f%% %6.1f-%5.1f%% %12.1f %12.1f %8.3f %10.3f%s\n", s.name.c_str(), 100 * s.accuracy,
-                100 * s.ci95.first, 100 * s.ci95.second, s.generated_tokens, s.verifier_tokens, s.reprocess_ratio, s.wall_s,
+    std::printf("%-22s %8.1f%% %6.1f-%5.1f%% %12.1f %12.1f %12.1f %7.1f%% %8.3f %10.3f%s\n", s.name.c_str(),
+                100 * s.accuracy, 100 * s.ci95.first, 100 * s.ci95.second, s.generated_tokens, s.verifier_tokens,
+                s.equivalent_tokens, 100 * s.large_share, s.reprocess_ratio, s.wall_s,
                 s.errors ? ("  (" + std::to_string(s.errors) + " failed)").c_str() : "");
   }
+  std::printf("equiv tok: tokens x the model's parameters / %s's; large %%: the large model's share of drawn tokens\n",
+              report.equivalent_model.c_str());
   std::printf("%d runs done now, %d resumed from %s\n", report.ran, report.resumed, a.options.out_dir.c_str());
   for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   const std::string no_plots = write_plots(a.options.out_dir, report);
@@ -104,6 +120,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "JSONL data set (ponder, GSM8K or MATH format)")->required();
   cmd->add_option("--out", a->options.out_dir, "Output directory (resumable)")->required();
   cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
+  add_large_model_option(cmd, a->large_model);
   add_verifier_options(cmd, a->verifier);
   cmd->add_option("--strategies", a->strategies, "Comma-separated strategy names (see below)")->capture_default_str();
   cmd->add_option("--limit", a->options.limit, "Only the first N items (0 = all)")
@@ -115,6 +132,7 @@ void add_eval_command(CLI::App& app) {
                 "Re-read every prefix at every step, as a script driving a server does (for comparison)");
   add_deepconf_options(cmd, a->options.strategy_options.deepconf);
   add_controller_options(cmd, a->options.strategy_options.controller);
+  add_cascade_options(cmd, a->options.strategy_options.cascade, a->options.strategy_options.ead);
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");

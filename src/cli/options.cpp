@@ -311,6 +311,34 @@ void add_controller_options(CLI::App* cmd, ControllerOptions& o) {
       ->capture_default_str();
 }
 
+void add_cascade_options(CLI::App* cmd, CascadeOptions& cascade, EadOptions& ead) {
+  cmd->add_option("--cascade-samples", cascade.small_samples, "cascade: samples the small model draws first")
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--cascade-agreement", cascade.agreement,
+                  "cascade: keep the small model's answer when this share of its samples gave it (1 = all)")
+      ->check(number_in(0, 1, true, false))
+      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+      "--cascade-escalation",
+      [&cascade](const std::string& name) {
+        if (name.empty()) throw CLI::ValidationError("--cascade-escalation", "must name a strategy");
+        cascade.escalation = name;
+      },
+      "cascade: the strategy the large model runs, without '@N' (N is cascade's) (default: " + cascade.escalation +
+          ")");
+  cmd->add_option("--ead-threshold", ead.threshold,
+                  "ead: the large model writes while the rolling mean token entropy (nats) is above this")
+      ->check(number_in(0, 1e6, true))
+      ->capture_default_str();
+  cmd->add_option("--ead-window", ead.window, "ead: tokens in the rolling mean of entropy")
+      ->check(integer_in(1, kMaxTokensOption))
+      ->capture_default_str();
+  cmd->add_option("--ead-dwell", ead.dwell, "ead: tokens at least between two switches of model")
+      ->check(integer_in(1, kMaxTokensOption))
+      ->capture_default_str();
+}
+
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help) {
   cmd->add_option_function<std::string>(
       "--answer", [&answers](const std::string& name) { answers.rule = parse_answer_rule(name); },

@@ -67,6 +67,9 @@ void add_deepconf_options(CLI::App* cmd, DeepConfOptions& options);
 // --min-votes, --weight-power, --question-tokens, --question-seconds (which override the
 // file's values): the adaptive controller.
 void add_controller_options(CLI::App* cmd, ControllerOptions& options);
+// --cascade-samples, --cascade-agreement, --cascade-escalation: cascade@N;
+// --ead-threshold, --ead-window, --ead-dwell: ead@N.
+void add_cascade_options(CLI::App* cmd, CascadeOptions& cascade, EadOptions& ead);
 
 // --answer (a rule name, parsed as it is read) and --answer-regex. An absent --answer
 // leaves `answers.rule` as the command set it.

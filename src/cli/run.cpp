@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/large_model.h"
 #include "cli/options.h"
 #include "cli/report.h"
 #include "cli/verifier.h"
@@ -15,6 +16,7 @@ namespace {
 
 struct RunArgs {
   std::string model;
+  std::string large_model;
   VerifierArgs verifier;
   std::string question;
   std::string strategy = "adaptive";
@@ -27,27 +29,32 @@ struct RunArgs {
 
 // Prints each event as it happens: the samples' lines, their answers, the vote, the stop.
 void print_event(const Event& e) {
+  // Samples on the large model are numbered apart.
+  const char* sample = e.large_model ? "large sample" : "sample";
   switch (e.kind) {
     case EventKind::launched:
-      std::printf("[sample %d] launched\n", e.sample);
+      std::printf("[%s %d] launched\n", sample, e.sample);
       break;
     case EventKind::forked:
-      std::printf("[sample %d] forked from sample %d at token %d\n", e.sample, e.parent, e.position);
+      std::printf("[%s %d] forked from sample %d at token %d\n", sample, e.sample, e.parent, e.position);
+      break;
+    case EventKind::extended:
+      std::printf("[%s %d] read %zu given bytes\n", sample, e.sample, e.text.size());
       break;
     case EventKind::line: {
       double lowest = 0.0;
       for (const auto& t : e.tokens) lowest = std::min(lowest, double(t.logprob));
       std::string line = e.text;
       while (!line.empty() && line.back() == '\n') line.pop_back();
-      std::printf("[sample %d] %-40s lowest logprob %.2f\n", e.sample, line.c_str(), lowest);
+      std::printf("[%s %d] %-40s lowest logprob %.2f\n", sample, e.sample, line.c_str(), lowest);
       break;
     }
     case EventKind::finished:
-      std::printf("[sample %d] finished (%s): answer %s\n", e.sample, e.detail.c_str(),
+      std::printf("[%s %d] finished (%s): answer %s\n", sample, e.sample, e.detail.c_str(),
                   e.answer ? e.answer->text.c_str() : "(none)");
       break;
     case EventKind::pruned:
-      std::printf("[sample %d] pruned: %s\n", e.sample, e.detail.c_str());
+      std::printf("[%s %d] pruned: %s\n", sample, e.sample, e.detail.c_str());
       break;
     case EventKind::scored:
       // verify() numbers the solutions it was given; verify_samples() names the sample.
@@ -84,6 +91,11 @@ void print_summary(const StrategyResult& r) {
               r.cost.wall_ms);
   if (r.cost.verifier_tokens > 0) std::printf("; verifier %lld tokens", (long long)r.cost.verifier_tokens);
   std::printf("\n");
+  for (const ModelCost& c : r.costs) {
+    if (c.role != "large generator") continue;
+    std::printf("--- of which the large model (%s): %lld prompt + %lld generated + %lld read tokens\n", c.model.c_str(),
+                (long long)c.cost.prompt_tokens, (long long)c.cost.generated_tokens, (long long)c.cost.scored_tokens);
+  }
 }
 
 void run_question(RunArgs a) {
@@ -105,9 +117,18 @@ void run_question(RunArgs a) {
   Engine engine(model, engine_options);
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, verifier_use(*strategy),
                                          engine_options.max_sequences, a.engine, a.options.search.step_delimiter);
+  std::unique_ptr<Engine> large_engine;
+  const std::string large_path = large_model_path(a.large_model, a.model, (strategy->needs() & kLargeModel) != 0);
+  if (!large_path.empty()) {
+    auto large = Model::load(large_path, a.engine.model_options());
+    Workload large_work = work;
+    large_work.prompt_tokens = int(format_question(*large, a.question).size());
+    large_engine = std::make_unique<Engine>(large, engine_options_for(*large, large_work));
+  }
 
   Runtime runtime(engine, {.max_in_flight = 1});
   verifier.attach(runtime);
+  if (large_engine) runtime.set_large_model(*large_engine);
   EventSink live;
   if (a.verbose && !a.json) live = print_event;
   const StrategyResult r = runtime.wait(runtime.submit({std::move(strategy), a.question, live, {}}));
@@ -127,6 +148,7 @@ void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Answer one question with a test-time compute strategy");
   cmd->add_option("question", a->question, "The question")->required();
   cmd->add_option("-m,--model", a->model, "GGUF model (default: the bundled toy reasoner)");
+  add_large_model_option(cmd, a->large_model);
   add_verifier_options(cmd, a->verifier);
   cmd->add_option("-s,--strategy", a->strategy, "Strategy (see below)")->capture_default_str();
   cmd->add_option("-b,--budget", a->budget, "Samples: N, or the maximum for adaptive strategies (0 = the name's)")
@@ -137,6 +159,7 @@ void add_run_command(CLI::App& app) {
   add_search_options(cmd, a->options.search);
   add_deepconf_options(cmd, a->options.deepconf);
   add_controller_options(cmd, a->options.controller);
+  add_cascade_options(cmd, a->options.cascade, a->options.ead);
   add_engine_options(cmd, a->engine, false);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");

@@ -21,6 +21,7 @@ namespace {
 struct ServeArgs {
   std::vector<std::string> models;
   std::string verifier;
+  std::string large_model;
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_key;
@@ -64,6 +65,13 @@ server::ServerOptions server_options(const ServeArgs& a) {
   for (auto& m : o.models) {
     // The bundled reasoners come with the bundled PRM, as in `ponder run`.
     m.verifier_path = !a.verifier.empty() ? a.verifier : is_toy_reasoner(m.path) ? toy::prm_path() : "";
+    // Every served model gets the large model (but itself); the bundled small reasoner the bundled large one.
+    std::error_code ec;
+    if (!a.large_model.empty()) {
+      if (!std::filesystem::equivalent(m.path, a.large_model, ec)) m.large_path = a.large_model;
+    } else if (std::filesystem::equivalent(m.path, toy::small_reasoner_path(), ec)) {
+      m.large_path = toy::default_reasoner_path();
+    }
   }
   o.host = a.host;
   o.port = a.port;
@@ -136,6 +144,9 @@ void add_serve_command(CLI::App& app) {
       "toy-reasoner-s and toy-reasoner-l)");
   cmd->add_option("--verifier", a->verifier,
                   "Verifier GGUF for prm-vote, prm-best-of-n (default with the toy reasoners: the toy PRM)");
+  cmd->add_option("--large-model", a->large_model,
+                  "Large GGUF model for cascade and ead, beside every other served model (default for the bundled "
+                  "toy-reasoner-s: toy-reasoner-l)");
   cmd->add_option("--host", a->host, "Address to listen on (loopback unless you widen it)")
       ->capture_default_str();
   cmd->add_option("--port", a->port, "Port (0 = any free port, printed)")

@@ -1,5 +1,6 @@
 #include "eval/report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -24,6 +25,8 @@ json strategies_json(const std::vector<StrategySummary>& strategies) {
                     {"ci95", {s.ci95.first, s.ci95.second}},
                     {"generated_tokens", s.generated_tokens},
                     {"verifier_tokens", s.verifier_tokens},
+                    {"equivalent_tokens", s.equivalent_tokens},
+                    {"large_share", s.large_share},
                     {"forward_passes", s.forward_passes},
                     {"decoded_tokens", s.decoded_tokens},
                     {"reprocess_ratio", s.reprocess_ratio},
@@ -38,6 +41,7 @@ json strategies_json(const std::vector<StrategySummary>& strategies) {
 
 json summary_json(const EvalReport& report) {
   json j = {{"strategies", strategies_json(report.strategies)},
+            {"equivalent_to", {{"model", report.equivalent_model}, {"parameters", report.equivalent_parameters}}},
             {"scaling_efficiency", report.scaling_efficiency},
             {"warnings", report.warnings}};
   if (!report.group_by.empty()) {
@@ -72,9 +76,13 @@ void group_table(std::ostringstream& md, const EvalReport& report) {
 
 std::string markdown(const EvalReport& report) {
   std::ostringstream md;
-  md << "| strategy | accuracy | 95% CI | generated tokens / q | verifier tokens / q | samples / q | forward passes / q | "
-        "reprocess ratio | wall s / q | coverage |\n";
-  md << "|---|---|---|---|---|---|---|---|---|---|\n";
+  // A column for the large model's share when one wrote anything.
+  const bool large = std::any_of(report.strategies.begin(), report.strategies.end(),
+                                 [](const StrategySummary& s) { return s.large_share > 0; });
+  md << "| strategy | accuracy | 95% CI | generated tokens / q | verifier tokens / q | equivalent tokens / q | "
+     << (large ? "large-model share | " : "")
+     << "samples / q | forward passes / q | reprocess ratio | wall s / q | coverage |\n";
+  md << "|---|---|---|---|---|---|" << (large ? "---|" : "") << "---|---|---|---|---|\n";
   char line[512];
   for (const auto& s : report.strategies) {
     std::string coverage;
@@ -83,11 +91,20 @@ std::string markdown(const EvalReport& report) {
       std::snprintf(c, sizeof(c), "%s@%d %.1f%%", coverage.empty() ? "" : ", ", k, 100 * v);
       coverage += c;
     }
-    std::snprintf(line, sizeof(line), "| %s | %.1f%% | %.1f-%.1f | %.1f | %.1f | %.2f | %.1f | %.3f | %.3f | %s |\n",
+    char share[32] = "";
+    if (large) std::snprintf(share, sizeof(share), " %.1f%% |", 100 * s.large_share);
+    std::snprintf(line, sizeof(line),
+                  "| %s | %.1f%% | %.1f-%.1f | %.1f | %.1f | %.1f |%s %.2f | %.1f | %.3f | %.3f | %s |\n",
                   s.name.c_str(), 100 * s.accuracy, 100 * s.ci95.first, 100 * s.ci95.second, s.generated_tokens,
-                  s.verifier_tokens, s.samples, s.forward_passes, s.reprocess_ratio, s.wall_s, coverage.c_str());
+                  s.verifier_tokens, s.equivalent_tokens, share, s.samples, s.forward_passes, s.reprocess_ratio,
+                  s.wall_s, coverage.c_str());
     md << line;
   }
+  std::snprintf(line, sizeof(line),
+                "\nEquivalent tokens: each model's tokens (a generator's drawn and scored, a verifier's read) x its "
+                "parameters / %lld (%s).\n",
+                (long long)report.equivalent_parameters, report.equivalent_model.c_str());
+  md << line;
   md << "\nScaling efficiency (accuracy points per doubling of generated tokens, drops count twice):";
   for (const auto& [family, score] : report.scaling_efficiency) {
     std::snprintf(line, sizeof(line), " %s %.2f;", family.c_str(), 100 * score);

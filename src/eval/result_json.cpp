@@ -127,6 +127,8 @@ SampleTrace read_sample(const json& j, const std::string& path) {
   s.id = int(f.integer("id", -1, kMaxInt));
   s.parent = int(f.integer("parent", -1, kMaxInt));
   s.fork_position = int(f.count("fork_position", kMaxInt));
+  // Written only when set (cascades' escalations).
+  if (f.has("large_model")) s.large_model = f.flag("large_model");
   if (f.has("token_logprobs")) {
     const json& tokens = f.array("token_logprobs");
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -198,6 +200,7 @@ void to_json(json& j, const SampleTrace& s) {
        {"id", s.id},
        {"parent", s.parent},
        {"fork_position", s.fork_position}};
+  if (s.large_model) j["large_model"] = true;
   if (!s.token_logprobs.empty()) {
     json tokens = json::array();
     for (const auto& t : s.token_logprobs) tokens.push_back({{"token", t.token}, {"logprob", number(t.logprob)}});

@@ -126,6 +126,11 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
         {"keep", d.keep},
         {"measure", measures[int(d.measure)]}}},
       {"controller", controller_json(o.controller)},
+      {"cascade",
+       {{"small_samples", o.cascade.small_samples},
+        {"agreement", o.cascade.agreement},
+        {"escalation", o.cascade.escalation}}},
+      {"ead", {{"threshold", o.ead.threshold}, {"window", o.ead.window}, {"dwell", o.ead.dwell}}},
   };
 }
 

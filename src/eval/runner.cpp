@@ -24,18 +24,36 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Rows are successful runs only.
-StrategySummary summarize(const std::string& name, const std::vector<const TraceRow*>& rows, uint64_t seed) {
+// A result's cost in tokens of a model of `reference` parameters (StrategySummary::equivalent_tokens).
+double equivalent_tokens(const StrategyResult& r, int64_t reference) {
+  if (r.costs.empty() || reference <= 0) return double(r.cost.generated_tokens + r.cost.verifier_tokens);
+  double total = 0.0;
+  for (const ModelCost& c : r.costs) {
+    const int64_t tokens = c.role == "verifier" ? c.cost.prompt_tokens + c.cost.scored_tokens
+                                                : c.cost.generated_tokens + c.cost.scored_tokens;
+    total += double(tokens) * double(c.parameters) / double(reference);
+  }
+  return total;
+}
+
+// Rows are successful runs only; `reference`: the parameters equivalent tokens are counted in.
+StrategySummary summarize(const std::string& name, const std::vector<const TraceRow*>& rows, uint64_t seed,
+                          int64_t reference) {
   StrategySummary s;
   s.name = name;
   std::vector<int> outcomes;
   size_t min_samples = SIZE_MAX, samples = 0, no_answer = 0;
-  double tree_tokens = 0.0;
+  double tree_tokens = 0.0, drawn = 0.0, drawn_large = 0.0;
   for (const TraceRow* row : rows) {
     outcomes.push_back(row->correct ? 1 : 0);
     const Cost& cost = row->result.cost;
     s.generated_tokens += double(cost.generated_tokens);
     s.verifier_tokens += double(cost.verifier_tokens);
+    s.equivalent_tokens += equivalent_tokens(row->result, reference);
+    for (const ModelCost& c : row->result.costs) {
+      if (c.role == "generator" || c.role == "large generator") drawn += double(c.cost.generated_tokens);
+      if (c.role == "large generator") drawn_large += double(c.cost.generated_tokens);
+    }
     s.forward_passes += double(cost.forward_passes);
     s.decoded_tokens += double(cost.decoded_tokens);
     tree_tokens += double(cost.tree_tokens);
@@ -51,6 +69,8 @@ StrategySummary summarize(const std::string& name, const std::vector<const Trace
   s.ci95 = bootstrap_ci95(outcomes, seed);
   s.generated_tokens /= n;
   s.verifier_tokens /= n;
+  s.equivalent_tokens /= n;
+  s.large_share = drawn > 0 ? drawn_large / drawn : 0.0;
   s.reprocess_ratio = tree_tokens > 0 ? s.decoded_tokens / tree_tokens : 0.0;
   s.forward_passes /= n;
   s.decoded_tokens /= n;
@@ -190,12 +210,20 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
       eval::run_settings(so, options.seed, data, eval::model_identity(engine.model().path()), verifier);
   // Same samples either way, but decoding in other batches may round differently.
   settings["reuse_prefixes"] = options.reuse_prefixes;
+  settings["large_model"] = options.large_engine
+                                ? eval::identity_json(eval::model_identity(options.large_engine->model().path()))
+                                : nlohmann::json();
   eval::check_or_write_settings(dir, settings);
   const fs::path traces_path = dir / "traces.jsonl";
   auto [done, warnings] = eval::load_traces(traces_path);
 
   EvalReport report;
   report.warnings = std::move(warnings);
+  const Model& largest = options.large_engine && options.large_engine->model().n_params() > engine.model().n_params()
+                             ? options.large_engine->model()
+                             : engine.model();
+  report.equivalent_model = fs::path(largest.path()).filename().string();
+  report.equivalent_parameters = largest.n_params();
   std::vector<Job> jobs;
   std::vector<const EvalItem*> job_items;
   for (const auto& item : items) {
@@ -222,6 +250,7 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
   if (options.command_verifier) runtime.set_verifier(*options.command_verifier);
   if (options.self_evaluator) runtime.set_verifier(*options.self_evaluator);
+  if (options.large_engine) runtime.set_large_model(*options.large_engine);
   const size_t total = jobs.size();
   for (size_t i = 0; i < jobs.size(); ++i) {
     // A row that cannot be written throws out of the run: nothing after it is computed.
@@ -245,7 +274,7 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
         auto it = done.find({item->id, s->name()});
         if (it != done.end()) rows.push_back(&it->second);
       }
-      out.push_back(summarize(s->name(), rows, options.seed));
+      out.push_back(summarize(s->name(), rows, options.seed, report.equivalent_parameters));
       out.back().errors = int(members.size() - rows.size());
     }
     return out;

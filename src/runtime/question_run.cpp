@@ -11,14 +11,19 @@ namespace ponder {
 
 QuestionRun::QuestionRun(Runtime& runtime, QuestionId id, std::string question, std::vector<Token> prompt,
                          EventSink sink)
+    : QuestionRun(runtime, runtime.generator(), false, id, std::move(question), std::move(prompt), std::move(sink)) {}
+
+QuestionRun::QuestionRun(Runtime& runtime, Engine& engine, bool is_large, QuestionId id, std::string question,
+                         std::vector<Token> prompt, EventSink sink)
     : runtime_(runtime),
-      engine_(runtime.generator()),
+      engine_(engine),
       id_(id),
       question_(std::move(question)),
       prompt_(std::move(prompt)),
       sink_(std::move(sink)),
       request_(engine_.begin_request()),
-      tree_tokens_(int64_t(prompt_.size())) {}
+      tree_tokens_(int64_t(prompt_.size())),
+      is_large_(is_large) {}
 
 QuestionRun::~QuestionRun() { finish_run(); }
 
@@ -57,6 +62,7 @@ void QuestionRun::require_idle(SampleId id, const char* what) {
 void QuestionRun::emit(Event event) {
   if (!sink_) return;
   event.question = id_;
+  event.large_model = is_large_;
   sink_(event);
 }
 
@@ -156,17 +162,52 @@ void QuestionRun::generate(SampleId id, const GenerationOptions& generation, std
 
 void QuestionRun::extend(SampleId id, const std::string& text) {
   require_idle(id, "extend");
+  extend_with(id, engine_.model().tokenize(text, false), text);
+}
+
+void QuestionRun::extend(SampleId id, const std::vector<Token>& tokens) {
+  require_idle(id, "extend");
+  extend_with(id, tokens, engine_.model().detokenize(tokens));
+}
+
+void QuestionRun::extend_with(SampleId id, const std::vector<Token>& tokens, const std::string& text) {
   Sample& s = sample(id);
-  const std::vector<Token> tokens = engine_.model().tokenize(text, false);
   if (tokens.empty()) return;
+  // Scoring appends the tokens to the sequence (checking them); their logprobs arrive with it.
+  engine_.score(s.seq, tokens);
   for (Token t : tokens) s.records.push_back({t, 0.0f, 0.0f, {}});
   s.text += text;
   tree_tokens_ += int64_t(tokens.size());
   s.reported_lines_end = s.records.size();
-  // Scoring appends the tokens to the sequence; their logprobs arrive with it.
   s.mode = Sample::Mode::extending;
-  engine_.score(s.seq, tokens);
   emit({.kind = EventKind::extended, .sample = id, .text = text});
+}
+
+void QuestionRun::stop(SampleId id) {
+  Sample& s = sample(id);
+  if (s.mode != Sample::Mode::generating) return;
+  engine_.cancel(s.seq);
+  report_lines(id, true);
+  sync(id);
+}
+
+QuestionRun& QuestionRun::large() {
+  if (is_large_) throw std::logic_error("large: this is already the large model's view of the question");
+  if (!large_) {
+    Engine* engine = runtime_.large_engine();
+    if (!engine) throw std::logic_error("large: no large model is attached (--large-model PATH)");
+    // The same tokens when the vocabularies match (a sample can then move between the
+    // models); else the question as the large model reads it.
+    std::vector<Token> prompt =
+        (runtime_.capabilities() & kSwitchModels) ? prompt_ : format_question(engine->model(), question_);
+    if (prompt.size() >= size_t(engine->context_per_sequence())) {
+      throw std::invalid_argument("the prompt's " + std::to_string(prompt.size()) +
+                                  " tokens leave no room in the large model's " +
+                                  std::to_string(engine->context_per_sequence()) + "-token context per sequence");
+    }
+    large_.reset(new QuestionRun(runtime_, *engine, true, id_, question_, std::move(prompt), sink_));
+  }
+  return *large_;
 }
 
 void QuestionRun::truncate(SampleId id, int position) {
@@ -309,6 +350,7 @@ SampleTrace QuestionRun::read(SampleId id) const {
   t.id = id;
   t.parent = s.parent;
   t.fork_position = s.fork_position;
+  t.large_model = is_large_;
   if (runtime_.options().record_tokens) {
     for (const auto& r : s.records) t.token_logprobs.push_back({r.token, r.logprob});
   }
@@ -832,13 +874,29 @@ QuestionRun::Wait QuestionRun::next_step() {
 
 bool QuestionRun::try_resume() {
   after_step();
-  if (!waiter_ || !waiting_for_()) return false;
-  waiting_for_ = nullptr;
-  std::exchange(waiter_, {}).resume();
+  if (large_) large_->after_step();
+  // The strategy waits on one view at a time: this one, or the large model's.
+  QuestionRun* waiting = waiter_ ? this : large_ && large_->waiter_ ? large_.get() : nullptr;
+  if (!waiting || !waiting->waiting_for_()) return false;
+  waiting->waiting_for_ = nullptr;
+  std::exchange(waiting->waiter_, {}).resume();
   return true;
 }
 
+bool QuestionRun::waiting_externally() const {
+  return (waiter_ && external_wait_) || (large_ && large_->waiting_externally());
+}
+
 Cost QuestionRun::finish_run() {
+  Cost large_verifier;
+  if (large_) {
+    // Its verifier tokens are counted with this view's, once.
+    Cost large = large_->finish_run();
+    large_verifier = large_->verifier_cost();
+    large.verifier_tokens = 0;
+    large_cost_ = large;
+    large_.reset();
+  }
   for (size_t i = 0; i < samples_.size(); ++i) release(SampleId(i));
   for (SeqId s : judge_scratch_) {
     if (engine_.contains(s)) engine_.free(s);
@@ -862,8 +920,10 @@ Cost QuestionRun::finish_run() {
     const Cost v = verifier->end_request(verifier_request_);
     verifier_request_ = 0;
     cost.verifier_tokens += v.prompt_tokens + v.scored_tokens;
-    verifier_cost_ = v;
+    verifier_cost_ += v;
   }
+  cost.verifier_tokens += large_verifier.prompt_tokens + large_verifier.scored_tokens;
+  verifier_cost_ += large_verifier;
   return cost;
 }
 

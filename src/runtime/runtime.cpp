@@ -35,7 +35,8 @@ const char* event_kind_name(EventKind kind) {
 std::string capability_names(Capabilities caps) {
   static const std::pair<Capability, const char*> names[] = {
       {kSample, "sample"}, {kLogprobs, "logprobs"}, {kFork, "fork"},         {kExtend, "extend"},
-      {kScore, "score"},   {kTruncate, "truncate"}, {kVerify, "a verifier"}};
+      {kScore, "score"},   {kTruncate, "truncate"}, {kVerify, "a verifier"},
+      {kLargeModel, "a large model"}, {kSwitchModels, "a large model with the generator's vocabulary"}};
   std::string out;
   for (const auto& [bit, name] : names) {
     if (caps & bit) out += (out.empty() ? "" : ", ") + std::string(name);
@@ -63,6 +64,17 @@ struct Runtime::Active {
 namespace {
 // KV slots a question may hold at once: its prompt and the samples its strategy keeps.
 int slots_held(const Strategy& s) { return s.held_samples() + 1; }
+
+// The same tokens with the same texts: a sample can move from one model to the other.
+bool same_vocabulary(const Model& a, const Model& b) {
+  if (a.n_vocab() != b.n_vocab() || a.bos() != b.bos() || a.eos() != b.eos()) return false;
+  for (Token t = 0; t < a.n_vocab(); ++t) {
+    if (a.token_piece(t) != b.token_piece(t) || a.is_end_of_generation(t) != b.is_end_of_generation(t)) return false;
+  }
+  return true;
+}
+
+std::string file_name(const Model& m) { return std::filesystem::path(m.path()).filename().string(); }
 }  // namespace
 
 void RuntimeOptions::validate(const Engine& generator) const {
@@ -122,6 +134,17 @@ void Runtime::set_verifier(SelfEvaluator verifier) {
   self_.emplace(std::move(verifier));
 }
 
+void Runtime::set_large_model(Engine& engine) {
+  if (&engine == &generator_) throw std::invalid_argument("set_large_model: the large model needs its own engine");
+  if (engine.max_sequences() < generator_.max_sequences()) {
+    throw std::invalid_argument("large model engine: needs >= " + std::to_string(generator_.max_sequences()) +
+                                " sequence slots (the generator's: the questions it admits may use both), not " +
+                                std::to_string(engine.max_sequences()));
+  }
+  large_engine_ = &engine;
+  same_vocabulary_ = same_vocabulary(generator_.model(), engine.model());
+}
+
 VerifierKind Runtime::verifier_kind() const {
   if (verifier_) return VerifierKind::prm;
   if (command_) return VerifierKind::command;
@@ -138,6 +161,8 @@ Capabilities Runtime::capabilities() const {
   Capabilities caps = kSample | kLogprobs | kFork | kExtend | kScore;
   if (generator_.model().supports_rollback()) caps |= kTruncate;
   if (verifier_kind() != VerifierKind::none) caps |= kVerify;
+  if (large_engine_) caps |= kLargeModel;
+  if (large_engine_ && same_vocabulary_) caps |= kSwitchModels;
   return caps;
 }
 
@@ -148,15 +173,23 @@ QuestionId Runtime::submit(Job job) {
     throw std::invalid_argument("strategy '" + job.strategy->name() + "' needs " + capability_names(missing) +
                                 ", which this backend lacks" +
                                 (missing & kVerify ? " (give a verifier: --verifier MODEL, --verifier self or --verifier-command PROGRAM)"
-                                                   : ""));
+                                 : missing & kLargeModel
+                                     ? " (give a large model: --large-model PATH; the generator is the small one)"
+                                 : missing & kSwitchModels ? " (the large model's tokens differ from the generator's)"
+                                                           : ""));
   }
   // Admitted only when its slots are free, it would wait forever for more than exist.
   const int held = slots_held(*job.strategy);
-  for (const Engine* engine : {static_cast<const Engine*>(&generator_), static_cast<const Engine*>(verifier_engine_)}) {
-    if (engine && held > engine->max_sequences() && (engine == &generator_ || (job.strategy->needs() & kVerify))) {
+  for (const Engine* engine : {static_cast<const Engine*>(&generator_), static_cast<const Engine*>(verifier_engine_),
+                               static_cast<const Engine*>(large_engine_)}) {
+    const bool used = engine == &generator_ || (engine == verifier_engine_ && (job.strategy->needs() & kVerify)) ||
+                      (engine == large_engine_ && (job.strategy->needs() & kLargeModel));
+    if (engine && held > engine->max_sequences() && used) {
       throw std::invalid_argument("strategy '" + job.strategy->name() + "' keeps " +
                                   std::to_string(held - 1) + " samples and its prompt at once: it needs " +
-                                  (engine == &generator_ ? "max-sequences" : "the verifier's sequence slots") +
+                                  (engine == &generator_        ? "max-sequences"
+                                   : engine == verifier_engine_ ? "the verifier's sequence slots"
+                                                                : "the large model's sequence slots") +
                                   " >= " + std::to_string(held) + " (there are " +
                                   std::to_string(engine->max_sequences()) + ")");
     }
@@ -188,16 +221,24 @@ void Runtime::complete(Active& a, std::string error) {
   a.task.reset();  // the coroutine goes before the run it refers to
   Cost cost;
   Cost verifier_cost;
+  std::optional<Cost> large_cost;
   if (a.run) {
     cost = a.run->finish_run();
     verifier_cost = a.run->verifier_cost();
+    large_cost = a.run->large_cost();
   }
   if (!error.empty()) r = StrategyResult{};
   r.strategy = a.job.strategy->name();
   r.cost = cost;
   r.error = error;
-  auto file_name = [](const Model& m) { return std::filesystem::path(m.path()).filename().string(); };
   r.costs.push_back({"generator", file_name(generator_.model()), generator_.model().n_params(), cost});
+  if (large_cost) {
+    // The two generators ran side by side: their work adds up, their times overlap.
+    r.cost += *large_cost;
+    r.cost.wall_ms = std::max(cost.wall_ms, large_cost->wall_ms);
+    r.costs.push_back({"large generator", file_name(large_engine_->model()), large_engine_->model().n_params(),
+                       *large_cost});
+  }
   if (verifier_cost.prompt_tokens + verifier_cost.scored_tokens > 0) {
     r.costs.push_back({"verifier", file_name(verifier_->model()), verifier_->model().n_params(), verifier_cost});
   }
@@ -278,7 +319,7 @@ bool Runtime::pump() {
   admit();
   if (active_.empty()) return false;
   int64_t progress = 0;
-  for (Engine* engine : {&generator_, verifier_engine_}) {
+  for (Engine* engine : {&generator_, large_engine_, verifier_engine_}) {
     if (!engine || engine->idle()) continue;
     const int64_t before = engine->stats().decoded_tokens;
     progress += int64_t(engine->step().size());

@@ -197,6 +197,8 @@ json event_json(const Event& e) {
     default:
       return nullptr;
   }
+  // A cascade's samples on the large model are numbered apart from the small model's.
+  if (e.large_model && j.contains("sample")) j["large_model"] = true;
   return j;
 }
 

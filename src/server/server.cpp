@@ -89,6 +89,8 @@ struct Server::ServedEngine {
   std::unique_ptr<Engine> engine;
   std::string verifier_name;
   std::unique_ptr<Engine> verifier_engine;
+  std::string large_name;
+  std::unique_ptr<Engine> large_engine;
   std::unique_ptr<Runtime> runtime;  // after the engines: it goes first
 
   std::mutex mutex;  // admission and shutdown
@@ -168,6 +170,12 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
       m->verifier_engine = std::make_unique<Engine>(verifier_model, engine_options_for(*verifier_model, v));
       m->runtime->set_verifier(*m->verifier_engine, std::move(prm));
       m->verifier_name = std::filesystem::path(s.verifier_path).stem().string();
+    }
+    if (!s.large_path.empty()) {
+      auto large_model = Model::load(s.large_path);
+      m->large_engine = std::make_unique<Engine>(large_model, engine_options_for(*large_model, work));
+      m->runtime->set_large_model(*m->large_engine);
+      m->large_name = std::filesystem::path(s.large_path).stem().string();
     }
     m->running_limit = m->runtime->options().max_in_flight;
     m->capacity = m->running_limit + options_.max_queue;
@@ -352,6 +360,7 @@ void Server::add_routes() {
                           {"v", kv_cache_type_name(options_.kv_cache.v)}}},
                         {"prompt_cache", options_.prompt_cache},
                         {"verifier", m->verifier_name.empty() ? json(nullptr) : json(m->verifier_name)},
+                        {"large_model", m->large_name.empty() ? json(nullptr) : json(m->large_name)},
                         {"default_strategy", options_.default_strategy},
                         {"strategies", strategy_names()}}}});
     }
@@ -443,6 +452,12 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
                                 "strategy '" + probe->name() + "' needs a verifier; model '" + m.name +
                                     "' has none (start the server with --verifier)",
                                 "verifier_unavailable"));
+    }
+    if ((probe->needs() & kLargeModel) && m.large_name.empty()) {
+      return refuse(bad_request(r.strategy_param,
+                                "strategy '" + probe->name() + "' needs a large model; model '" + m.name +
+                                    "' has none (start the server with --large-model)",
+                                "large_model_unavailable"));
     }
   }
   record.strategy = r.raw() ? std::string(kRawStrategy) : probe->name();

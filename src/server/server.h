@@ -34,6 +34,7 @@ struct ServedModel {
   std::string name;           // what clients write in "model"
   std::string path;           // the GGUF file
   std::string verifier_path;  // a process reward model for prm-* strategies; empty: none
+  std::string large_path;     // a large model for cascade and ead (this one is the small); empty: none
 };
 
 struct ServerOptions {

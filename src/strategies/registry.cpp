@@ -54,6 +54,13 @@ void StrategyOptions::validate() const {
   require(deepconf.min_votes >= 1, "deepconf.min_votes", ">= 1");
   require(deepconf.keep > 0.0 && deepconf.keep <= 1.0, "deepconf.keep", "in (0, 1]");
   controller.validate();
+  require(cascade.small_samples >= 1 && cascade.small_samples <= kMaxBudget, "cascade.small_samples",
+          "in [1, " + std::to_string(kMaxBudget) + "]");
+  require(cascade.agreement > 0.0 && cascade.agreement <= 1.0, "cascade.agreement", "in (0, 1]");
+  require(!cascade.escalation.empty(), "cascade.escalation", "a strategy name");
+  require(std::isfinite(ead.threshold) && ead.threshold > 0.0, "ead.threshold", "a finite number > 0 (nats)");
+  require(ead.window >= 1, "ead.window", ">= 1");
+  require(ead.dwell >= 1, "ead.dwell", ">= 1");
 }
 
 namespace {
@@ -115,6 +122,13 @@ const Entry kStrategies[] = {
      Budget::required, make_deepconf},
     {"deepconf-offline", "deepconf-offline@N", "DeepConf offline: N traces, the most confident share votes",
      Budget::required, make_deepconf_offline},
+    {"cascade", "cascade@N",
+     "the small model (-m) votes first (--cascade-samples); the large one (--large-model) runs "
+     "--cascade-escalation with budget N when it disagrees",
+     Budget::required, make_cascade},
+    {"ead", "ead@N", "entropy adaptive decoding: N samples, each written by the large model (--large-model) "
+     "while its rolling entropy is high (--ead-threshold)",
+     Budget::required, make_ead},
 };
 
 std::string budget_range() { return "[1, " + std::to_string(kMaxBudget) + "]"; }

@@ -29,6 +29,8 @@ std::unique_ptr<Strategy> make_entropic_particle_filter(std::string name, int n,
 std::unique_ptr<Strategy> make_astar(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_deepconf(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_deepconf_offline(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_cascade(std::string name, int n, const StrategyOptions& o);
+std::unique_ptr<Strategy> make_ead(std::string name, int n, const StrategyOptions& o);
 
 // Launches n samples at once, waits for all of them, returns their traces in launch order.
 // `last`: no later launch follows, so the prompt's slot goes to the last sample.

@@ -203,6 +203,60 @@ TEST_F(EvalRun, WritesTracesSummaryAndTable) {
   EXPECT_TRUE(summary_without_timings(dir_ + "/full")["strategies"][0].contains("accuracy"));
 }
 
+TEST_F(EvalRun, CountsEachModelsTokensInTheLargestModelsUnits) {
+  // tiny as the small model, tiny-gqa (more parameters, the same tokens) as the large one.
+  auto large_model = Model::load(test::random_model_path("tiny-gqa"));
+  ASSERT_GT(large_model->n_params(), model_->n_params());
+  EngineOptions e;
+  e.max_sequences = 16;
+  e.context_per_sequence = 64;
+  e.threads = 1;
+  Engine engine(model_, e);
+  Engine large(large_model, e);
+  EvalOptions o = options_;
+  o.strategies = {"vote@2", "cascade@2"};
+  o.strategy_options.cascade.escalation = "vote";
+  o.strategy_options.cascade.small_samples = 2;
+  o.out_dir = dir_ + "/cascade";
+  o.large_engine = &large;
+  const EvalReport report = run_eval(engine, data_, o);
+  EXPECT_EQ(report.equivalent_model, "tiny-gqa.gguf");
+  EXPECT_EQ(report.equivalent_parameters, large_model->n_params());
+  ASSERT_EQ(report.strategies.size(), 2u);
+  const double ratio = double(model_->n_params()) / double(large_model->n_params());
+  const StrategySummary& vote = report.strategies[0];
+  EXPECT_NEAR(vote.equivalent_tokens, vote.generated_tokens * ratio, 1e-9);
+  EXPECT_EQ(vote.large_share, 0.0);
+
+  // The cascade's tokens, model by model, from its trace rows.
+  double small_tokens = 0, large_tokens = 0;
+  std::ifstream traces(o.out_dir + "/traces.jsonl");
+  for (std::string line; std::getline(traces, line);) {
+    const json row = json::parse(line);
+    if (row["strategy"] != "cascade@2") continue;
+    for (const auto& c : row["costs"]) {
+      (c["role"] == "large generator" ? large_tokens : small_tokens) += c["cost"]["generated_tokens"].get<double>();
+    }
+  }
+  const StrategySummary& cascade = report.strategies[1];
+  ASSERT_GT(large_tokens, 0.0) << "the noise model's votes should split and escalate";
+  EXPECT_NEAR(cascade.large_share, large_tokens / (small_tokens + large_tokens), 1e-12);
+  EXPECT_NEAR(cascade.equivalent_tokens, (small_tokens * ratio + large_tokens) / 6.0, 1e-9);
+  EXPECT_NEAR(cascade.generated_tokens, (small_tokens + large_tokens) / 6.0, 1e-9);
+
+  const json summary = json::parse(std::ifstream(o.out_dir + "/summary.json"));
+  EXPECT_EQ(summary["equivalent_to"]["model"], "tiny-gqa.gguf");
+  EXPECT_TRUE(summary["strategies"][1].contains("equivalent_tokens"));
+  std::ifstream md(o.out_dir + "/summary.md");
+  const std::string table((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(table.find("equivalent tokens / q | large-model share |"), std::string::npos) << table;
+
+  // A cascade without a large model is refused.
+  o.large_engine = nullptr;
+  o.out_dir = dir_ + "/no-large";
+  EXPECT_THROW(run_eval(engine, data_, o), std::invalid_argument);
+}
+
 TEST_F(EvalRun, SameSeedSameSummaryBitForBit) {
   run("one");
   run("two");

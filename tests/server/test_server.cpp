@@ -273,6 +273,9 @@ TEST(Server, BadRequestsGetOpenAIErrors) {
        R"({"model": "tiny:prm-vote@2", "messages": [{"role": "user", "content": "q"}]})", 400,
        "verifier_unavailable"},
       {"/v1/chat/completions",
+       R"({"model": "tiny:cascade@2", "messages": [{"role": "user", "content": "q"}]})", 400,
+       "large_model_unavailable"},
+      {"/v1/chat/completions",
        R"({"model": "tiny", "temperature": -1, "messages": [{"role": "user", "content": "q"}]})", 400,
        "out_of_range"},
       {"/v1/completions", R"({"model": "tiny", "prompt": ")" + long_prompt + R"("})", 400,
@@ -631,6 +634,28 @@ TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
   EXPECT_GT(r.body["usage"]["ponder"]["verifier_tokens"].get<int>(), 0);
   auto models = json::parse(s.client().Get("/v1/models")->body);
   EXPECT_EQ(models["data"][0]["ponder"]["verifier"], "toy-prm");
+}
+
+TEST(ServerToy, CascadesFromTheSmallModelToItsLargeModel) {
+  ServerOptions o;
+  ServedModel small{"toy-reasoner-s", toy::small_reasoner_path(), ""};
+  small.large_path = toy::default_reasoner_path();
+  o.models.push_back(small);
+  o.max_sequences = 16;
+  o.threads = 1;
+  RunningServer s(o);
+  // Sampled hot, the small model's four samples disagree and the large model answers.
+  json request = {{"model", "toy-reasoner-s:cascade@2"},
+                  {"seed", 1},
+                  {"temperature", 2.0},
+                  {"messages", {{{"role", "user"}, {"content", "a=61; b=a-35; c=b*4; c?"}}}}};
+  const Reply r = post(s, "/v1/chat/completions", request.dump());
+  ASSERT_EQ(r.status, 200) << r.text;
+  const json& decision = r.body["choices"][0]["ponder"];
+  EXPECT_NE(decision["stop_reason"].get<std::string>().find("escalated to the large model"), std::string::npos)
+      << decision.dump();
+  auto models = json::parse(s.client().Get("/v1/models")->body);
+  EXPECT_EQ(models["data"][0]["ponder"]["large_model"], "toy-reasoner-l");
 }
 
 }  // namespace
