@@ -139,6 +139,10 @@ void run_calibrate(CalibrateArgs a) {
     probe->info.model_sha256 = eval::cached_file_sha256(a.model);
     probe->info.data = std::filesystem::path(a.data).filename().string();
     probe->info.data_sha256 = data.content_hash;
+    const std::filesystem::path parent = std::filesystem::path(a.out).parent_path();
+    std::error_code made;
+    if (!parent.empty()) std::filesystem::create_directories(parent, made);
+    if (made) throw std::runtime_error("cannot create " + parent.string() + ": " + made.message());
     probe->save(a.out);
     quality = probe->info.cross_validated;
   }

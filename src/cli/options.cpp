@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cli/commands.h"
 #include "ponder/engine.h"
 
 namespace ponder::cli {
@@ -87,6 +88,37 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& sampling, StopParams& s
   cmd->add_option("--max-tokens", stop.max_tokens, "Generated tokens per sample at most")
       ->check(integer_in(1, kMaxTokensOption, "and within the model's context"))
       ->capture_default_str();
+}
+
+void add_thinking_options(CLI::App* cmd, ThinkingArgs& args) {
+  cmd->add_option("--thinking", args.mode,
+                  "Thinking block of the model's chat template: on (think first), off (answer at once), auto (the "
+                  "model decides)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--thinking-budget", args.budget,
+                  "Tokens the model may think before its thinking block is closed for it (-1 = no budget)")
+      ->check(integer_in(-1, kMaxTokensOption, "-1 = no budget"))
+      ->capture_default_str();
+}
+
+ThinkingMode resolve_thinking(const ThinkingArgs& args, const Model& model, StopParams& stop) {
+  const ThinkingMode mode = parse_thinking_mode(args.mode);
+  if (mode == ThinkingMode::automatic && args.budget < 0) return mode;
+  if (mode == ThinkingMode::off && args.budget >= 0) {
+    throw UsageError("--thinking-budget: with --thinking off there is no thinking to budget");
+  }
+  try {
+    const ChatTemplate chat(model);
+    if (!chat.supports_thinking()) {
+      throw UsageError(std::string(args.budget >= 0 ? "--thinking-budget" : "--thinking") + ": the chat template of " +
+                       model.path() + " has no thinking block");
+    }
+    if (args.budget >= 0) stop.thinking = chat.thinking_budget(args.budget);
+  } catch (const ModelError& e) {
+    throw UsageError(std::string(args.budget >= 0 ? "--thinking-budget" : "--thinking") + ": " + e.what());
+  }
+  return mode;
 }
 
 void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences) {

@@ -22,6 +22,7 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   EngineArgs engine;
+  ThinkingArgs thinking;
   StrategyOptions options;
 };
 
@@ -86,14 +87,19 @@ void print_summary(const StrategyResult& r) {
 void run_question(RunArgs a) {
   if (a.question.empty()) throw UsageError("run: the question is empty");
   if (a.model.empty()) a.model = default_model_path();
-  std::shared_ptr<const Strategy> strategy = make_strategy(a.strategy, a.options, a.budget);
+  make_strategy(a.strategy, a.options, a.budget);  // a bad name fails before the model loads
 
   auto model = Model::load(a.model);
   check_text_fits(*model, a.question, model->n_ctx_train(), "the question");
+  const ThinkingMode thinking = resolve_thinking(a.thinking, *model, a.options.generation.stop);
+  std::shared_ptr<const Strategy> strategy = make_strategy(a.strategy, a.options, a.budget);
   Workload work;
   // The prompt's sequence and the samples the strategy keeps or draws at once.
   work.sequences = std::max(strategy->budget(), strategy->held_samples()) + 1;
-  work.prompt_tokens = int(format_question(*model, a.question).size());
+  work.prompt_tokens = int((thinking == ThinkingMode::automatic
+                                ? format_question(*model, a.question)
+                                : format_question(*model, ChatTemplate(*model), a.question, thinking))
+                               .size());
   work.max_new_tokens = a.options.generation.stop.max_tokens;
   work.threads = a.engine.threads;
   const EngineOptions engine_options = engine_options_for(*model, work);
@@ -101,7 +107,7 @@ void run_question(RunArgs a) {
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, (strategy->needs() & kVerify) != 0,
                                          engine_options.max_sequences, a.engine.threads, a.options.search.step_delimiter);
 
-  Runtime runtime(engine, {.max_in_flight = 1});
+  Runtime runtime(engine, {.max_in_flight = 1, .thinking = thinking});
   verifier.attach(runtime);
   EventSink live;
   if (a.verbose && !a.json) live = print_event;
@@ -132,6 +138,7 @@ void add_run_command(CLI::App& app) {
   add_search_options(cmd, a->options.search);
   add_deepconf_options(cmd, a->options.deepconf);
   add_engine_options(cmd, a->engine, false);
+  add_thinking_options(cmd, a->thinking);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");
   cmd->footer(strategy_list_help());

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "ponder/chat_template.h"
 #include "server/metrics.h"
 
 namespace httplib {
@@ -51,6 +52,11 @@ struct ServerOptions {
   int read_timeout_seconds = 10;    // a request (headers and body) not read by then is dropped: 400
   double time_limit_seconds = 0;    // per request; 0: none. Past it the questions are cancelled: 504
   int http_threads = 0;             // connections served at once; 0: running + queued questions + 8
+  // Chat requests that say nothing of thinking (ponder.thinking, ponder.thinking_budget):
+  // the thinking mode and budget (-1: none). Other than the defaults, every model's chat
+  // template must have a thinking block.
+  ThinkingMode thinking = ThinkingMode::automatic;
+  int thinking_budget = -1;
 
   void validate() const;  // throws std::invalid_argument naming the field and what is allowed
 };

@@ -13,47 +13,15 @@
 #include "ponder/engine.h"
 #include "ponder/runtime.h"
 #include "support/test_models.h"
-#include "toy/llama_gguf.h"
-#include "toy/random_models.h"
 
 namespace ponder {
 namespace {
 
-// A chat template in the style of Qwen3's: ChatML turns, an assistant's reasoning shown in
-// a <think> block, and `enable_thinking=false` closing an empty block in the prompt.
-constexpr const char* kQwenStyle = R"({%- for message in messages -%}
-{%- if message.role == "assistant" -%}
-{{- '<|im_start|>assistant\n' -}}
-{%- if message.reasoning_content is defined and message.reasoning_content -%}
-{{- '<think>\n' + message.reasoning_content + '\n</think>\n\n' -}}
-{%- endif -%}
-{{- message.content + '<|im_end|>\n' -}}
-{%- else -%}
-{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' -}}
-{%- endif -%}
-{%- endfor -%}
-{%- if add_generation_prompt -%}
-{{- '<|im_start|>assistant\n' -}}
-{%- if enable_thinking is defined and enable_thinking is false -%}
-{{- '<think>\n\n</think>\n\n' -}}
-{%- endif -%}
-{%- endif -%})";
+using test::kChatmlTemplate;
+using test::kQwenStyleTemplate;
 
-// The same turns without any thinking block.
-constexpr const char* kPlainChatml = R"({%- for message in messages -%}
-{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' -}}
-{%- endfor -%}
-{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%})";
-
-// The tiny random model with `chat_template` in its metadata (written once per template).
 std::shared_ptr<const Model> tiny_with_template(const std::string& name, const std::string& chat_template) {
-  const std::string path = test::scratch_dir("thinking-" + name) + "/model.gguf";
-  const toy::LlamaShape shape = toy::random_model_presets().at("tiny").shape;
-  toy::GgufWriteOptions options;
-  options.chat_template = chat_template;
-  toy::write_llama_gguf(path, shape, toy::random_llama_weights(shape, 1, 2.0f / std::sqrt(float(shape.n_embd))),
-                        options);
-  return Model::load(path);
+  return Model::load(test::tiny_model_with_template(name, chat_template));
 }
 
 std::vector<Token> tokens_of(const Model& model, const std::string& text) { return model.tokenize(text, false, true); }
@@ -122,7 +90,7 @@ TEST(ThinkingTracker, RefusesEmptyTags) {
 // --- templates
 
 TEST(ChatTemplate, FindsTheThinkingTagsOfAQwenStyleTemplate) {
-  auto model = tiny_with_template("qwen", kQwenStyle);
+  auto model = tiny_with_template("qwen", kQwenStyleTemplate);
   const ChatTemplate chat(*model);
   ASSERT_TRUE(chat.supports_thinking());
   EXPECT_EQ(chat.thinking_tags().start, "<think>");
@@ -130,7 +98,7 @@ TEST(ChatTemplate, FindsTheThinkingTagsOfAQwenStyleTemplate) {
 }
 
 TEST(ChatTemplate, RendersThinkingOnOffAndAuto) {
-  auto model = tiny_with_template("qwen", kQwenStyle);
+  auto model = tiny_with_template("qwen", kQwenStyleTemplate);
   const ChatTemplate chat(*model);
   const std::vector<ChatMessage> messages = {{"user", "a=3; b=a*2; b?"}};
   const std::string head = "<|im_start|>user\na=3; b=a*2; b?<|im_end|>\n<|im_start|>assistant\n";
@@ -145,7 +113,7 @@ TEST(ChatTemplate, RendersThinkingOnOffAndAuto) {
 }
 
 TEST(ChatTemplate, ATemplateWithoutABlockRefusesOnAndOff) {
-  auto model = tiny_with_template("chatml", kPlainChatml);
+  auto model = tiny_with_template("chatml", kChatmlTemplate);
   const ChatTemplate chat(*model);
   EXPECT_FALSE(chat.supports_thinking());
   EXPECT_EQ(chat.apply({{"user", "hi"}}), "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
@@ -167,7 +135,7 @@ TEST(ChatTemplate, AModelWithoutATemplateIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("has no chat template"), std::string::npos) << e.what();
   }
   // A template given in its place is read instead.
-  const ChatTemplate chat(*model, kQwenStyle);
+  const ChatTemplate chat(*model, kQwenStyleTemplate);
   EXPECT_TRUE(chat.supports_thinking());
 }
 
@@ -211,7 +179,7 @@ TEST(ThinkingBudget, ValidatesItsTags) {
 
 // Thinking forced on, a budget of 5: five sampled tokens, then the close, then the answer.
 TEST(ThinkingBudget, ClosesTheBlockAfterTheBudgetAndLetsTheModelAnswer) {
-  auto model = tiny_with_template("qwen", kQwenStyle);
+  auto model = tiny_with_template("qwen", kQwenStyleTemplate);
   const ChatTemplate chat(*model);
   Engine engine(model, one_thread());
   const RequestId request = engine.begin_request();
@@ -246,7 +214,7 @@ TEST(ThinkingBudget, ClosesTheBlockAfterTheBudgetAndLetsTheModelAnswer) {
 // A search grows samples a step at a time (stop at "\n"), and a fork carries on from its
 // parent: the count is read from the tokens, so the budget holds across calls.
 TEST(ThinkingBudget, HoldsAcrossGenerateCallsStopsAndForks) {
-  auto model = tiny_with_template("qwen", kQwenStyle);
+  auto model = tiny_with_template("qwen", kQwenStyleTemplate);
   const ChatTemplate chat(*model);
   Engine engine(model, one_thread());
   const RequestId request = engine.begin_request();
@@ -279,7 +247,7 @@ TEST(ThinkingBudget, HoldsAcrossGenerateCallsStopsAndForks) {
 
 // Left to the model, the budget starts counting where the block opens.
 TEST(ThinkingBudget, CountsFromWhereTheModelOpensTheBlock) {
-  auto model = tiny_with_template("qwen", kQwenStyle);
+  auto model = tiny_with_template("qwen", kQwenStyleTemplate);
   const ChatTemplate chat(*model);
   Engine engine(model, one_thread());
   const RequestId request = engine.begin_request();
@@ -322,7 +290,7 @@ class EchoPrompt : public StrategyBase {
 };
 
 TEST(ThinkingRuntime, FormatsQuestionsThroughTheTemplate) {
-  auto model = tiny_with_template("qwen", kQwenStyle);
+  auto model = tiny_with_template("qwen", kQwenStyleTemplate);
   Engine engine(model, one_thread());
   const ChatTemplate chat(*model);
   const auto on = format_question(*model, chat, "1+1?", ThinkingMode::on);
@@ -338,7 +306,7 @@ TEST(ThinkingRuntime, RefusesThinkingForAModelWithoutIt) {
   auto model = Model::load(test::random_model_path("tiny"));
   Engine engine(model, one_thread());
   EXPECT_THROW(Runtime(engine, {.max_in_flight = 1, .thinking = ThinkingMode::on}), ModelError);
-  auto chatml = tiny_with_template("chatml", kPlainChatml);
+  auto chatml = tiny_with_template("chatml", kChatmlTemplate);
   Engine chatml_engine(chatml, one_thread());
   EXPECT_THROW(Runtime(chatml_engine, {.max_in_flight = 1, .thinking = ThinkingMode::off}), std::invalid_argument);
 }
