@@ -287,8 +287,9 @@ class Runtime {
   Capabilities capabilities() const;
 
   // Attaches a difficulty probe for QuestionRun::probe_p_correct (replacing any other),
-  // read on a hidden-state context of its own on `threads` threads. Throws
-  // std::invalid_argument when it was fitted on another model (DifficultyProbe::check_model).
+  // read on a hidden-state context of its own on `threads` threads; before start() or
+  // while no question runs (the engine thread reads it). Throws std::invalid_argument
+  // when it was fitted on another model (DifficultyProbe::check_model).
   void set_probe(std::shared_ptr<const DifficultyProbe> probe, int threads = 1);
   const DifficultyProbe* probe() const { return probe_.get(); }
   HiddenStateReader* probe_reader() { return probe_reader_.get(); }
