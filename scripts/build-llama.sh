@@ -31,13 +31,36 @@ stamp="$prefix/.ponder-built"
 server_stamp="$prefix/.ponder-built-server"
 build="$root/build"
 
+src="${PONDER_LLAMA_SRC:-$root/src}"
+common_stamp="$prefix/.ponder-common"
+
+# llama.cpp's `common` library (its Jinja chat templates, which the engine uses for
+# thinking-mode control) is built with the rest but its install rule copies the archive
+# only: put its headers and the archive it needs beside it. A cache built before this
+# step gets it from its build directory, without building anything again.
+install_common() {
+  local from
+  [[ -f "$build/CMakeCache.txt" ]] || return 1
+  from=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+  [[ -d "$from/common" && -f "$build/common/libllama-common-base.a" ]] || return 1
+  rm -rf "$prefix/include/llama-common"
+  mkdir -p "$prefix/include/llama-common/jinja"
+  install -m 644 "$from"/common/*.h "$prefix/include/llama-common/"
+  install -m 644 "$from"/common/jinja/*.h "$prefix/include/llama-common/jinja/"
+  install -m 644 "$build/common/libllama-common-base.a" "$prefix/lib/"
+  touch "$common_stamp"
+}
+
 if [[ -f "$stamp" && ( $with_server == 0 || -f "$server_stamp" ) ]]; then
-  echo "$prefix"
-  exit 0
+  if [[ -f "$common_stamp" ]] || install_common; then
+    echo "$prefix"
+    exit 0
+  fi
+  echo "build-llama: $root has no build directory to take llama.cpp's common headers from; building again" >&2
+  rm -f "$stamp"
 fi
 mkdir -p "$root"
 
-src="${PONDER_LLAMA_SRC:-$root/src}"
 # A build directory answers only to the source it was configured from: reuse that one.
 if [[ -z "${PONDER_LLAMA_SRC:-}" && ! -d "$src/.git" && -f "$build/CMakeCache.txt" ]]; then
   configured=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
@@ -101,6 +124,7 @@ cmake --build "$build" -j "$jobs" --target llama llama-common >>"$root/build.log
 cmake --install "$build" >"$root/install.log"
 mkdir -p "$prefix/bin"
 install -m 755 "$build/bin/llama-batched-bench" "$prefix/bin/llama-batched-bench"
+install_common || { echo "build-llama: installing llama.cpp's common headers failed" >&2; exit 1; }
 touch "$stamp"
 if [[ $with_server == 1 ]]; then build_server; fi
 echo "$prefix"

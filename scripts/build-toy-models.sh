@@ -230,5 +230,8 @@ done
   printf ', "toy-prm": '; cat "$work/steps.json"; printf '}\n'
 } > "$models/toy-eval.json"
 (cd "$models" && sha256sum toy-reasoner-s.gguf toy-reasoner-l.gguf toy-prm.gguf > SHA256SUMS)
+# The default model's difficulty probe is tied to its hash: fitted again (docs/difficulty.md).
+stage "fitting toy-reasoner-l's difficulty probe on the dev split"
+"$build/ponder" calibrate -m "$models/toy-reasoner-l.gguf" --data "$root/data/toy/dev.jsonl" --threads 1 --no-progress
 stage "done"
 cat "$work/eval.md"

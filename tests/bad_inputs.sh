@@ -234,6 +234,12 @@ check model runtime "unknown model architecture: 'telepathy'" "${GEN0[@]}" -m "$
 check model runtime 'chat template .* not supported' "${GEN0[@]}" -m "$M/badtemplate.gguf" --chat
 check model ok 'sample 0' "${GEN0[@]}" -m "$M/badtemplate.gguf"
 check model ok 'sample 0' "${GEN0[@]}" -m "$M/link.gguf"
+# Thinking control: a template llama.cpp's Jinja engine cannot read, or no template.
+check model usage "--thinking: the chat template of .*badtemplate.gguf cannot be read by llama.cpp's Jinja engine" \
+  "${RUN0[@]}" -m "$M/badtemplate.gguf" --thinking on q
+check model usage '--thinking-budget: model .* has no chat template' "${RUN[@]}" --thinking-budget 16 q
+check model usage '--thinking: sometimes not in \{auto,on,off\}' "${RUN[@]}" --thinking sometimes q
+check model usage '--thinking-budget: must be an integer in \[-1, ' "${RUN[@]}" --thinking-budget -2 q
 # A model that claims a huge context: the KV cache is refused by size, not allocated.
 check model usage 'the KV cache for .* would take .* GiB, more than the .* allowed.*at most [0-9]+ new tokens' \
   "$PONDER" generate -p hi -m "$M/ctx2e9.gguf" -n 256 --max-tokens 1048576
@@ -246,6 +252,20 @@ check model runtime "model file not found: $WORK/nowhere/toy-reasoner-l.gguf" \
   env PONDER_MODELS_DIR="$WORK/nowhere" "$PONDER" run -s greedy --max-tokens 4 q
 check model runtime "model file not found: $WORK/nowhere/toy-reasoner-l.gguf" \
   env PONDER_MODELS_DIR="$WORK/nowhere" "$PONDER" generate -p hi
+
+# The difficulty probe: calibrating where greedy is always wrong, probe files that are
+# missing, not probes or for another model, and an output path that is a directory.
+check model usage 'every example has the same label \(0 of 6 right\)' \
+  "$PONDER" calibrate -m "$TINY" --data "$DATA" --max-tokens 4 --no-progress -o "$WORK/tiny.probe.json"
+check model runtime 'cannot read the probe .*missing.probe.json' \
+  "$PONDER" calibrate -m "$TINY" --data "$DATA" --max-tokens 4 --no-progress --evaluate "$WORK/missing.probe.json"
+check model runtime 'bad probe file .*data.jsonl' \
+  "$PONDER" calibrate -m "$TINY" --data "$DATA" --max-tokens 4 --no-progress --evaluate "$DATA"
+check model usage 'probe: fitted on hidden states of 256 values' \
+  "$PONDER" calibrate -m "$TINY" --data "$DATA" --max-tokens 4 --no-progress \
+  --evaluate "$(cd "$(dirname "$0")/.." && pwd)/models/toy-reasoner-l.probe.json"
+check model usage '--out: a probe is written only when fitting' \
+  "$PONDER" calibrate -m "$TINY" --data "$DATA" --evaluate x.json -o y.json
 
 # ---------------------------------------------------------------------------------------
 echo "== values"

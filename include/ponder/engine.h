@@ -206,6 +206,7 @@ class Engine {
   // Waiting for a slot, generating or scoring (false once freed).
   bool busy(SeqId seq) const;
   const Model& model() const { return *model_; }
+  std::shared_ptr<const Model> shared_model() const { return model_; }
   KvLayout kv_layout() const { return layout_; }
   int max_sequences() const { return options_.max_sequences; }
   int context_per_sequence() const { return n_ctx_seq_; }

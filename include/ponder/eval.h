@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ponder/answers.h"
+#include "ponder/chat_template.h"
 #include "ponder/engine.h"
 #include "ponder/strategy.h"
 #include "ponder/verifier.h"
@@ -125,6 +126,7 @@ struct EvalOptions {
   int max_in_flight = 0;     // questions in flight; 0 = automatic
   bool trace_tokens = false;  // trace rows keep every sample's tokens and logprobs (for replay)
   bool reuse_prefixes = true;  // off: every step re-reads its prefix (RuntimeOptions::reuse_prefixes)
+  ThinkingMode thinking = ThinkingMode::automatic;  // RuntimeOptions::thinking
   // Called on run_eval's thread after each finished run (item x strategy), with the runs
   // done so far and those to do in this call (resumed runs not counted); may be empty.
   std::function<void(size_t done, size_t total)> on_progress;

@@ -75,6 +75,8 @@ class Model {
   int32_t n_vocab() const;
   int32_t n_ctx_train() const;
   int64_t n_params() const;
+  // The width of its hidden states (what a difficulty probe reads).
+  int32_t n_embd() const;
   // Recurrent and hybrid models cannot drop a sequence's tail (truncate).
   bool supports_rollback() const;
   const std::string& path() const { return path_; }

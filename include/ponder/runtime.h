@@ -27,8 +27,11 @@
 #include <thread>
 #include <vector>
 
+#include "ponder/chat_template.h"
 #include "ponder/engine.h"
 #include "ponder/events.h"
+#include "ponder/hidden_state.h"
+#include "ponder/probe.h"
 #include "ponder/strategy.h"
 #include "ponder/verifier.h"
 
@@ -114,6 +117,13 @@ class QuestionRun {
   double mean_logprob(SampleId sample, int tokens) const;
   FinishReason finish(SampleId sample) const;
   int launched() const { return int(samples_.size()); }
+
+  // --- difficulty
+  // P(the greedy answer is right) by the runtime's difficulty probe (Runtime::set_probe),
+  // or none without one. The first call reads the prompt once on the probe's own context,
+  // there and then (one prefill, on the engine thread), counted in the question's prompt
+  // and decoded tokens; later calls return the same value.
+  std::optional<double> probe_p_correct();
 
   // --- ending samples
   // Reads a finished sample, extracts its answer and frees it (event `finished`).
@@ -260,6 +270,8 @@ class QuestionRun {
   bool is_large_ = false;               // this is the large model's view of the question
   std::unique_ptr<QuestionRun> large_;  // the large model's view, once asked for
   std::optional<Cost> large_cost_;
+  std::optional<double> probe_p_correct_;
+  Cost probe_cost_;  // the probe's prefill of the prompt
 };
 
 struct Job {
@@ -282,6 +294,12 @@ struct RuntimeOptions {
   // step re-reads its whole prefix into a fresh sequence, and the verifier re-reads whole
   // solutions. Same samples (same seeds), more decoding.
   bool reuse_prefixes = true;
+  // How questions are put to a model whose chat template has a thinking block: `on` or
+  // `off` renders them through its Jinja template (ponder/chat_template.h), which the
+  // model must have (else the runtime is refused); `automatic` keeps format_question's
+  // prompt. A job's own prompt is used as given. A thinking budget is a generation
+  // option (StopParams::thinking).
+  ThinkingMode thinking = ThinkingMode::automatic;
   void validate(const Engine& generator) const;  // throws std::invalid_argument
 };
 
@@ -305,6 +323,14 @@ class Runtime {
   void set_large_model(Engine& engine);
   VerifierKind verifier_kind() const;
   Capabilities capabilities() const;
+
+  // Attaches a difficulty probe for QuestionRun::probe_p_correct (replacing any other),
+  // read on a hidden-state context of its own on `threads` threads; before start() or
+  // while no question runs (the engine thread reads it). Throws std::invalid_argument
+  // when it was fitted on another model (DifficultyProbe::check_model).
+  void set_probe(std::shared_ptr<const DifficultyProbe> probe, int threads = 1);
+  const DifficultyProbe* probe() const { return probe_.get(); }
+  HiddenStateReader* probe_reader() { return probe_reader_.get(); }
 
   // Queues a question; thread-safe. Throws std::invalid_argument when the strategy needs
   // a capability the runtime lacks.
@@ -352,6 +378,9 @@ class Runtime {
   std::optional<ProcessRewardModel> verifier_;
   std::optional<CommandVerifier> command_;
   std::optional<SelfEvaluator> self_;
+  std::shared_ptr<const DifficultyProbe> probe_;
+  std::unique_ptr<HiddenStateReader> probe_reader_;
+  std::unique_ptr<ChatTemplate> chat_;  // thinking on or off: the generator's Jinja template
   RuntimeOptions options_;
   std::atomic<uint64_t> wakes_{0};
 
@@ -374,6 +403,10 @@ class Runtime {
 // The question as the model reads it: its chat template (or the plain format
 // "question\n"), tokenized with BOS.
 std::vector<Token> format_question(const Model& model, const std::string& question);
+// The same through the model's Jinja template with thinking forced on, off, or left to
+// the model (ChatTemplate::apply), tokenized with BOS and special tokens.
+std::vector<Token> format_question(const Model& model, const ChatTemplate& chat, const std::string& question,
+                                   ThinkingMode thinking);
 
 // One question, one strategy, blocking.
 StrategyResult run_strategy(Engine& engine, const Strategy& strategy, const std::string& question);

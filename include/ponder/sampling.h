@@ -23,11 +23,26 @@ struct SamplingParams {
   void validate() const;
 };
 
+// A thinking-token budget: once the model has generated `tokens` tokens inside a thinking
+// block (after `start`, before `end`), the engine writes `close` in their place, token by
+// token as if sampled (each with the model's own logprob of it), and the model goes on to
+// answer. The count is read from the sequence's tokens at each generate(), so it holds
+// across the steps of a search and across forks. ChatTemplate::thinking_budget fills it in.
+struct ThinkingBudget {
+  int tokens = -1;    // generated tokens inside a block at most; -1 = no budget; 0 closes at once
+  std::string start;  // the tag that opens a block, e.g. "<think>" (read with special tokens)
+  std::string end;    // the tag that closes it, e.g. "</think>"
+  std::string close;  // written when the budget is spent, e.g. "\n</think>\n\n"; holds `end`
+
+  bool enabled() const { return tokens >= 0; }
+};
+
 struct StopParams {
   int max_tokens = 256;            // generated tokens at most; >= 1
   std::vector<std::string> stop;   // stop strings (not included in the returned text)
   bool keep_stop = false;          // keep the stop string in the text (a search's steps end with theirs)
   bool ignore_eos = false;         // keep going past end-of-generation tokens
+  ThinkingBudget thinking;         // off unless thinking.tokens >= 0
 
   void validate() const;
 };

@@ -14,6 +14,7 @@ void add_bench_command(CLI::App& app);
 void add_toy_model_command(CLI::App& app);
 void add_toy_steps_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
 
 // Thrown by a command for bad input; main prints "ponder: <message>" and exits 2.
 struct UsageError : std::runtime_error {

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   ponder::cli::add_toy_model_command(app);
   ponder::cli::add_toy_steps_command(app);
   ponder::cli::add_serve_command(app);
+  ponder::cli::add_calibrate_command(app);
   ponder::keep_freed_memory_in_heap();
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "cli/commands.h"
 #include "ponder/engine.h"
 #include "ponder/presets.h"
 
@@ -105,6 +106,37 @@ void EngineArgs::note_gpu_layers() const {
                  "ponder: --n-gpu-layers %d: this llama.cpp has no GPU backend; every layer runs on the CPU\n",
                  gpu_layers);
   }
+}
+
+void add_thinking_options(CLI::App* cmd, ThinkingArgs& args) {
+  cmd->add_option("--thinking", args.mode,
+                  "Thinking block of the model's chat template: on (think first), off (answer at once), auto (the "
+                  "model decides)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--thinking-budget", args.budget,
+                  "Tokens the model may think before its thinking block is closed for it (-1 = no budget)")
+      ->check(integer_in(-1, kMaxTokensOption, "-1 = no budget"))
+      ->capture_default_str();
+}
+
+ThinkingMode resolve_thinking(const ThinkingArgs& args, const Model& model, StopParams& stop) {
+  const ThinkingMode mode = parse_thinking_mode(args.mode);
+  if (mode == ThinkingMode::automatic && args.budget < 0) return mode;
+  if (mode == ThinkingMode::off && args.budget >= 0) {
+    throw UsageError("--thinking-budget: with --thinking off there is no thinking to budget");
+  }
+  try {
+    const ChatTemplate chat(model);
+    if (!chat.supports_thinking()) {
+      throw UsageError(std::string(args.budget >= 0 ? "--thinking-budget" : "--thinking") + ": the chat template of " +
+                       model.path() + " has no thinking block");
+    }
+    if (args.budget >= 0) stop.thinking = chat.thinking_budget(args.budget);
+  } catch (const ModelError& e) {
+    throw UsageError(std::string(args.budget >= 0 ? "--thinking-budget" : "--thinking") + ": " + e.what());
+  }
+  return mode;
 }
 
 void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences) {

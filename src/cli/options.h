@@ -11,6 +11,7 @@
 #include "ponder/answers.h"
 #include "ponder/engine.h"
 #include "ponder/model.h"
+#include "ponder/chat_template.h"
 #include "ponder/sampling.h"
 #include "ponder/strategy.h"
 
@@ -74,6 +75,18 @@ void add_cascade_options(CLI::App* cmd, CascadeOptions& cascade, EadOptions& ead
 // --answer (a rule name, parsed as it is read) and --answer-regex. An absent --answer
 // leaves `answers.rule` as the command set it.
 void add_answer_options(CLI::App* cmd, AnswerOptions& answers, const std::string& default_help);
+
+// --thinking auto|on|off and --thinking-budget N: thinking-mode control for models whose
+// chat template has a thinking block (ponder/chat_template.h).
+struct ThinkingArgs {
+  std::string mode = "auto";
+  int budget = -1;  // thinking tokens at most; -1 = no budget
+};
+void add_thinking_options(CLI::App* cmd, ThinkingArgs& args);
+// The mode for RuntimeOptions::thinking; a budget goes into `stop` with the template's
+// tags. Throws UsageError when they ask for thinking control and the model's template has
+// no thinking block (or the model has no template), or for a budget with --thinking off.
+ThinkingMode resolve_thinking(const ThinkingArgs& args, const Model& model, StopParams& stop);
 
 // -s/--strategy or --strategies help: every registered strategy, one per line.
 std::string strategy_list_help();

@@ -24,6 +24,7 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   EngineArgs engine;
+  ThinkingArgs thinking;
   StrategyOptions options;
 };
 
@@ -101,15 +102,20 @@ void print_summary(const StrategyResult& r) {
 void run_question(RunArgs a) {
   if (a.question.empty()) throw UsageError("run: the question is empty");
   if (a.model.empty()) a.model = default_model_path();
-  std::shared_ptr<const Strategy> strategy = make_strategy(a.strategy, a.options, a.budget);
+  make_strategy(a.strategy, a.options, a.budget);  // a bad name fails before the model loads
 
   a.engine.note_gpu_layers();
   auto model = Model::load(a.model, a.engine.model_options());
   check_text_fits(*model, a.question, model->n_ctx_train(), "the question");
+  const ThinkingMode thinking = resolve_thinking(a.thinking, *model, a.options.generation.stop);
+  std::shared_ptr<const Strategy> strategy = make_strategy(a.strategy, a.options, a.budget);
   Workload work;
   // The prompt's sequence and the samples the strategy keeps or draws at once.
   work.sequences = std::max(strategy->budget(), strategy->held_samples()) + 1;
-  work.prompt_tokens = int(format_question(*model, a.question).size());
+  work.prompt_tokens = int((thinking == ThinkingMode::automatic
+                                ? format_question(*model, a.question)
+                                : format_question(*model, ChatTemplate(*model), a.question, thinking))
+                               .size());
   work.max_new_tokens = a.options.generation.stop.max_tokens;
   work.threads = a.engine.threads;
   work.kv_cache = a.engine.kv_cache;
@@ -126,7 +132,7 @@ void run_question(RunArgs a) {
     large_engine = std::make_unique<Engine>(large, engine_options_for(*large, large_work));
   }
 
-  Runtime runtime(engine, {.max_in_flight = 1});
+  Runtime runtime(engine, {.max_in_flight = 1, .thinking = thinking});
   verifier.attach(runtime);
   if (large_engine) runtime.set_large_model(*large_engine);
   EventSink live;
@@ -161,6 +167,7 @@ void add_run_command(CLI::App& app) {
   add_controller_options(cmd, a->options.controller);
   add_cascade_options(cmd, a->options.cascade, a->options.ead);
   add_engine_options(cmd, a->engine, false);
+  add_thinking_options(cmd, a->thinking);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");
   cmd->footer(strategy_list_help());

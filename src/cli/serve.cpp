@@ -37,6 +37,7 @@ struct ServeArgs {
   double time_limit = 0;
   int http_threads = 0;
   double grace = 30;
+  ThinkingArgs thinking;
 };
 
 bool is_toy_reasoner(const std::string& path) {
@@ -90,6 +91,11 @@ server::ServerOptions server_options(const ServeArgs& a) {
   o.read_timeout_seconds = a.read_timeout;
   o.time_limit_seconds = a.time_limit;
   o.http_threads = a.http_threads;
+  o.thinking = parse_thinking_mode(a.thinking.mode);
+  o.thinking_budget = a.thinking.budget;
+  if (o.thinking == ThinkingMode::off && o.thinking_budget >= 0) {
+    throw UsageError("--thinking-budget: with --thinking off there is no thinking to budget");
+  }
   return o;
 }
 
@@ -156,6 +162,7 @@ void add_serve_command(CLI::App& app) {
       ->envname("PONDER_API_KEY");
   cmd->add_option("-s,--strategy", a->strategy, "Strategy of requests that name none")->capture_default_str();
   add_engine_options(cmd, a->engine, true);
+  add_thinking_options(cmd, a->thinking);
   cmd->add_option("--ctx-size", a->context, "Tokens per sequence (0 = the model's, at most 4096)")
       ->check(integer_in(0, 1 << 20, "0 = the model's"))
       ->capture_default_str();

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "engine/llama_glue.h"
+#include "engine/thinking.h"
 
 namespace ponder {
 
@@ -123,6 +124,7 @@ struct Engine::Live : Sequence {
   std::vector<TokenKind> kinds;  // parallel to tokens
   std::optional<Sampler> sampler;
   StopParams stop;
+  std::optional<ThinkingTracker> thinking;  // with a thinking budget: where its blocks are
   size_t score_start = 0;  // index of the first scored token
   std::vector<Token> candidates;
   ScoreResult partial;
@@ -493,6 +495,14 @@ void Engine::generate(SeqId id, const SamplingParams& sampling, const StopParams
   stop.validate();
   s.sampler.emplace(sampling);
   s.stop = stop;
+  s.thinking.reset();
+  if (stop.thinking.enabled()) {
+    // The tokens so far say whether the sequence is inside a block and how far in.
+    const auto tokens = [&](const std::string& text) { return model_->tokenize(text, false, true); };
+    s.thinking.emplace(tokens(stop.thinking.start), tokens(stop.thinking.end), tokens(stop.thinking.close),
+                       stop.thinking.tokens);
+    for (size_t i = 0; i < s.tokens.size(); ++i) s.thinking->observe(s.tokens[i], s.kinds[i] == TokenKind::generated);
+  }
   s.generation_start = s.tokens.size();
   s.records.clear();
   s.text.clear();
@@ -854,7 +864,10 @@ void Engine::sample_next(Live& s, int batch_index, std::vector<SeqId>& finished)
   const float* logits = llama_get_logits_ith(ctx_, batch_index);
   std::span<const float> row(logits, size_t(n_vocab));
   const LogitStats st = logit_stats(row);
-  const Token token = s.sampler->sample(row, st);
+  // A spent thinking budget writes the block's closing text instead of sampling.
+  const std::optional<Token> forced = s.thinking ? s.thinking->forced() : std::nullopt;
+  const Token token = forced ? *forced : s.sampler->sample(row, st);
+  if (s.thinking) s.thinking->observe(token, true);
 
   TokenRecord record{token, logits[token] - st.log_sum_exp, st.entropy, {}};
   if (const int k = s.sampler->params().top_logprobs; k > 0) {

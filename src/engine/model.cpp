@@ -2,6 +2,7 @@
 
 #include <gguf.h>
 #include <llama.h>
+#include <log.h>
 
 #include <algorithm>
 #include <array>
@@ -51,6 +52,8 @@ void init_backend_once() {
   static std::once_flag once;
   std::call_once(once, [] {
     llama_log_set(log_callback, nullptr);
+    // llama.cpp's common library (chat templates) logs on its own: quiet unless asked.
+    common_log_set_verbosity_thold(-1);
     llama_backend_init();
   });
 }
@@ -296,6 +299,7 @@ void set_llama_logging(bool verbose) {
   init_backend_once();
   std::lock_guard lock(log_state().mutex);
   log_state().verbose = verbose;
+  common_log_set_verbosity_thold(verbose ? LOG_DEFAULT_LLAMA : -1);
 }
 
 void ModelOptions::validate() const {
@@ -418,6 +422,7 @@ bool Model::is_end_of_generation(Token token) const { return llama_vocab_is_eog(
 int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab_); }
 int32_t Model::n_ctx_train() const { return llama_model_n_ctx_train(model_); }
 int64_t Model::n_params() const { return int64_t(llama_model_n_params(model_)); }
+int32_t Model::n_embd() const { return llama_model_n_embd_out(model_); }
 
 bool Model::supports_rollback() const {
   return !llama_model_is_recurrent(model_) && !llama_model_is_hybrid(model_);

@@ -27,6 +27,12 @@ void SamplingParams::validate() const {
 void StopParams::validate() const {
   require(max_tokens >= 1, "max_tokens", ">= 1");
   for (const auto& s : stop) require(!s.empty(), "stop", "non-empty strings");
+  if (thinking.tokens != -1) {
+    require(thinking.tokens >= 0, "thinking.tokens", ">= 0 (-1 = no budget)");
+    require(!thinking.start.empty() && !thinking.end.empty(), "thinking.start and thinking.end",
+            "non-empty with a budget (the template's thinking tags)");
+    require(thinking.close.find(thinking.end) != std::string::npos, "thinking.close", "text holding thinking.end");
+  }
 }
 
 const char* finish_reason_name(FinishReason reason) {

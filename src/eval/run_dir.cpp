@@ -76,6 +76,14 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
   const auto& s = o.search;
   const auto& d = o.deepconf;
   static const char* measures[] = {"lowest", "bottom", "tail", "mean"};
+  json stop = {{"max_tokens", g.stop.max_tokens}, {"stop", g.stop.stop}, {"ignore_eos", g.stop.ignore_eos}};
+  // Recorded only when set, so that runs from before thinking budgets still resume.
+  if (g.stop.thinking.enabled()) {
+    stop["thinking"] = {{"tokens", g.stop.thinking.tokens},
+                        {"start", g.stop.thinking.start},
+                        {"end", g.stop.thinking.end},
+                        {"close", g.stop.thinking.close}};
+  }
   return {
       {"version", kRunFileVersion},
       {"data", {{"sha256", data.content_hash}, {"format", format_name(data.format)}}},
@@ -88,7 +96,7 @@ json run_settings(const StrategyOptions& o, uint64_t seed, const Dataset& data, 
         {"top_p", g.sampling.top_p},
         {"min_p", g.sampling.min_p},
         {"top_logprobs", g.sampling.top_logprobs}}},
-      {"stop", {{"max_tokens", g.stop.max_tokens}, {"stop", g.stop.stop}, {"ignore_eos", g.stop.ignore_eos}}},
+      {"stop", stop},
       {"answers",
        {{"rule", answer_rule_name(g.answers.rule)},
         {"first", answer_rule_name(g.answers.first)},

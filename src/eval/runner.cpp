@@ -213,6 +213,8 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   settings["large_model"] = options.large_engine
                                 ? eval::identity_json(eval::model_identity(options.large_engine->model().path()))
                                 : nlohmann::json();
+  // Recorded only when used, so that runs from before thinking control still resume.
+  if (options.thinking != ThinkingMode::automatic) settings["thinking"] = thinking_mode_name(options.thinking);
   eval::check_or_write_settings(dir, settings);
   const fs::path traces_path = dir / "traces.jsonl";
   auto [done, warnings] = eval::load_traces(traces_path);
@@ -246,7 +248,8 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   eval::AppendFile traces(traces_path);
   Runtime runtime(engine, {.max_in_flight = options.max_in_flight,
                            .record_tokens = options.trace_tokens,
-                           .reuse_prefixes = options.reuse_prefixes});
+                           .reuse_prefixes = options.reuse_prefixes,
+                           .thinking = options.thinking});
   if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
   if (options.command_verifier) runtime.set_verifier(*options.command_verifier);
   if (options.self_evaluator) runtime.set_verifier(*options.self_evaluator);

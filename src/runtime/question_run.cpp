@@ -908,6 +908,7 @@ Cost QuestionRun::finish_run() {
   if (request_ != 0) {
     cost = engine_.end_request(request_);
     cost.tree_tokens = tree_tokens_;
+    cost += probe_cost_;
     request_ = 0;
   }
   if (Engine* verifier = runtime_.verifier_engine(); verifier && verifier_request_ != 0) {

@@ -95,6 +95,13 @@ void RuntimeOptions::validate(const Engine& generator) const {
 Runtime::Runtime(Engine& generator, RuntimeOptions options) : generator_(generator), options_(options) {
   options_.validate(generator);
   if (options_.max_in_flight == 0) options_.max_in_flight = std::max(1, generator.max_sequences() / 2);
+  if (options_.thinking != ThinkingMode::automatic) {
+    chat_ = std::make_unique<ChatTemplate>(generator.model());
+    if (!chat_->supports_thinking()) {
+      throw std::invalid_argument(std::string("thinking ") + thinking_mode_name(options_.thinking) +
+                                  ": the chat template of " + generator.model().path() + " has no thinking block");
+    }
+  }
 }
 
 Runtime::~Runtime() {
@@ -294,7 +301,8 @@ void Runtime::admit() {
       if (prompt.empty()) {
         // A huge question is refused by its size before it is tokenized.
         check_text_fits(generator_.model(), a->job.question, generator_.context_per_sequence(), "the question");
-        prompt = format_question(generator_.model(), a->job.question);
+        prompt = chat_ ? format_question(generator_.model(), *chat_, a->job.question, options_.thinking)
+                       : format_question(generator_.model(), a->job.question);
       } else if (prompt.size() >= size_t(generator_.context_per_sequence())) {
         throw std::invalid_argument("the prompt's " + std::to_string(prompt.size()) + " tokens leave no room in the " +
                                     std::to_string(generator_.context_per_sequence()) + "-token context per sequence");
@@ -440,6 +448,11 @@ std::vector<StrategyResult> Runtime::run(std::vector<Job> jobs) {
 std::vector<Token> format_question(const Model& model, const std::string& question) {
   const std::string text = model.apply_chat_template({{"user", question}});
   return model.tokenize(text, true, model.has_chat_template());
+}
+
+std::vector<Token> format_question(const Model& model, const ChatTemplate& chat, const std::string& question,
+                                   ThinkingMode thinking) {
+  return model.tokenize(chat.apply({{"user", question}}, thinking), true, true);
 }
 
 StrategyResult run_strategy(Engine& engine, const Strategy& strategy, const std::string& question) {

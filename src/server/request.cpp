@@ -292,11 +292,20 @@ void read_ponder(const json& p, CompletionRequest& r) {
       o.prune.quantile = number_field(value, param, 0, 1, true, true);
     } else if (key == "min_survivors") {
       o.prune.min_survivors = int(integer_field(value, param, 1, 1024));
+    } else if (key == "thinking") {
+      const std::string mode = string_field(value, param);
+      try {
+        r.thinking = parse_thinking_mode(mode);
+      } catch (const std::invalid_argument&) {
+        refuse(param, "'ponder.thinking' must be auto, on or off, not '" + mode + "'", "invalid_value");
+      }
+    } else if (key == "thinking_budget") {
+      r.thinking_budget = int(integer_field(value, param, -1, 1 << 20));
     } else {
       refuse(param,
              "unknown field '" + param +
                  "' (known: strategy, budget, verifier, events, answer, top_k, min_p, ignore_eos, timeout, threshold, "
-                 "criterion, wave, esc_window, warmup_tokens, quantile, min_survivors)",
+                 "criterion, wave, esc_window, warmup_tokens, quantile, min_survivors, thinking, thinking_budget)",
              "unknown_parameter");
     }
   }

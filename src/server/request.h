@@ -13,7 +13,8 @@
 //   frequency_penalty, presence_penalty, logit_bias, echo, suffix, best_of, tools,
 //   response_format            accepted only at their neutral values
 //   ponder: {strategy, budget, verifier, events, answer, top_k, min_p, ignore_eos, timeout,
-//            threshold, criterion, wave, esc_window, warmup_tokens, quantile, min_survivors}
+//            threshold, criterion, wave, esc_window, warmup_tokens, quantile, min_survivors,
+//            thinking ("auto" | "on" | "off"), thinking_budget (tokens; -1 = none)}
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "ponder/chat_template.h"
 #include "ponder/model.h"
 #include "ponder/strategy.h"
 
@@ -65,6 +67,9 @@ struct CompletionRequest {
   // cancelled and it gets 504 (the server's own limit, if shorter, still holds).
   std::optional<double> timeout_seconds;
   std::string user;      // checked, not used: ponder keeps no per-user state
+  // ponder.thinking, ponder.thinking_budget: none = the server's (--thinking, --thinking-budget).
+  std::optional<ThinkingMode> thinking;
+  std::optional<int> thinking_budget;
 
   bool raw() const { return strategy == kRawStrategy; }
 };

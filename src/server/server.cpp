@@ -80,6 +80,7 @@ void ServerOptions::validate() const {
   require(prompt_cache >= 0 && prompt_cache <= max_sequences,
           "prompt-cache: must be in [0, max-sequences = " + std::to_string(max_sequences) + "] (0 = off)");
   require(http_threads >= 0, "http-threads: must be >= 0 (0 = automatic)");
+  require(thinking_budget >= -1, "thinking-budget: must be >= 0 (-1 = none)");
 }
 
 // A model with its engine, optional verifier and runtime, and its admission count.
@@ -92,6 +93,7 @@ struct Server::ServedEngine {
   std::string large_name;
   std::unique_ptr<Engine> large_engine;
   std::unique_ptr<Runtime> runtime;  // after the engines: it goes first
+  std::unique_ptr<ChatTemplate> chat;  // its Jinja template when it has a thinking block
 
   std::mutex mutex;  // admission and shutdown
   bool accepting = true;
@@ -148,6 +150,19 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
     ModelOptions model_options;
     model_options.gpu_layers = options_.gpu_layers;
     m->model = Model::load(s.path, model_options);
+    if (m->model->has_chat_template()) {
+      try {
+        auto chat = std::make_unique<ChatTemplate>(*m->model);
+        if (chat->supports_thinking()) m->chat = std::move(chat);
+      } catch (const ModelError&) {
+        // Llama.cpp's Jinja engine cannot read it: no thinking control, the built-in path serves.
+      }
+    }
+    if (!m->chat && (options_.thinking != ThinkingMode::automatic || options_.thinking_budget >= 0)) {
+      throw std::invalid_argument(std::string(options_.thinking_budget >= 0 ? "thinking-budget" : "thinking") +
+                                  ": the chat template of model '" + s.name + "' (" + s.path +
+                                  ") has no thinking block");
+    }
     Workload work;
     work.sequences = options_.max_sequences;
     const int context = options_.context > 0 ? options_.context : std::min(m->model->n_ctx_train(), 4096);
@@ -472,10 +487,28 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
   // --- the prompt, and room for the answer in the context
   const Model& model = *m.model;
   const int context = m.engine->context_per_sequence();
+  // Thinking: the request's, else the server's; a raw prompt is the client's to write.
+  const ThinkingMode thinking =
+      endpoint == Endpoint::chat ? r.thinking.value_or(options_.thinking) : ThinkingMode::automatic;
+  const int thinking_budget =
+      thinking == ThinkingMode::off ? -1 : r.thinking_budget.value_or(options_.thinking_budget);
+  if (endpoint == Endpoint::completions && r.thinking && *r.thinking != ThinkingMode::automatic) {
+    return refuse(bad_request("ponder.thinking",
+                              "'ponder.thinking' applies to chat completions: a raw prompt says itself whether "
+                              "the model thinks",
+                              "unsupported_parameter"));
+  }
+  if (!m.chat && (thinking != ThinkingMode::automatic || thinking_budget >= 0)) {
+    return refuse(bad_request(thinking != ThinkingMode::automatic ? "ponder.thinking" : "ponder.thinking_budget",
+                              "model '" + m.name + "' has no thinking block in its chat template",
+                              "unsupported_parameter"));
+  }
+  if (thinking_budget >= 0) plan.options.generation.stop.thinking = m.chat->thinking_budget(thinking_budget);
   std::string prompt_text;
   try {
     if (endpoint == Endpoint::chat) {
-      prompt_text = model.apply_chat_template(r.messages, true);
+      prompt_text = thinking == ThinkingMode::automatic ? model.apply_chat_template(r.messages, true)
+                                                        : m.chat->apply(r.messages, thinking);
       for (const auto& message : r.messages) {
         if (message.role == "user") plan.question = message.content;
       }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ponder/engine.h"
+#include "ponder/chat_template.h"
 #include "server/metrics.h"
 
 namespace httplib {
@@ -61,6 +62,11 @@ struct ServerOptions {
   // Past it the request's questions are cancelled (their sequences freed): 504.
   double time_limit_seconds = 0;
   int http_threads = 0;             // connections served at once; 0: running + queued questions + 8
+  // Chat requests that say nothing of thinking (ponder.thinking, ponder.thinking_budget):
+  // the thinking mode and budget (-1: none). Other than the defaults, every model's chat
+  // template must have a thinking block.
+  ThinkingMode thinking = ThinkingMode::automatic;
+  int thinking_budget = -1;
 
   void validate() const;  // throws std::invalid_argument naming the field and what is allowed
 };

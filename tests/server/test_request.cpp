@@ -57,6 +57,23 @@ TEST(Request, ReadsOpenAIFieldsAndThePonderObject) {
   EXPECT_FALSE(parse_ok(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}]})").timeout_seconds);
 }
 
+TEST(Request, ReadsThinkingControl) {
+  const CompletionRequest none = parse_ok(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}]})");
+  EXPECT_FALSE(none.thinking);
+  EXPECT_FALSE(none.thinking_budget);
+  const CompletionRequest r = parse_ok(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}],
+    "ponder": {"thinking": "off", "thinking_budget": 64}})");
+  EXPECT_EQ(r.thinking, ThinkingMode::off);
+  EXPECT_EQ(r.thinking_budget, 64);
+  const ApiError mode = parse_error(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}],
+    "ponder": {"thinking": "sometimes"}})");
+  EXPECT_EQ(mode.param, "ponder.thinking");
+  EXPECT_NE(mode.message.find("auto, on or off"), std::string::npos) << mode.message;
+  const ApiError budget = parse_error(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}],
+    "ponder": {"thinking_budget": -5}})");
+  EXPECT_EQ(budget.param, "ponder.thinking_budget");
+}
+
 TEST(Request, StrategyFromTheModelNameSuffix) {
   const CompletionRequest r =
       parse_ok(R"({"model": "toy-reasoner-l:vote@8", "prompt": "a=1; a?"})", Endpoint::completions);

@@ -658,5 +658,68 @@ TEST(ServerToy, CascadesFromTheSmallModelToItsLargeModel) {
   EXPECT_EQ(models["data"][0]["ponder"]["large_model"], "toy-reasoner-l");
 }
 
+// Thinking control on a model whose chat template has a thinking block (written for the
+// tests): the prompt grows by the block as a request asks, and a budget closes it.
+TEST(Server, ThinkingModeAndBudgetFollowTheRequest) {
+  ServerOptions o = tiny_options();
+  o.models = {{"thinker", test::tiny_model_with_template("qwen", test::kQwenStyleTemplate), ""}};
+  RunningServer s(o);
+  auto ask = [&](const std::string& thinking) {
+    return post(s, "/v1/chat/completions",
+                R"({"model": "thinker:greedy", "max_tokens": 24, "messages": [{"role": "user", "content": "1+1?"}],
+                    "ponder": {"ignore_eos": true)" + thinking + "}}");
+  };
+  const Reply automatic = ask("");
+  const Reply on = ask(R"(, "thinking": "on")");
+  const Reply off = ask(R"(, "thinking": "off")");
+  ASSERT_EQ(automatic.status, 200) << automatic.text;
+  ASSERT_EQ(on.status, 200) << on.text;
+  ASSERT_EQ(off.status, 200) << off.text;
+  const int prompt = automatic.body["usage"]["prompt_tokens"].get<int>();
+  // The toy vocabulary spells text a character a token: "<think>\n", "<think>\n\n</think>\n\n".
+  EXPECT_EQ(on.body["usage"]["prompt_tokens"].get<int>(), prompt + 8);
+  EXPECT_EQ(off.body["usage"]["prompt_tokens"].get<int>(), prompt + 19);
+
+  // Four tokens of thinking, then the close (read token by token: the random model's
+  // bytes are not all valid UTF-8 text).
+  const Reply budget = post(s, "/v1/chat/completions",
+                            R"({"model": "thinker:greedy", "max_tokens": 24, "logprobs": true,
+                                "messages": [{"role": "user", "content": "1+1?"}],
+                                "ponder": {"ignore_eos": true, "thinking": "on", "thinking_budget": 4}})");
+  ASSERT_EQ(budget.status, 200) << budget.text;
+  const json& tokens = budget.body["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(tokens.size(), 24u);
+  std::string close;
+  for (size_t k = 4; k < 15; ++k) close += tokens[k]["token"].get<std::string>();
+  EXPECT_EQ(close, "\n</think>\n\n");
+}
+
+TEST(Server, ThinkingControlNeedsATemplateWithABlock) {
+  RunningServer s(tiny_options());
+  const Reply chat = post(s, "/v1/chat/completions",
+                          R"({"model": "tiny:greedy", "max_tokens": 4, "messages": [{"role": "user", "content": "q"}],
+                              "ponder": {"thinking": "on"}})");
+  EXPECT_EQ(chat.status, 400) << chat.text;
+  EXPECT_EQ(error_of(chat)["param"], "ponder.thinking");
+  EXPECT_EQ(error_of(chat)["code"], "unsupported_parameter");
+  const Reply budget = post(s, "/v1/completions",
+                            R"({"model": "tiny:greedy", "max_tokens": 4, "prompt": "q",
+                                "ponder": {"thinking_budget": 8}})");
+  EXPECT_EQ(budget.status, 400) << budget.text;
+  EXPECT_EQ(error_of(budget)["param"], "ponder.thinking_budget");
+  // A raw prompt says itself whether the model thinks.
+  ServerOptions o = tiny_options();
+  o.models = {{"thinker", test::tiny_model_with_template("qwen", test::kQwenStyleTemplate), ""}};
+  RunningServer thinker(o);
+  const Reply raw = post(thinker, "/v1/completions",
+                         R"({"model": "thinker:greedy", "max_tokens": 4, "prompt": "q", "ponder": {"thinking": "on"}})");
+  EXPECT_EQ(raw.status, 400) << raw.text;
+  EXPECT_EQ(error_of(raw)["param"], "ponder.thinking");
+  // Server-wide thinking control needs a block in every model's template.
+  ServerOptions wide = tiny_options();
+  wide.thinking = ThinkingMode::off;
+  EXPECT_THROW(Server server(wide), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace ponder::server

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "toy/random_models.h"
@@ -27,6 +28,46 @@ std::string scratch_dir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
+}
+
+const char* const kQwenStyleTemplate = R"({%- for message in messages -%}
+{%- if message.role == "assistant" -%}
+{{- '<|im_start|>assistant\n' -}}
+{%- if message.reasoning_content is defined and message.reasoning_content -%}
+{{- '<think>\n' + message.reasoning_content + '\n</think>\n\n' -}}
+{%- endif -%}
+{{- message.content + '<|im_end|>\n' -}}
+{%- else -%}
+{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' -}}
+{%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+{{- '<|im_start|>assistant\n' -}}
+{%- if enable_thinking is defined and enable_thinking is false -%}
+{{- '<think>\n\n</think>\n\n' -}}
+{%- endif -%}
+{%- endif -%})";
+
+const char* const kChatmlTemplate = R"({%- for message in messages -%}
+{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' -}}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%})";
+
+std::string tiny_model_with_template(const std::string& name, const std::string& chat_template) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(PONDER_TEST_MODEL_DIR);
+  const fs::path path = dir / ("tiny-" + name + ".gguf");
+  if (!fs::exists(path)) {
+    fs::create_directories(dir);
+    const fs::path tmp = dir / ("tiny-" + name + ".gguf." + std::to_string(getpid()));
+    const toy::LlamaShape shape = toy::random_model_presets().at("tiny").shape;
+    toy::GgufWriteOptions options;
+    options.chat_template = chat_template;
+    toy::write_llama_gguf(tmp.string(), shape,
+                          toy::random_llama_weights(shape, 1, 2.0f / std::sqrt(float(shape.n_embd))), options);
+    fs::rename(tmp, path);
+  }
+  return path.string();
 }
 
 }  // namespace ponder::test

@@ -12,4 +12,15 @@ std::string random_model_path(const std::string& preset);
 // A fresh directory for one test's scratch files.
 std::string scratch_dir(const std::string& name);
 
+// A chat template in the style of Qwen3's, written for the tests: ChatML turns, an
+// assistant's reasoning shown in a <think> block, and `enable_thinking=false` closing an
+// empty block after the assistant's header.
+extern const char* const kQwenStyleTemplate;
+// The same turns without any thinking block.
+extern const char* const kChatmlTemplate;
+
+// Path of the tiny random model (seed 1) with `chat_template` in its metadata, written on
+// first use under `name`.
+std::string tiny_model_with_template(const std::string& name, const std::string& chat_template);
+
 }  // namespace ponder::test
