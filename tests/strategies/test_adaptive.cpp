@@ -5,25 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
 #include "ponder/presets.h"
 #include "ponder/runtime.h"
-#include "toy/models.h"
+#include "support/test_models.h"
 
 namespace ponder {
 namespace {
-
-std::shared_ptr<const Model> reasoner() {
-  static auto model = Model::load(toy::default_reasoner_path());
-  return model;
-}
-
-std::shared_ptr<const Model> prm() {
-  static auto model = Model::load(toy::prm_path());
-  return model;
-}
 
 EngineOptions engine_options() {
   EngineOptions e;
@@ -41,24 +28,12 @@ StrategyOptions toy_options() {
   return o;
 }
 
-// The first n questions of the toy dev split with at least `steps` steps.
-std::vector<std::string> toy_questions(size_t n, int steps) {
-  std::ifstream in(toy::toy_data_dir() + "/dev.jsonl");
-  std::vector<std::string> questions;
-  std::string line;
-  while (questions.size() < n && std::getline(in, line)) {
-    const auto row = nlohmann::json::parse(line);
-    if (row["difficulty"]["steps"].get<int>() >= steps) questions.push_back(row["question"].get<std::string>());
-  }
-  return questions;
-}
-
 std::vector<StrategyResult> run_all(const std::string& spec, const StrategyOptions& o,
                                     const std::vector<std::string>& questions, bool with_verifier = true) {
-  Engine generator(reasoner(), engine_options());
-  Engine verifier(prm(), engine_options());
+  Engine generator(test::toy_reasoner(), engine_options());
+  Engine verifier(test::toy_prm(), engine_options());
   Runtime runtime(generator, {.max_in_flight = 4});
-  if (with_verifier) runtime.set_verifier(verifier, ProcessRewardModel::load(prm()));
+  if (with_verifier) runtime.set_verifier(verifier, ProcessRewardModel::load(test::toy_prm()));
   std::shared_ptr<const Strategy> strategy = make_strategy(spec, o);
   std::vector<Job> jobs;
   for (const auto& q : questions) jobs.push_back({strategy, q, {}, {}});
@@ -81,7 +56,7 @@ bool mentions(const StrategyResult& r, const std::string& text) {
 }
 
 TEST(AdaptiveToy, SpendsLessThanVoteAndSaysWhy) {
-  const auto questions = toy_questions(6, 3);
+  const auto questions = test::toy_dev_questions(6, 3);
   const auto vote = run_all("vote@16", toy_options(), questions);
   const auto adaptive = run_all("adaptive", toy_options(), questions);
   ASSERT_EQ(adaptive.size(), questions.size());
@@ -110,7 +85,7 @@ TEST(AdaptiveToy, SpendsLessThanVoteAndSaysWhy) {
 TEST(AdaptiveToy, AcceptsATrustedFirstSample) {
   StrategyOptions o = toy_options();
   o.controller.easy_score = 0.0;  // every single sample is trusted
-  const auto results = run_all("adaptive", o, toy_questions(2, 1));
+  const auto results = run_all("adaptive", o, test::toy_dev_questions(2, 1));
   for (const auto& r : results) {
     EXPECT_EQ(r.samples.size(), 1u);
     EXPECT_EQ(r.stop_reason, "accepted");
@@ -124,7 +99,7 @@ TEST(AdaptiveToy, AnUnsettledPresetEscalatesToTheNext) {
   o.controller.min_votes = 1000;  // the vote never settles
   o.controller.normal = {"vote", 3};
   o.controller.hard = {"vote", 5};
-  const auto results = run_all("adaptive", o, toy_questions(2, 3));
+  const auto results = run_all("adaptive", o, test::toy_dev_questions(2, 3));
   for (const auto& r : results) {
     EXPECT_EQ(r.samples.size(), 5u);
     EXPECT_TRUE(mentions(r, "normal: weighted vote up to 3 samples"));
@@ -139,7 +114,7 @@ TEST(AdaptiveToy, AHardPresetMayBeASearch) {
   o.controller.easy_score = 1.0;
   o.controller.hard_below = 1.0;  // everything is hard
   o.controller.hard = {"beam", 4};
-  const auto results = run_all("adaptive", o, toy_questions(1, 3));
+  const auto results = run_all("adaptive", o, test::toy_dev_questions(1, 3));
   const StrategyResult& r = results.front();
   ASSERT_EQ(r.error, "");
   EXPECT_TRUE(mentions(r, "hard: beam@4")) << r.decisions.back();
@@ -153,7 +128,7 @@ TEST(AdaptiveToy, StopsAtItsTokenBudget) {
   o.controller.easy_score = 1.0;
   o.controller.min_votes = 1000;
   o.controller.max_tokens = 1;  // spent by the first sample
-  const auto results = run_all("adaptive", o, toy_questions(1, 3));
+  const auto results = run_all("adaptive", o, test::toy_dev_questions(1, 3));
   const StrategyResult& r = results.front();
   EXPECT_EQ(r.samples.size(), 1u);
   EXPECT_EQ(r.stop_reason, "token budget 1");
@@ -162,7 +137,7 @@ TEST(AdaptiveToy, StopsAtItsTokenBudget) {
 }
 
 TEST(AdaptiveToy, WithoutAVerifierWeighsByTokenProbability) {
-  const auto results = run_all("adaptive@8", toy_options(), toy_questions(2, 3), false);
+  const auto results = run_all("adaptive@8", toy_options(), test::toy_dev_questions(2, 3), false);
   for (const auto& r : results) {
     ASSERT_EQ(r.error, "");
     EXPECT_NE(r.decisions.front().find("probability"), std::string::npos) << r.decisions.front();

@@ -12,22 +12,11 @@
 
 #include "ponder/runtime.h"
 #include "support/test_models.h"
-#include "toy/models.h"
 
 namespace ponder {
 namespace {
 
 const char* kQuestion = "a=61; b=a-35; c=b*4; c?";
-
-std::shared_ptr<const Model> small_model() {
-  static auto model = Model::load(toy::small_reasoner_path());
-  return model;
-}
-
-std::shared_ptr<const Model> large_model() {
-  static auto model = Model::load(toy::default_reasoner_path());
-  return model;
-}
 
 EngineOptions engine_options() {
   EngineOptions e;
@@ -46,8 +35,8 @@ StrategyOptions options() {
 
 // The small model as the generator, the large one beside it.
 struct Cascade {
-  Engine small{small_model(), engine_options()};
-  Engine large{large_model(), engine_options()};
+  Engine small{test::toy_small_reasoner(), engine_options()};
+  Engine large{test::toy_reasoner(), engine_options()};
   Runtime runtime{small};
   Cascade() { runtime.set_large_model(large); }
   StrategyResult run(const Strategy& s, const std::string& question = kQuestion) {
@@ -103,7 +92,7 @@ TEST(Cascade, EscalatesWhenTheSmallModelDisagrees) {
   const ModelCost* large = cost_of(r, "large generator");
   ASSERT_NE(large, nullptr);
   EXPECT_EQ(large->model, "toy-reasoner-l.gguf");
-  EXPECT_EQ(large->parameters, large_model()->n_params());
+  EXPECT_EQ(large->parameters, test::toy_reasoner()->n_params());
   EXPECT_EQ(large->cost.generated_tokens, large_tokens);
   EXPECT_EQ(cost_of(r, "generator")->cost.generated_tokens, small_tokens);
   EXPECT_EQ(r.cost.generated_tokens, small_tokens + large_tokens);
@@ -140,7 +129,7 @@ TEST(Cascade, EscalationMustBeAOneModelStrategy) {
 }
 
 TEST(Cascade, RefusedWithoutALargeModel) {
-  Engine small(small_model(), engine_options());
+  Engine small(test::toy_small_reasoner(), engine_options());
   Runtime runtime(small);
   EXPECT_FALSE(runtime.capabilities() & kLargeModel);
   for (const char* spec : {"cascade@4", "ead@1"}) {
@@ -176,7 +165,7 @@ std::string other_vocabulary_model() {
 TEST(Cascade, SwitchingNeedsTheSameVocabulary) {
   // A large model of other tokens serves a cascade (each model reads its own prompt) but
   // not ead, whose samples move between the models.
-  Engine small(small_model(), engine_options());
+  Engine small(test::toy_small_reasoner(), engine_options());
   Engine other(Model::load(other_vocabulary_model()), engine_options());
   Runtime runtime(small);
   runtime.set_large_model(other);
@@ -198,10 +187,10 @@ TEST(Cascade, SwitchingNeedsTheSameVocabulary) {
 }
 
 TEST(Cascade, LargeEngineNeedsTheGeneratorsSlots) {
-  Engine small(small_model(), engine_options());
+  Engine small(test::toy_small_reasoner(), engine_options());
   EngineOptions fewer = engine_options();
   fewer.max_sequences = 4;
-  Engine large(large_model(), fewer);
+  Engine large(test::toy_reasoner(), fewer);
   Runtime runtime(small);
   EXPECT_THROW(runtime.set_large_model(large), std::invalid_argument);
 }
@@ -248,8 +237,8 @@ TEST(Ead, TheLargeModelContinuesFromWhatTheSmallOneWroteWithoutRereadingThePromp
 
   // What it must have written: the small model's first tokens, then the large model's
   // greedy continuation of the prompt and those tokens.
-  const std::vector<Token> prompt = format_question(*small_model(), kQuestion);
-  Engine small(small_model(), engine_options());
+  const std::vector<Token> prompt = format_question(*test::toy_small_reasoner(), kQuestion);
+  Engine small(test::toy_small_reasoner(), engine_options());
   const SeqId first = small.add_sequence(small.begin_request(), prompt);
   StopParams stop;
   stop.max_tokens = kept;
@@ -257,7 +246,7 @@ TEST(Ead, TheLargeModelContinuesFromWhatTheSmallOneWroteWithoutRereadingThePromp
   small.run_until_idle();
   std::vector<Token> prefix = prompt;
   for (const auto& record : small.sequence(first).records) prefix.push_back(record.token);
-  Engine large(large_model(), engine_options());
+  Engine large(test::toy_reasoner(), engine_options());
   const SeqId rest = large.add_sequence(large.begin_request(), prefix);
   stop.max_tokens = o.generation.stop.max_tokens - kept;
   large.generate(rest, {.temperature = 0.0f}, stop);
@@ -310,7 +299,7 @@ TEST(Ead, SwitchesBackAndForthAndVotes) {
   // Each model read each token the other wrote at most once, and the prompt once.
   EXPECT_LE(small_cost->cost.scored_tokens, large_cost->cost.generated_tokens);
   EXPECT_LE(large_cost->cost.scored_tokens, small_cost->cost.generated_tokens);
-  EXPECT_LE(large_cost->cost.prompt_tokens, int64_t(format_question(*large_model(), kQuestion).size()) + 2);
+  EXPECT_LE(large_cost->cost.prompt_tokens, int64_t(format_question(*test::toy_reasoner(), kQuestion).size()) + 2);
   EXPECT_EQ(c.small.stats().live_sequences, 0);
   EXPECT_EQ(c.large.stats().live_sequences, 0);
 

@@ -4,12 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
 #include "ponder/runtime.h"
 #include "strategies/deepconf.h"
-#include "toy/models.h"
+#include "support/test_models.h"
 
 namespace ponder {
 namespace {
@@ -104,18 +101,9 @@ TEST(DeepConfOptionsTest, BadOptionsAreRefusedByName) {
   EXPECT_EQ(error_of("deepconf@1", {}), "") << "the default warm-up fits a budget of 1";
 }
 
-// The first questions of the toy dev split with 3 to 5 steps: long enough for windows to
-// slide, hard enough for samples to disagree.
-std::vector<std::string> toy_questions(size_t n) {
-  std::ifstream in(toy::toy_data_dir() + "/dev.jsonl");
-  std::vector<std::string> questions;
-  std::string line;
-  while (questions.size() < n && std::getline(in, line)) {
-    const auto row = nlohmann::json::parse(line);
-    if (row["difficulty"]["steps"].get<int>() >= 3) questions.push_back(row["question"].get<std::string>());
-  }
-  return questions;
-}
+// Questions of the toy dev split with 3 to 5 steps: long enough for windows to slide,
+// hard enough for samples to disagree.
+std::vector<std::string> toy_questions(size_t n) { return test::toy_dev_questions(n, 3); }
 
 StrategyOptions toy_options() {
   StrategyOptions o;
@@ -127,7 +115,7 @@ StrategyOptions toy_options() {
 
 std::vector<StrategyResult> run_all(const std::string& spec, const StrategyOptions& o,
                                     const std::vector<std::string>& questions) {
-  static auto model = Model::load(toy::default_reasoner_path());
+  const auto model = test::toy_reasoner();
   EngineOptions e;
   e.max_sequences = 64;
   e.context_per_sequence = 256;

@@ -7,22 +7,12 @@
 #include <cmath>
 
 #include "ponder/runtime.h"
-#include "toy/models.h"
+#include "support/test_models.h"
 
 namespace ponder {
 namespace {
 
 const char* kQuestion = "a=61; b=a-35; c=b*4; c?";
-
-std::shared_ptr<const Model> reasoner() {
-  static auto model = Model::load(toy::default_reasoner_path());
-  return model;
-}
-
-std::shared_ptr<const Model> prm() {
-  static auto model = Model::load(toy::prm_path());
-  return model;
-}
 
 EngineOptions engine_options(int slots = 12) {
   EngineOptions e;
@@ -41,11 +31,11 @@ StrategyOptions options() {
 
 // A generator and a verifier engine with a runtime over them.
 struct Engines {
-  Engine generator{reasoner(), engine_options()};
-  Engine verifier{prm(), engine_options()};
+  Engine generator{test::toy_reasoner(), engine_options()};
+  Engine verifier{test::toy_prm(), engine_options()};
   Runtime runtime;
   explicit Engines(RuntimeOptions o = {}) : runtime(generator, o) {
-    runtime.set_verifier(verifier, ProcessRewardModel::load(prm()));
+    runtime.set_verifier(verifier, ProcessRewardModel::load(test::toy_prm()));
   }
   StrategyResult run(const Strategy& s, const std::string& question = kQuestion) {
     return runtime.run({{std::shared_ptr<const Strategy>(&s, [](const Strategy*) {}), question, {}, {}}}).front();
@@ -173,9 +163,9 @@ TEST(Search, IncrementalVerifierReadingMatchesWholeSolutions) {
 }
 
 TEST(Search, AQuestionWaitsForTheSlotsItsSearchKeeps) {
-  Engine generator(reasoner(), engine_options(12)), verifier(prm(), engine_options(12));
+  Engine generator(test::toy_reasoner(), engine_options(12)), verifier(test::toy_prm(), engine_options(12));
   Runtime runtime(generator, {.max_in_flight = 6});
-  runtime.set_verifier(verifier, ProcessRewardModel::load(prm()));
+  runtime.set_verifier(verifier, ProcessRewardModel::load(test::toy_prm()));
   std::shared_ptr<const Strategy> too_big = make_strategy("beam@16", options());
   try {
     runtime.submit({too_big, kQuestion, {}, {}});
@@ -196,9 +186,9 @@ TEST(Search, AQuestionWaitsForTheSlotsItsSearchKeeps) {
 }
 
 TEST(Search, StepsKeepTheirDelimiter) {
-  Engine generator(reasoner(), engine_options(4));
+  Engine generator(test::toy_reasoner(), engine_options(4));
   const RequestId request = generator.begin_request();
-  const SeqId seq = generator.add_sequence(request, format_question(*reasoner(), kQuestion));
+  const SeqId seq = generator.add_sequence(request, format_question(*test::toy_reasoner(), kQuestion));
   StopParams stop;
   stop.stop = {"\n"};
   stop.keep_stop = true;

@@ -4,10 +4,39 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
+#include "toy/models.h"
 #include "toy/random_models.h"
 
 namespace ponder::test {
+
+std::shared_ptr<const Model> toy_reasoner() {
+  static auto model = Model::load(toy::default_reasoner_path());
+  return model;
+}
+
+std::shared_ptr<const Model> toy_small_reasoner() {
+  static auto model = Model::load(toy::small_reasoner_path());
+  return model;
+}
+
+std::shared_ptr<const Model> toy_prm() {
+  static auto model = Model::load(toy::prm_path());
+  return model;
+}
+
+std::vector<std::string> toy_dev_questions(size_t n, int min_steps) {
+  std::ifstream in(toy::toy_data_dir() + "/dev.jsonl");
+  std::vector<std::string> questions;
+  std::string line;
+  while (questions.size() < n && std::getline(in, line)) {
+    const auto row = nlohmann::json::parse(line);
+    if (row["difficulty"]["steps"].get<int>() >= min_steps) questions.push_back(row["question"].get<std::string>());
+  }
+  return questions;
+}
 
 std::string random_model_path(const std::string& preset) {
   namespace fs = std::filesystem;

@@ -1,9 +1,21 @@
 #pragma once
 // Random test models, written once per build directory and shared by the test binaries.
 
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "ponder/model.h"
 
 namespace ponder::test {
+
+// The committed toy models, loaded once per test binary.
+std::shared_ptr<const Model> toy_reasoner();        // toy-reasoner-l, the default
+std::shared_ptr<const Model> toy_small_reasoner();  // toy-reasoner-s
+std::shared_ptr<const Model> toy_prm();
+
+// The first n questions of the toy dev split with at least `min_steps` steps.
+std::vector<std::string> toy_dev_questions(size_t n, int min_steps);
 
 // Path of the random model `preset` (see toy/random_models.h) with seed 1, written on
 // first use (atomically, so parallel test processes can share it).

@@ -12,7 +12,6 @@
 
 #include "ponder/runtime.h"
 #include "support/test_models.h"
-#include "toy/models.h"
 
 namespace ponder {
 namespace {
@@ -178,11 +177,6 @@ TEST(CommandVerifier, RunsAtMostParallelProgramsAtOnce) {
 
 // --- through the runtime, on the toy reasoner
 
-std::shared_ptr<const Model> reasoner() {
-  static auto model = Model::load(toy::default_reasoner_path());
-  return model;
-}
-
 EngineOptions engine_options() {
   EngineOptions e;
   e.max_sequences = 12;
@@ -203,7 +197,7 @@ std::shared_ptr<const Strategy> strategy(const std::string& name) { return make_
 const char* kQuestion = "a=61; b=a-35; c=b*4; d=c+41; d?";  // d = 145
 
 TEST(CommandVerifier, PrmVoteAndBeamScoredByAnExactChecker) {
-  Engine generator(reasoner(), engine_options());
+  Engine generator(test::toy_reasoner(), engine_options());
   Runtime runtime(generator);
   runtime.set_verifier(helper({"toy"}));
   EXPECT_EQ(runtime.verifier_kind(), VerifierKind::command);
@@ -242,7 +236,7 @@ TEST(CommandVerifier, PrmVoteAndBeamScoredByAnExactChecker) {
 }
 
 TEST(CommandVerifier, FailuresAreTheQuestionsErrors) {
-  Engine generator(reasoner(), engine_options());
+  Engine generator(test::toy_reasoner(), engine_options());
   for (const auto& [args, message] :
        std::vector<std::pair<std::vector<std::string>, std::string>>{{{"exit", "3"}, "exited with status 3"},
                                                                      {{"garbage"}, "printed no JSON object"},
@@ -258,7 +252,7 @@ TEST(CommandVerifier, FailuresAreTheQuestionsErrors) {
 }
 
 TEST(CommandVerifier, TheEnginesGoOnWhileTheCommandRuns) {
-  Engine generator(reasoner(), engine_options());
+  Engine generator(test::toy_reasoner(), engine_options());
   Runtime runtime(generator, {.max_in_flight = 2});
   runtime.set_verifier(helper({"sleep", "4"}));
   std::vector<std::string> done;
@@ -287,7 +281,7 @@ TEST(CommandVerifier, TheEnginesGoOnWhileTheCommandRuns) {
 }
 
 TEST(CommandVerifier, ACancelledQuestionKillsItsCommand) {
-  Engine generator(reasoner(), engine_options());
+  Engine generator(test::toy_reasoner(), engine_options());
   Runtime runtime(generator);
   runtime.set_verifier(helper({"sleep", "60"}, 120.0));
   runtime.start();
