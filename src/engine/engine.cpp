@@ -87,6 +87,17 @@ void check_head_fits(const Model& model, KvCacheType type, const char* which, co
 
 ggml_type kv_cache_ggml_type(KvCacheType type) { return info(type).ggml; }
 
+ggml_threadpool* attach_threadpool(llama_context* ctx, int threads) {
+  ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
+  ggml_threadpool* pool = ggml_threadpool_new(&pool_params);
+  if (pool == nullptr) {
+    llama_free(ctx);
+    throw std::runtime_error("cannot start a ggml threadpool of " + std::to_string(threads) + " threads");
+  }
+  llama_attach_threadpool(ctx, pool, pool);
+  return pool;
+}
+
 const char* kv_cache_type_name(KvCacheType type) { return info(type).name; }
 
 std::string kv_cache_type_names() {
@@ -278,16 +289,8 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
                              " keys, " + kv_cache_type_name(options_.kv_cache.v) + " values): " +
                              (why.empty() ? "out of memory?" : why));
   }
-  // The engine's own pool: its workers stay between decodes, where a llama.cpp built
-  // without OpenMP would start and join threads for every graph (with OpenMP, ggml runs
-  // the graph on OpenMP's threads instead).
-  ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
-  threadpool_ = ggml_threadpool_new(&pool_params);
-  if (threadpool_ == nullptr) {
-    llama_free(ctx_);
-    throw std::runtime_error("cannot start a ggml threadpool of " + std::to_string(threads) + " threads");
-  }
-  llama_attach_threadpool(ctx_, threadpool_, threadpool_);
+  // The engine's own pool (with OpenMP, ggml runs the graph on OpenMP's threads instead).
+  threadpool_ = attach_threadpool(ctx_, threads);
   n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
   batch_ = std::make_unique<Batch>(options_.batch_tokens);
   slot_owner_.assign(size_t(options_.max_sequences), nullptr);

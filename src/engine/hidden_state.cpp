@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/llama_glue.h"
+
 namespace ponder {
 
 HiddenStateReader::HiddenStateReader(std::shared_ptr<const Model> model, int threads, int max_tokens)
@@ -29,13 +31,7 @@ HiddenStateReader::HiddenStateReader(std::shared_ptr<const Model> model, int thr
   if (ctx_ == nullptr) {
     throw std::runtime_error("cannot create a llama context for the hidden states of " + model_->path());
   }
-  ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
-  threadpool_ = ggml_threadpool_new(&pool_params);
-  if (threadpool_ == nullptr) {
-    llama_free(ctx_);
-    throw std::runtime_error("cannot start a ggml threadpool of " + std::to_string(threads) + " threads");
-  }
-  llama_attach_threadpool(ctx_, threadpool_, threadpool_);
+  threadpool_ = attach_threadpool(ctx_, threads);
 }
 
 HiddenStateReader::~HiddenStateReader() {
