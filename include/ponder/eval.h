@@ -116,6 +116,22 @@ struct TraceRow {
 };
 TraceRow make_trace_row(const EvalItem& item, StrategyResult result);
 
+// One token budget for the whole data set (`ponder eval --batch-tokens`), spent where
+// the estimated marginal gain is highest: every question gets a first wave; then, round
+// by round, the questions whose next sample promises the most per token get one more,
+// until the budget is spent. The row is named batch@MAX (docs/adaptive.md).
+struct BatchBudgetOptions {
+  // Equivalent tokens per question on average: the total is this x the questions.
+  // 0 = no batch row. The first wave is spent even when it alone exceeds the total.
+  double tokens_per_question = 0.0;
+  int max_samples = 16;       // per question; [1, 1024]
+  int first_wave = 1;         // samples every question gets first; [1, max_samples]
+  int wave = 1;               // samples per grant; [1, max_samples]
+  double round_share = 0.25;  // questions granted a wave per round, as a share of all; (0, 1]
+  // Throws std::invalid_argument naming the field and its allowed range.
+  void validate() const;
+};
+
 struct EvalOptions {
   std::vector<std::string> strategies;  // specs, e.g. "vote@16"
   StrategyOptions strategy_options;     // answers.rule automatic: every rule, the format's own first
@@ -127,6 +143,7 @@ struct EvalOptions {
   bool trace_tokens = false;  // trace rows keep every sample's tokens and logprobs (for replay)
   bool reuse_prefixes = true;  // off: every step re-reads its prefix (RuntimeOptions::reuse_prefixes)
   ThinkingMode thinking = ThinkingMode::automatic;  // RuntimeOptions::thinking
+  BatchBudgetOptions batch;  // tokens_per_question > 0: a batch@MAX row beside the strategies
   // Called on run_eval's thread after each finished run (item x strategy), with the runs
   // done so far and those to do in this call (resumed runs not counted); may be empty.
   std::function<void(size_t done, size_t total)> on_progress;

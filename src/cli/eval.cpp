@@ -75,6 +75,8 @@ void run_eval_command(EvalArgs a) {
     use = std::max(use, verifier_use(*strategy));
     needs_large |= (strategy->needs() & kLargeModel) != 0;
   }
+  // The batch's waves weigh votes by the verifier when there is one.
+  if (a.options.batch.tokens_per_question > 0) use = std::max(use, VerifierUse::wanted);
   std::unique_ptr<Engine> large_engine;
   const std::string large_path = large_model_path(a.large_model, a.model, needs_large);
   if (!large_path.empty()) {
@@ -135,6 +137,25 @@ void add_eval_command(CLI::App& app) {
   add_deepconf_options(cmd, a->options.strategy_options.deepconf);
   add_controller_options(cmd, a->options.strategy_options.controller);
   add_cascade_options(cmd, a->options.strategy_options.cascade, a->options.strategy_options.ead);
+  BatchBudgetOptions& batch = a->options.batch;
+  cmd->add_option("--batch-tokens", batch.tokens_per_question,
+                  "One token budget for the whole data set, as mean equivalent tokens per question, spent where "
+                  "the next sample promises most; adds the row batch@MAX (0 = off; docs/adaptive.md)")
+      ->check(number_in(0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--batch-max", batch.max_samples, "batch: samples per question at most (the MAX of batch@MAX)")
+      ->check(integer_in(1, kMaxBudget))
+      ->capture_default_str();
+  cmd->add_option("--batch-first-wave", batch.first_wave, "batch: samples every question gets first")
+      ->check(integer_in(1, kMaxBudget))
+      ->capture_default_str();
+  cmd->add_option("--batch-wave", batch.wave, "batch: samples per grant")
+      ->check(integer_in(1, kMaxBudget))
+      ->capture_default_str();
+  cmd->add_option("--batch-round-share", batch.round_share,
+                  "batch: the share of the questions granted a sample per round")
+      ->check(number_in(0, 1, true, false))
+      ->capture_default_str();
   cmd->add_option("--by", a->group_by,
                   "Also summarise per value of this data field (dotted path: difficulty.steps, MATH's level)");
   cmd->add_option("--format", a->format, "Data format: auto, ponder, gsm8k, math");

@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "eval/batch_budget.h"
 #include "eval/files.h"
 #include "eval/report.h"
 #include "eval/run_dir.h"
@@ -164,7 +165,9 @@ EngineOptions eval_engine_options(const Model& model, int max_sequences, int thr
 }
 
 EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& options) {
-  if (options.strategies.empty()) throw std::invalid_argument("strategies: give at least one");
+  options.batch.validate();
+  const bool batch = options.batch.tokens_per_question > 0.0;
+  if (options.strategies.empty() && !batch) throw std::invalid_argument("strategies: give at least one");
   if (options.out_dir.empty()) throw std::invalid_argument("out: an output directory is required");
   if (options.limit < 0) throw std::invalid_argument("limit: must be >= 0 (0 = all)");
   if (options.stop_on_bad_data && !data.errors.empty()) {
@@ -184,12 +187,20 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
     answers.first = default_answer_rule(data.format);
   }
   std::vector<std::unique_ptr<Strategy>> strategies;
-  std::set<std::string> names;
+  std::vector<std::string> names;  // every row's strategy, the batch's last
   for (const auto& spec : options.strategies) {
     strategies.push_back(make_strategy(spec, so));
-    if (!names.insert(strategies.back()->name()).second) {
+    if (std::find(names.begin(), names.end(), strategies.back()->name()) != names.end()) {
       throw std::invalid_argument("strategies: '" + spec + "' is listed twice");
     }
+    names.push_back(strategies.back()->name());
+  }
+  const std::string batch_name = "batch@" + std::to_string(options.batch.max_samples);
+  if (batch) {
+    if (std::find(names.begin(), names.end(), batch_name) != names.end()) {
+      throw std::invalid_argument("strategies: '" + batch_name + "' is the batch budget's row; list it no more");
+    }
+    names.push_back(batch_name);
   }
 
   const fs::path dir(options.out_dir);
@@ -215,6 +226,15 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
                                 : nlohmann::json();
   // Recorded only when used, so that runs from before thinking control still resume.
   if (options.thinking != ThinkingMode::automatic) settings["thinking"] = thinking_mode_name(options.thinking);
+  if (batch) {
+    const BatchBudgetOptions& b = options.batch;
+    settings["batch"] = {{"tokens_per_question", b.tokens_per_question},
+                         {"max_samples", b.max_samples},
+                         {"first_wave", b.first_wave},
+                         {"wave", b.wave},
+                         {"round_share", b.round_share},
+                         {"weight_power", so.controller.weight_power}};
+  }
   eval::check_or_write_settings(dir, settings);
   const fs::path traces_path = dir / "traces.jsonl";
   auto [done, warnings] = eval::load_traces(traces_path);
@@ -266,18 +286,52 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
     };
   }
   runtime.run(std::move(jobs));
+
+  // The batch, over the items without its row (a resumed run's missing ones form a
+  // batch of their own); its rows are written when the whole batch has ended.
+  if (batch) {
+    std::vector<const EvalItem*> batch_items;
+    for (const auto& item : items) {
+      const auto it = done.find({item.id, batch_name});
+      if (it == done.end()) {
+        batch_items.push_back(&item);
+      } else if (it->second.item_hash != item_hash(item)) {
+        throw std::runtime_error(traces_path.string() + ": item \"" + item.id +
+                                 "\" was run with another question or reference; use another --out");
+      } else {
+        ++report.resumed;
+      }
+    }
+    if (!batch_items.empty()) {
+      std::vector<std::string> texts;
+      for (const EvalItem* item : batch_items) texts.push_back(item->question);
+      const int64_t reference = report.equivalent_parameters;
+      std::vector<StrategyResult> results =
+          eval::run_batch(runtime, texts, batch_name, so, options.batch,
+                          [reference](const StrategyResult& r) { return equivalent_tokens(r, reference); });
+      const size_t total_runs = total + batch_items.size();
+      for (size_t i = 0; i < results.size(); ++i) {
+        const bool ok = results[i].error.empty();
+        TraceRow row = make_trace_row(*batch_items[i], std::move(results[i]));
+        traces.append_line(dump_json(row));
+        if (ok) done[{row.id, batch_name}] = std::move(row);
+        ++report.ran;
+        if (options.on_progress) options.on_progress(size_t(report.ran), total_runs);
+      }
+    }
+  }
   traces.close();
 
   // Every strategy's summary over `members`; a failed run leaves no row and counts as an error.
   auto summarize_all = [&](const std::vector<const EvalItem*>& members) {
     std::vector<StrategySummary> out;
-    for (const auto& s : strategies) {
+    for (const auto& name : names) {
       std::vector<const TraceRow*> rows;
       for (const EvalItem* item : members) {
-        auto it = done.find({item->id, s->name()});
+        auto it = done.find({item->id, name});
         if (it != done.end()) rows.push_back(&it->second);
       }
-      out.push_back(summarize(s->name(), rows, options.seed, report.equivalent_parameters));
+      out.push_back(summarize(name, rows, options.seed, report.equivalent_parameters));
       out.back().errors = int(members.size() - rows.size());
     }
     return out;

@@ -111,12 +111,7 @@ class Controller : public StrategyBase {
 
   const Preset& preset(int level) const { return level == 0 ? c_.easy : level == 1 ? c_.normal : c_.hard; }
 
-  // What a sample's vote weighs before the power: the verifier's score, else its probability.
-  static double score_of(const SampleTrace& s) {
-    auto it = s.scores.find("verifier");
-    return it != s.scores.end() ? it->second : sample_probability(s);
-  }
-  double weight_of(const SampleTrace& s) const { return std::pow(std::max(score_of(s), 0.0), c_.weight_power); }
+  double weight_of(const SampleTrace& s) const { return std::pow(std::max(sample_score(s), 0.0), c_.weight_power); }
 
   void emit_decision(State& st) const {
     st.q.emit({.kind = EventKind::decided, .detail = st.result.decisions.back()});
@@ -160,13 +155,13 @@ class Controller : public StrategyBase {
     e.all_agree = groups.size() == 1 && groups[0].count == int(samples.size());
     e.lowest_score = 1.0;
     for (const auto& s : samples) {
-      e.lowest_score = std::min(e.lowest_score, score_of(s));
-      e.highest_score = std::max(e.highest_score, score_of(s));
+      e.lowest_score = std::min(e.lowest_score, sample_score(s));
+      e.highest_score = std::max(e.highest_score, sample_score(s));
     }
     if (!groups.empty()) {
       double leader_score = 0.0;
       for (const auto& s : samples) {
-        if (s.answer && s.answer->key == groups[0].key) leader_score += score_of(s);
+        if (s.answer && s.answer->key == groups[0].key) leader_score += sample_score(s);
       }
       e.p_right = leader_score / double(samples.size());
     }

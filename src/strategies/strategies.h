@@ -32,6 +32,13 @@ std::unique_ptr<Strategy> make_deepconf_offline(std::string name, int n, const S
 std::unique_ptr<Strategy> make_cascade(std::string name, int n, const StrategyOptions& o);
 std::unique_ptr<Strategy> make_ead(std::string name, int n, const StrategyOptions& o);
 
+// One wave for the batch budget: n samples, each scored by the verifier when one is
+// attached (scores "verifier"), each vote weighed score^controller.weight_power ("weight").
+std::unique_ptr<Strategy> make_scored_wave(std::string name, int n, const StrategyOptions& o);
+// What a sample's vote is weighed by (adaptive, the batch's waves): the verifier's
+// solution score when it has one, else exp(mean logprob).
+double sample_score(const SampleTrace& s);
+
 // Launches n samples at once, waits for all of them, returns their traces in launch order.
 // `last`: no later launch follows, so the prompt's slot goes to the last sample.
 Task<std::vector<SampleTrace>> draw_all(QuestionRun& q, int n, const GenerationOptions& g, bool last = true);
