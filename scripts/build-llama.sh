@@ -6,16 +6,21 @@
 #   scripts/build-llama.sh            the libraries and llama-batched-bench
 #   scripts/build-llama.sh --server   also llama-server from the same source and build
 #                                     (`make llama-server`; for benchmarks, not for tests)
+#   scripts/build-llama.sh --speculative-examples
+#                                     also llama-speculative and llama-lookup (its
+#                                     examples; for docs/speculative.md's comparison only)
 #
 #   PONDER_CACHE      cache root (default: ~/.cache/ponder)
 #   PONDER_LLAMA_SRC  an existing llama.cpp checkout at the pinned commit (skips npm)
 set -euo pipefail
 
 with_server=0
+with_examples=0
 case "${1:-}" in
   "") ;;
   --server) with_server=1 ;;
-  *) echo "usage: scripts/build-llama.sh [--server]" >&2; exit 2 ;;
+  --speculative-examples) with_examples=1 ;;
+  *) echo "usage: scripts/build-llama.sh [--server | --speculative-examples]" >&2; exit 2 ;;
 esac
 
 readonly LLAMA_COMMIT=80fb11ac73e66d89eae2c6a91d8a77428fa733ed
@@ -29,6 +34,7 @@ root="$cache/llama.cpp-${LLAMA_COMMIT:0:12}-$BUILD_TAG"
 prefix="$root/install"
 stamp="$prefix/.ponder-built"
 server_stamp="$prefix/.ponder-built-server"
+examples_stamp="$prefix/.ponder-built-speculative-examples"
 build="$root/build"
 
 src="${PONDER_LLAMA_SRC:-$root/src}"
@@ -51,7 +57,7 @@ install_common() {
   touch "$common_stamp"
 }
 
-if [[ -f "$stamp" && ( $with_server == 0 || -f "$server_stamp" ) ]]; then
+if [[ -f "$stamp" && ( $with_server == 0 || -f "$server_stamp" ) && ( $with_examples == 0 || -f "$examples_stamp" ) ]]; then
   if [[ -f "$common_stamp" ]] || install_common; then
     echo "$prefix"
     exit 0
@@ -97,8 +103,21 @@ build_server() {
   touch "$server_stamp"
 }
 
+# llama-speculative and llama-lookup, the same way: examples on just for them, then off.
+build_examples() {
+  echo "build-llama: building llama-speculative and llama-lookup ${LLAMA_COMMIT:0:12} with $jobs jobs (once)" >&2
+  cmake -S "$src" -B "$build" -DLLAMA_BUILD_EXAMPLES=ON >>"$root/configure.log"
+  cmake --build "$build" -j "$jobs" --target llama-speculative llama-lookup >"$root/build-examples.log"
+  cmake -S "$src" -B "$build" -DLLAMA_BUILD_EXAMPLES=OFF >>"$root/configure.log"
+  mkdir -p "$prefix/bin"
+  install -m 755 "$build/bin/llama-speculative" "$prefix/bin/llama-speculative"
+  install -m 755 "$build/bin/llama-lookup" "$prefix/bin/llama-lookup"
+  touch "$examples_stamp"
+}
+
 if [[ -f "$stamp" ]]; then
-  build_server
+  if [[ $with_server == 1 ]]; then build_server; fi
+  if [[ $with_examples == 1 ]]; then build_examples; fi
   echo "$prefix"
   exit 0
 fi
@@ -127,4 +146,5 @@ install -m 755 "$build/bin/llama-batched-bench" "$prefix/bin/llama-batched-bench
 install_common || { echo "build-llama: installing llama.cpp's common headers failed" >&2; exit 1; }
 touch "$stamp"
 if [[ $with_server == 1 ]]; then build_server; fi
+if [[ $with_examples == 1 ]]; then build_examples; fi
 echo "$prefix"

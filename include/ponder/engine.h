@@ -25,11 +25,16 @@
 #include "ponder/cost.h"
 #include "ponder/model.h"
 #include "ponder/sampling.h"
+#include "ponder/speculative.h"
 
 struct llama_context;
 struct ggml_threadpool;
 
 namespace ponder {
+
+class DraftModel;
+class NgramTrie;
+class DecodeCostModel;
 
 using SeqId = uint64_t;
 using RequestId = uint64_t;
@@ -99,6 +104,8 @@ struct EngineOptions {
   // copies its KV instead of decoding it again (see "The prompt cache" below); 0 = off;
   // at most max_sequences.
   int prompt_cache = 0;
+  // Speculative decoding of every generating sequence (ponder/speculative.h); off by default.
+  SpeculativeOptions speculative;
 
   void validate() const;
 };
@@ -146,6 +153,12 @@ struct EngineStats {
   int64_t prompt_cache_hits = 0;     // new sequences that copied a cached prompt's KV
   int64_t prompt_cache_tokens = 0;   // tokens those copies saved decoding
   int64_t prompt_cache_evictions = 0;
+  // Speculative decoding: draft tokens put behind sequences in the target's decodes, those
+  // the target accepted, and the draft model's own decodes and tokens.
+  int64_t drafted_tokens = 0;
+  int64_t accepted_tokens = 0;
+  int64_t draft_decodes = 0;
+  int64_t draft_decoded_tokens = 0;
   int live_sequences = 0;     // added and not freed (cached prompts not counted)
   int waiting_sequences = 0;
   int cached_sequences = 0;   // freed prompts the prompt cache keeps
@@ -239,6 +252,18 @@ class Engine {
   void run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finished);
   void after_decode(const std::vector<BatchItem>& items, std::vector<SeqId>& finished);
   void sample_next(Live& seq, int batch_index, std::vector<SeqId>& finished);
+  // Appends a chosen token with the target's record of it and checks the stop conditions.
+  void emit(Live& seq, Token token, std::span<const float> row, const LogitStats& stats,
+            std::vector<SeqId>& finished);
+  // Speculation: gives generating sequences their drafts for this step, within `budget`
+  // tokens beside the `base_tokens` the step decodes anyway.
+  void plan_drafts(const std::vector<Live*>& generating, int base_tokens, int budget);
+  // Accepts a prefix of the sequence's draft from the target's logits at batch index
+  // `batch_index` onward (its last token's, then each draft token's), emits it and the
+  // target's own next token, and drops the rejected positions from both caches.
+  void accept_draft(Live& seq, int batch_index, std::vector<SeqId>& finished);
+  // Keeps the draft model's cache of the sequence within its tokens (all but the last).
+  void trim_draft_cache(Live& seq);
   void finish_generation(Live& seq, FinishReason reason);
   void touch(RequestId request);
 
@@ -259,6 +284,10 @@ class Engine {
   std::vector<SeqId> waiting_;    // FIFO of sequences without a slot
   std::list<SeqId> cached_;       // the prompt cache, least recently used first
   EngineStats stats_;
+  std::unique_ptr<DraftModel> draft_;                    // SpeculativeMethod::draft
+  std::unordered_map<RequestId, std::unique_ptr<NgramTrie>> tries_;  // lookahead, per request
+  std::unique_ptr<DecodeCostModel> decode_cost_;         // the target's decode wall time vs tokens
+  std::vector<float> p_scratch_, residual_scratch_;
 };
 
 }  // namespace ponder

@@ -86,10 +86,20 @@ class Sampler {
   explicit Sampler(const SamplingParams& params);
   // Samples from `logits` (one row of the vocabulary); `stats` from logit_stats.
   Token sample(std::span<const float> logits, const LogitStats& stats);
+  // The distribution sample() draws from (temperature, top-k, top-p and min-p applied),
+  // one probability per vocabulary entry; greedy puts all the mass on the argmax.
+  // Speculative decoding accepts drafts against exactly this distribution.
+  void distribution(std::span<const float> logits, const LogitStats& stats, std::vector<float>& probs);
+  // A token drawn from `weights` (non-negative, not necessarily normalised) with this
+  // sampler's random state; the argmax when they sum to 0.
+  Token draw(std::span<const float> weights);
+  // A uniform draw in [0, 1) from this sampler's random state.
+  double uniform();
   const SamplingParams& params() const { return params_; }
 
  private:
-  double uniform();
+  // Filtered sampling: fills candidates_[0, keep) best first and their weights_.
+  size_t filtered_weights(std::span<const float> logits, const LogitStats& stats);
 
   SamplingParams params_;
   std::mt19937_64 rng_;

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/bench_speculative.h"
 #include "cli/commands.h"
 #include "cli/process.h"
 #include "ponder/generate.h"
@@ -46,6 +47,9 @@ struct BenchArgs {
   int threads = 0;
   int repeats = 3;
   bool json = false;
+  bool speculative = false;
+  std::string draft;
+  std::string data = "data/toy/dev.jsonl";
 };
 
 std::vector<Token> bench_prompt(const Model& model, int variant) {
@@ -253,7 +257,26 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "CPU threads for both engines (0 = all)");
   cmd->add_option("--repeats", a->repeats, "Runs per figure; the best is kept");
   cmd->add_flag("--json", a->json, "Print one JSON object");
-  cmd->callback([a] { run_bench(*a); });
+  cmd->add_flag("--speculative", a->speculative,
+                "Speculative decoding (draft, lookup, lookahead) vs plain decoding at batch 1, 8, 16, greedy "
+                "and temperature 0.8 (target -m, default toy-reasoner-l)");
+  cmd->add_option("--draft", a->draft, "--speculative: the draft model (default: toy-reasoner-s)")->check(CLI::ExistingFile);
+  cmd->add_option("--data", a->data, "--speculative: JSONL questions (the first 16 are used)")->capture_default_str();
+  cmd->callback([a] {
+    if (!a->speculative) {
+      if (!a->draft.empty()) throw UsageError("--draft is for --speculative");
+      run_bench(*a);
+      return;
+    }
+    SpeculativeBenchArgs s;
+    s.models = a->models;
+    s.draft = a->draft;
+    s.data = a->data;
+    s.threads = a->threads > 0 ? a->threads : default_threads();
+    s.repeats = a->repeats;
+    s.json = a->json;
+    run_speculative_bench(s);
+  });
 }
 
 }  // namespace ponder::cli

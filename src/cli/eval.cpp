@@ -28,6 +28,7 @@ struct EvalArgs {
   std::string group_by;
   std::string on_bad_data = "skip";
   EngineArgs engine;
+  SpeculativeArgs speculative;
   ThinkingArgs thinking;
   bool progress = true;
   EvalOptions options;
@@ -67,7 +68,9 @@ void run_eval_command(EvalArgs a) {
   a.engine.note_gpu_layers();
   auto model = Model::load(a.model, a.engine.model_options());
   a.options.thinking = resolve_thinking(a.thinking, *model, a.options.strategy_options.generation.stop);
-  Engine engine(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads, a.engine.kv_cache));
+  EngineOptions engine_options = eval_engine_options(*model, a.engine.max_sequences, a.engine.threads, a.engine.kv_cache);
+  engine_options.speculative = speculative_options(a.speculative, a.engine);
+  Engine engine(model, engine_options);
   VerifierUse use = VerifierUse::none;
   bool needs_large = false;
   for (const auto& spec : a.options.strategies) {
@@ -162,6 +165,7 @@ void add_eval_command(CLI::App& app) {
   add_answer_options(cmd, a->options.strategy_options.generation.answers, "auto: every rule, the format's own first");
   cmd->add_option("--on-bad-data", a->on_bad_data, "skip (report and go on) or stop");
   add_engine_options(cmd, a->engine, true);
+  add_speculative_options(cmd, a->speculative);
   add_thinking_options(cmd, a->thinking);
   cmd->add_flag("--trace-tokens", a->options.trace_tokens,
                 "Keep every sample's token ids and logprobs in traces.jsonl (for replay)");

@@ -20,6 +20,7 @@ struct GenerateArgs {
   bool chat = false;
   bool json = false;
   EngineArgs engine;
+  SpeculativeArgs speculative;
   SamplingParams sampling;
   StopParams stop;
 };
@@ -40,7 +41,9 @@ void run_generate(const GenerateArgs& a) {
   work.max_new_tokens = a.stop.max_tokens;
   work.threads = a.engine.threads;
   work.kv_cache = a.engine.kv_cache;
-  Engine engine(model, engine_options_for(*model, work));
+  EngineOptions engine_options = engine_options_for(*model, work);
+  engine_options.speculative = speculative_options(a.speculative, a.engine);
+  Engine engine(model, engine_options);
   SampleSet set = generate_samples(engine, prompt, a.n, a.sampling, a.stop);
 
   if (a.json) {
@@ -78,6 +81,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--ignore-eos", a->stop.ignore_eos, "Keep generating past end-of-generation tokens");
   cmd->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template");
   add_engine_options(cmd, a->engine, false);
+  add_speculative_options(cmd, a->speculative);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([a] { run_generate(*a); });
 }

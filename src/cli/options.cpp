@@ -169,6 +169,35 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences
   }
 }
 
+void add_speculative_options(CLI::App* cmd, SpeculativeArgs& args) {
+  cmd->add_option("--speculative", args.method,
+                  "Speculative decoding of every sample, lossless: draft (a small model, --draft), lookup "
+                  "(n-grams of the prompt and the text so far), lookahead (a trie of the question's n-grams) "
+                  "or off (default: draft with --draft, else off)")
+      ->check(CLI::IsMember({"draft", "lookup", "lookahead", "off"}));
+  cmd->add_option("--draft", args.draft_model, "Draft model for --speculative draft (the target's vocabulary)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--draft-max", args.max_draft, "Draft tokens per sample and step at most (adapted below it)")
+      ->check(integer_in(1, 32))
+      ->capture_default_str();
+}
+
+SpeculativeOptions speculative_options(const SpeculativeArgs& args, const EngineArgs& engine) {
+  SpeculativeOptions o;
+  const std::string method = args.method.empty() ? (args.draft_model.empty() ? "off" : "draft") : args.method;
+  o.method = parse_speculative_method(method);
+  o.max_draft = args.max_draft;
+  if (o.method == SpeculativeMethod::draft && args.draft_model.empty()) {
+    throw UsageError("--speculative draft needs a draft model (--draft MODEL, e.g. models/toy-reasoner-s.gguf)");
+  }
+  if (o.method != SpeculativeMethod::draft && !args.draft_model.empty()) {
+    throw UsageError("--draft is for --speculative draft, not --speculative " + method);
+  }
+  if (o.method == SpeculativeMethod::draft) o.draft_model = Model::load(args.draft_model, engine.model_options());
+  o.validate();
+  return o;
+}
+
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
   cmd->add_option("--threshold", options.threshold, "adaptive-vote: stop at this confidence")
       ->check(number_in(0.5, 1, true, true))

@@ -48,6 +48,19 @@ struct EngineArgs {
 // when `with_max_sequences`.
 void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences);
 
+// --speculative draft|lookup|lookahead|off, --draft MODEL, --draft-max N: speculative
+// decoding of every generated sequence (ponder/speculative.h).
+struct SpeculativeArgs {
+  std::string method;  // empty: draft with --draft, else off
+  std::string draft_model;
+  int max_draft = SpeculativeOptions{}.max_draft;
+};
+void add_speculative_options(CLI::App* cmd, SpeculativeArgs& args);
+// The engine's speculative options; loads the draft model (with the engine's model
+// options). Throws UsageError for --speculative draft without --draft, or --draft with
+// another method.
+SpeculativeOptions speculative_options(const SpeculativeArgs& args, const EngineArgs& engine);
+
 // --threshold, --dirichlet, --wave, --esc-window.
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);
 

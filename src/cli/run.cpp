@@ -24,6 +24,7 @@ struct RunArgs {
   bool json = false;
   bool verbose = false;
   EngineArgs engine;
+  SpeculativeArgs speculative;
   ThinkingArgs thinking;
   StrategyOptions options;
 };
@@ -119,7 +120,8 @@ void run_question(RunArgs a) {
   work.max_new_tokens = a.options.generation.stop.max_tokens;
   work.threads = a.engine.threads;
   work.kv_cache = a.engine.kv_cache;
-  const EngineOptions engine_options = engine_options_for(*model, work);
+  EngineOptions engine_options = engine_options_for(*model, work);
+  engine_options.speculative = speculative_options(a.speculative, a.engine);
   Engine engine(model, engine_options);
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, verifier_use(*strategy),
                                          engine_options.max_sequences, a.engine, a.options.search.step_delimiter);
@@ -167,6 +169,7 @@ void add_run_command(CLI::App& app) {
   add_controller_options(cmd, a->options.controller);
   add_cascade_options(cmd, a->options.cascade, a->options.ead);
   add_engine_options(cmd, a->engine, false);
+  add_speculative_options(cmd, a->speculative);
   add_thinking_options(cmd, a->thinking);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");

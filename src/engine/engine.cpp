@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "engine/draft_model.h"
+#include "engine/drafting.h"
 #include "engine/llama_glue.h"
 #include "engine/thinking.h"
 
@@ -139,6 +141,14 @@ struct Engine::Live : Sequence {
   size_t score_start = 0;  // index of the first scored token
   std::vector<Token> candidates;
   ScoreResult partial;
+  // Speculation.
+  std::vector<Token> draft;                    // this step's draft, decoded behind the last token
+  std::vector<std::vector<float>> draft_q;     // the draft model's q at each draft position, when sampling
+  std::optional<Sampler> draft_sampler;        // the draft model's draws when sampling
+  int draft_slot = -1;                         // the draft model's slot, -1 without one
+  int draft_n_in_kv = 0;                       // tokens of this sequence in the draft model's cache
+  size_t trie_added = 0;                       // lookahead: tokens whose n-grams are in the request's trie
+  AcceptanceStats acceptance;
 
   int pending() const { return int(tokens.size()) - n_in_kv; }
 };
@@ -248,6 +258,7 @@ void EngineOptions::validate() const {
               "the split layout turns it on)");
   require(prompt_cache >= 0 && prompt_cache <= max_sequences, "prompt_cache",
           "in [0, max_sequences = " + std::to_string(max_sequences) + "] (0 = off)");
+  speculative.validate();
 }
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
@@ -294,9 +305,17 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
   batch_ = std::make_unique<Batch>(options_.batch_tokens);
   slot_owner_.assign(size_t(options_.max_sequences), nullptr);
+  // A decode's fixed cost is taken as that of 16 tokens until the times of two batch sizes are seen.
+  decode_cost_ = std::make_unique<DecodeCostModel>(16.0);
+  if (options_.speculative.method == SpeculativeMethod::draft) {
+    check_same_vocabulary(*model_, *options_.speculative.draft_model);
+    draft_ = std::make_unique<DraftModel>(options_.speculative.draft_model, options_.max_sequences, n_ctx_seq_,
+                                          options_.batch_tokens, threads);
+  }
 }
 
 Engine::~Engine() {
+  draft_.reset();
   llama_free(ctx_);
   ggml_threadpool_free(threadpool_);
 }
@@ -318,6 +337,7 @@ Cost Engine::request_cost(RequestId request) const {
 Cost Engine::end_request(RequestId request) {
   Cost cost = request_cost(request);
   requests_.erase(request);
+  tries_.erase(request);
   return cost;
 }
 
@@ -444,6 +464,8 @@ bool Engine::keep_in_cache(Live& s) {
   // The kept tokens: those in the cache, and one more as every sequence has (no prefill left).
   s.tokens.resize(size_t(s.n_in_kv) + 1);
   s.kinds.resize(s.tokens.size());
+  trim_draft_cache(s);
+  s.trie_added = 0;  // another request's trie
   s.records.clear();
   s.text.clear();
   cached_.push_back(s.id);
@@ -497,6 +519,7 @@ void Engine::generate(SeqId id, const SamplingParams& sampling, const StopParams
   if (s.state != SeqState::ready) throw std::logic_error("generate: the sequence is already generating or scoring");
   stop.validate();
   s.sampler.emplace(sampling);
+  s.draft_sampler.reset();
   s.stop = stop;
   s.thinking.reset();
   if (stop.thinking.enabled()) {
@@ -562,6 +585,8 @@ void Engine::truncate(SeqId id, size_t n_tokens) {
   s.fork_prefix = std::min(s.fork_prefix, int(n_tokens) - 1);  // a waiting fork takes less
   s.tokens.resize(n_tokens);
   s.kinds.resize(n_tokens);
+  trim_draft_cache(s);
+  s.trie_added = std::min(s.trie_added, n_tokens);
   if (n_tokens < s.generation_start) {
     s.generation_start = n_tokens;
     s.records.clear();
@@ -590,6 +615,7 @@ void Engine::release(Live& s) {
     s.state = SeqState::ready;
     return;
   }
+  if (s.draft_slot >= 0) draft_->release(s.draft_slot);
   if (s.slot >= 0) {
     llama_memory_seq_rm(llama_get_memory(ctx_), s.slot, -1, -1);
     slot_owner_[size_t(s.slot)] = nullptr;
@@ -642,12 +668,26 @@ void Engine::admit_waiting() {
         assign_slot(s, src.slot);
         src.slot = -1;
         if (src.n_in_kv > prefix) llama_memory_seq_rm(mem, s.slot, prefix, -1);
+        s.draft_slot = src.draft_slot;
+        src.draft_slot = -1;
+        s.draft_n_in_kv = src.draft_n_in_kv;
       } else {
         assign_slot(s, slot);
         // A full copy (split streams only copy whole), then drop what the fork lacks.
         llama_memory_seq_cp(mem, src.slot, s.slot, -1, -1);
         if (src.n_in_kv > prefix) llama_memory_seq_rm(mem, s.slot, prefix, -1);
+        // The draft model's cache follows: the fork shares its source's draft prefix.
+        if (src.draft_slot >= 0 && src.draft_n_in_kv > 0 && (s.draft_slot = draft_->acquire()) >= 0) {
+          s.draft_n_in_kv = std::min(src.draft_n_in_kv, prefix);
+          draft_->copy(src.draft_slot, s.draft_slot, s.draft_n_in_kv);
+        }
       }
+      if (s.draft_slot >= 0 && s.draft_n_in_kv > prefix) {
+        draft_->truncate(s.draft_slot, prefix);
+        s.draft_n_in_kv = prefix;
+      }
+      s.acceptance = src.acceptance;
+      s.trie_added = s.from_cache ? 0 : std::min(src.trie_added, size_t(prefix));
       s.n_in_kv = prefix;
       s.fork_source = 0;
       if (s.from_cache) {
@@ -751,10 +791,12 @@ std::vector<SeqId> Engine::step() {
     if (s->slot >= 0) by_slot.push_back(s.get());
   }
   std::sort(by_slot.begin(), by_slot.end(), [](const Live* a, const Live* b) { return a->slot < b->slot; });
+  std::vector<Live*> generating;
   for (Live* s : by_slot) {
     if (s->state != SeqState::generating || budget <= 0) continue;
     const int count = std::min(s->pending(), budget);
     add(*s, count, int(s->tokens.size()) - 1);
+    generating.push_back(s);
   }
   for (Live* s : by_slot) {
     if (s->state != SeqState::scoring || budget <= 0) continue;
@@ -769,6 +811,10 @@ std::vector<SeqId> Engine::step() {
 
   std::vector<SeqId> finished;
   if (items.empty()) return finished;
+  if (options_.speculative.enabled() && !generating.empty()) {
+    plan_drafts(generating, batch_pos, budget);
+    for (BatchItem& item : items) item.count += int(item.seq->draft.size());
+  }
   pack_slots(items);
   std::sort(items.begin(), items.end(), [](const BatchItem& a, const BatchItem& b) { return a.seq->slot < b.seq->slot; });
   run_batch(items, finished);
@@ -782,7 +828,8 @@ void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finish
     item.batch_pos = n;
     for (int k = 0; k < item.count; ++k) {
       const int index = item.first + k;
-      batch.token[n] = item.seq->tokens[size_t(index)];
+      const auto& tokens = item.seq->tokens;
+      batch.token[n] = index < int(tokens.size()) ? tokens[size_t(index)] : item.seq->draft[size_t(index) - tokens.size()];
       batch.pos[n] = index;
       batch.n_seq_id[n] = 1;
       batch.seq_id[n][0] = item.seq->slot;
@@ -791,9 +838,11 @@ void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finish
     }
   }
   batch.n_tokens = n;
+  const auto t0 = Clock::now();
   const int32_t rc = llama_decode(ctx_, batch);
 
   if (rc == 0) {
+    decode_cost_->observe(n, std::chrono::duration<double>(Clock::now() - t0).count());
     ++stats_.steps;
     stats_.decoded_tokens += n;
     after_decode(items, finished);
@@ -802,8 +851,22 @@ void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finish
   if (rc != 1) {
     throw std::runtime_error("llama_decode failed with status " + std::to_string(rc));
   }
-  // No KV cell free for the whole batch (the cache state is unchanged): decode less.
+  // No KV cell free for the whole batch (the cache state is unchanged): decode less,
+  // drafts first.
   ++stats_.retried_batches;
+  bool had_drafts = false;
+  for (BatchItem& item : items) {
+    const int drafted = int(item.seq->draft.size());
+    if (drafted == 0) continue;
+    had_drafts = true;
+    item.count -= drafted;
+    item.seq->draft.clear();
+    item.seq->draft_q.clear();
+  }
+  if (had_drafts) {
+    run_batch(items, finished);
+    return;
+  }
   if (items.size() > 1) {
     std::vector<BatchItem> first(items.begin(), items.begin() + long(items.size() / 2));
     std::vector<BatchItem> second(items.begin() + long(items.size() / 2), items.end());
@@ -833,14 +896,20 @@ void Engine::after_decode(const std::vector<BatchItem>& items, std::vector<SeqId
     Cost* cost = it == requests_.end() ? nullptr : &it->second->cost;
     touch(s.request);
     if (cost) cost->decoded_tokens += item.count;
-    for (int k = 0; k < item.count; ++k) {
+    const int drafted = int(s.draft.size());
+    const int own = item.count - drafted;  // the sequence's tokens, drafts excluded
+    for (int k = 0; k < own; ++k) {
       if (cost && s.kinds[size_t(item.first + k)] == TokenKind::context) ++cost->prompt_tokens;
     }
-    s.n_in_kv = item.first + item.count;
-    const int last = item.first + item.count - 1;
+    s.n_in_kv = item.first + own;
+    const int last = item.first + own - 1;
 
     if (s.state == SeqState::generating) {
-      if (last == int(s.tokens.size()) - 1) sample_next(s, item.batch_pos + item.count - 1, finished);
+      if (drafted > 0) {
+        accept_draft(s, item.batch_pos + own - 1, finished);
+      } else if (last == int(s.tokens.size()) - 1) {
+        sample_next(s, item.batch_pos + own - 1, finished);
+      }
     } else if (s.state == SeqState::scoring) {
       const int32_t n_vocab = model_->n_vocab();
       for (int index = std::max(item.first, item.logits_from); index <= last; ++index) {
@@ -870,6 +939,13 @@ void Engine::sample_next(Live& s, int batch_index, std::vector<SeqId>& finished)
   // A spent thinking budget writes the block's closing text instead of sampling.
   const std::optional<Token> forced = s.thinking ? s.thinking->forced() : std::nullopt;
   const Token token = forced ? *forced : s.sampler->sample(row, st);
+  emit(s, token, row, st, finished);
+}
+
+void Engine::emit(Live& s, Token token, std::span<const float> row, const LogitStats& st,
+                  std::vector<SeqId>& finished) {
+  const int32_t n_vocab = model_->n_vocab();
+  const float* logits = row.data();
   if (s.thinking) s.thinking->observe(token, true);
 
   TokenRecord record{token, logits[token] - st.log_sum_exp, st.entropy, {}};
@@ -910,6 +986,207 @@ void Engine::sample_next(Live& s, int batch_index, std::vector<SeqId>& finished)
     }
   }
   if (s.state != SeqState::generating) finished.push_back(s.id);
+}
+
+void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, int budget) {
+  const SpeculativeOptions& o = options_.speculative;
+  struct Candidate {
+    Live* seq;
+    int most;                   // draft tokens it may take
+    std::vector<Token> proposal;  // lookup, lookahead: the draft
+    double rate;                // expected acceptance of each draft token
+    int length = 0;
+  };
+  // Before a sequence has a record: the draft model agrees with the target more often
+  // than a text repeats itself.
+  const double prior = o.method == SpeculativeMethod::draft ? 0.6 : 0.4;
+  std::vector<Candidate> candidates;
+  for (Live* s : generating) {
+    s->draft.clear();
+    s->draft_q.clear();
+    // Drafts go behind a sequence's last token only (no prefill left), and not where a
+    // thinking budget may write its own tokens.
+    if (s->pending() != 1 || s->thinking) continue;
+    const int room = std::min({o.max_draft, s->stop.max_tokens - int(s->records.size()) - 1,
+                               n_ctx_seq_ - int(s->tokens.size()) - 1});
+    if (room <= 0) continue;
+    Candidate c{s, room, {}, s->acceptance.rate(prior)};
+    if (o.method == SpeculativeMethod::lookup) {
+      c.proposal = lookup_draft(s->tokens, o.lookup_max_ngram, room);
+    } else if (o.method == SpeculativeMethod::lookahead) {
+      auto& trie = tries_[s->request];
+      if (!trie) trie = std::make_unique<NgramTrie>(o.max_draft + 2, o.trie_max_nodes);
+      trie->add(s->tokens, s->trie_added);
+      s->trie_added = s->tokens.size();
+      c.proposal = trie->draft(s->tokens, room);
+    }
+    if (o.method != SpeculativeMethod::draft) {
+      if (c.proposal.empty()) continue;
+      c.most = int(c.proposal.size());
+    }
+    candidates.push_back(std::move(c));
+  }
+  if (candidates.empty()) return;
+
+  // Lengths for a cap of g tokens per sequence, within the batch's budget.
+  auto assign = [&](int g) {
+    int left = budget, total = 0;
+    for (Candidate& c : candidates) {
+      c.length = std::min({g, c.most, left});
+      left -= c.length;
+      total += c.length;
+    }
+    return total;
+  };
+  int best_cap = o.max_draft;
+  if (o.adaptive) {
+    const double plain = decode_cost_->predict(base_tokens);
+    const double per_extra_token = decode_cost_->predict(base_tokens + 1) - plain;
+    const bool with_model = draft_ != nullptr;
+    // A sequence drafts its i-th token only when that token's chance of being kept pays
+    // for the target time it adds (and the draft model's, per sequence and round).
+    const double plain_per_token = plain / double(generating.size());
+    const double draft_per_token = with_model ? draft_->cost().predict(2) - draft_->cost().predict(1) : 0.0;
+    for (Candidate& c : candidates) {
+      int worth = 0;
+      double p = c.rate;
+      while (worth < c.most && p * plain_per_token > per_extra_token + draft_per_token) {
+        ++worth;
+        p *= c.rate;
+      }
+      c.most = worth;
+    }
+    // Then the cap that maximises expected tokens per second for the whole batch; 0 (no
+    // drafting) when nothing beats the plain step.
+    double best_rate = double(generating.size()) / std::max(plain, 1e-12);
+    best_cap = 0;
+    for (int g = 1; g <= o.max_draft; ++g) {
+      const int total = assign(g);
+      if (total == 0) break;
+      double tokens = double(generating.size() - candidates.size());
+      double seconds = decode_cost_->predict(base_tokens + total);
+      for (const Candidate& c : candidates) tokens += expected_tokens(c.rate, c.length);
+      if (with_model) {
+        for (int round = 0; round < g; ++round) {
+          int drafting = 0;
+          for (const Candidate& c : candidates) drafting += c.length > round ? 1 : 0;
+          if (drafting > 0) seconds += draft_->cost().predict(drafting);
+        }
+      }
+      if (tokens / std::max(seconds, 1e-12) > best_rate) {
+        best_rate = tokens / std::max(seconds, 1e-12);
+        best_cap = g;
+      }
+    }
+    // Until the target's decode times are known, draft half the most to learn them.
+    if (!decode_cost_->calibrated()) best_cap = std::max(1, o.max_draft / 2);
+  }
+  if (assign(best_cap) == 0) return;
+
+  if (!draft_) {
+    for (Candidate& c : candidates) {
+      c.seq->draft.assign(c.proposal.begin(), c.proposal.begin() + c.length);
+      stats_.drafted_tokens += c.length;
+    }
+    return;
+  }
+  std::vector<DraftModel::Job> jobs;
+  for (Candidate& c : candidates) {
+    Live& s = *c.seq;
+    if (c.length == 0) continue;
+    if (s.draft_slot < 0) {
+      s.draft_slot = draft_->acquire();
+      s.draft_n_in_kv = 0;
+      if (s.draft_slot < 0) continue;
+    }
+    Sampler* sampler = nullptr;
+    if (s.sampler->params().temperature > 0.0f) {
+      if (!s.draft_sampler) {
+        SamplingParams params = s.sampler->params();
+        params.seed ^= 0x9e3779b97f4a7c15ULL;  // its own stream, apart from the target's
+        s.draft_sampler.emplace(params);
+      }
+      sampler = &*s.draft_sampler;
+    }
+    jobs.push_back({s.draft_slot, s.tokens, &s.draft_n_in_kv, c.length, sampler, {}, {}});
+  }
+  draft_->draft(jobs);
+  for (size_t j = 0, k = 0; j < candidates.size(); ++j) {
+    Live& s = *candidates[j].seq;
+    if (k >= jobs.size() || jobs[k].n_in_kv != &s.draft_n_in_kv) continue;
+    s.draft = std::move(jobs[k].draft);
+    s.draft_q = std::move(jobs[k].q);
+    stats_.drafted_tokens += int64_t(s.draft.size());
+    ++k;
+  }
+}
+
+void Engine::accept_draft(Live& s, int batch_index, std::vector<SeqId>& finished) {
+  const int32_t n_vocab = model_->n_vocab();
+  const size_t n0 = s.tokens.size();
+  const int drafted = int(s.draft.size());
+  const bool stochastic = !s.draft_q.empty();
+  int accepted = 0;
+  for (int i = 0; i <= drafted; ++i) {
+    std::span<const float> row(llama_get_logits_ith(ctx_, batch_index + i), size_t(n_vocab));
+    const LogitStats st = logit_stats(row);
+    Token token;
+    bool kept = false;
+    if (i == drafted) {
+      token = s.sampler->sample(row, st);  // the bonus token
+    } else if (stochastic) {
+      // Accept d with probability min(1, p(d) / q(d)); else draw from max(0, p - q).
+      const Token d = s.draft[size_t(i)];
+      const std::vector<float>& q = s.draft_q[size_t(i)];
+      s.sampler->distribution(row, st, p_scratch_);
+      if (s.sampler->uniform() * double(q[size_t(d)]) < double(p_scratch_[size_t(d)])) {
+        token = d;
+        kept = true;
+      } else {
+        residual_scratch_.resize(p_scratch_.size());
+        double mass = 0.0;
+        for (size_t t = 0; t < p_scratch_.size(); ++t) {
+          residual_scratch_[t] = std::max(0.0f, p_scratch_[t] - q[t]);
+          mass += residual_scratch_[t];
+        }
+        token = s.sampler->draw(mass > 0.0 ? residual_scratch_ : p_scratch_);
+      }
+    } else {
+      // A point-mass draft (or greedy): the target draws as it would alone; the draft
+      // token is kept when it is that draw.
+      token = s.sampler->sample(row, st);
+      kept = token == s.draft[size_t(i)];
+    }
+    emit(s, token, row, st, finished);
+    if (kept) ++accepted;
+    if (!kept || s.state != SeqState::generating) break;
+  }
+  stats_.accepted_tokens += accepted;
+  s.acceptance.record(drafted, accepted);
+
+  // The cache holds the last token and every draft token; keep the accepted ones.
+  const int decoded_end = int(n0) + drafted;
+  s.n_in_kv = int(s.tokens.size()) - 1;
+  if (s.n_in_kv < decoded_end) {
+    if (!llama_memory_seq_rm(llama_get_memory(ctx_), s.slot, s.n_in_kv, -1)) {
+      throw std::runtime_error("speculative decoding: llama.cpp could not drop the rejected draft tokens");
+    }
+  }
+  if (s.draft_slot >= 0 && s.draft_n_in_kv > int(n0) + accepted) {
+    draft_->truncate(s.draft_slot, int(n0) + accepted);
+    s.draft_n_in_kv = int(n0) + accepted;
+  }
+  trim_draft_cache(s);
+  s.draft.clear();
+  s.draft_q.clear();
+}
+
+void Engine::trim_draft_cache(Live& s) {
+  const int most = int(s.tokens.size()) - 1;
+  if (s.draft_slot >= 0 && s.draft_n_in_kv > most) {
+    draft_->truncate(s.draft_slot, most);
+    s.draft_n_in_kv = most;
+  }
 }
 
 void Engine::finish_generation(Live& s, FinishReason reason) {
@@ -961,6 +1238,10 @@ EngineStats Engine::stats() const {
   s.cached_sequences = int(cached_.size());
   s.live_sequences = int(seqs_.size()) - s.cached_sequences;
   s.waiting_sequences = int(waiting_.size());
+  if (draft_) {
+    s.draft_decodes = draft_->decodes();
+    s.draft_decoded_tokens = draft_->decoded_tokens();
+  }
   return s;
 }
 

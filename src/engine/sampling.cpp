@@ -127,7 +127,21 @@ Token Sampler::sample(std::span<const float> logits, const LogitStats& stats) {
     return Token(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
 
+  const size_t keep = filtered_weights(logits, stats);
+  double total = 0.0;
+  for (size_t i = 0; i < keep; ++i) total += weights_[i];
+  double target = uniform() * total;
+  for (size_t i = 0; i < keep; ++i) {
+    target -= weights_[i];
+    if (target < 0.0) return candidates_[i].second;
+  }
+  return candidates_[0].second;
+}
+
+size_t Sampler::filtered_weights(std::span<const float> logits, const LogitStats& stats) {
   // top-k, then top-p and min-p on the untempered probabilities, then temperature.
+  const int n = int(logits.size());
+  const double inv_t = 1.0 / params_.temperature;
   candidates_.resize(n);
   for (int i = 0; i < n; ++i) candidates_[i] = {logits[i], Token(i)};
   auto by_logit = [](const auto& a, const auto& b) {
@@ -157,17 +171,45 @@ Token Sampler::sample(std::span<const float> logits, const LogitStats& stats) {
     keep = k;
   }
   weights_.resize(keep);
-  double total = 0.0;
   for (size_t i = 0; i < keep; ++i) {
     weights_[i] = exp_nonpositive((candidates_[i].first - stats.max_logit) * float(inv_t));
-    total += weights_[i];
   }
+  return keep;
+}
+
+void Sampler::distribution(std::span<const float> logits, const LogitStats& stats, std::vector<float>& probs) {
+  const size_t n = logits.size();
+  probs.assign(n, 0.0f);
+  if (params_.temperature <= 0.0f) {
+    probs[size_t(std::max_element(logits.begin(), logits.end()) - logits.begin())] = 1.0f;
+    return;
+  }
+  const bool filtered = params_.top_k > 0 || params_.top_p < 1.0f || params_.min_p > 0.0f;
+  double total = 0.0;
+  if (!filtered) {
+    softmax_weights(logits.data(), n, stats.max_logit, float(1.0 / params_.temperature), probs.data());
+    for (float w : probs) total += w;
+    for (float& w : probs) w = float(double(w) / total);
+    return;
+  }
+  const size_t keep = filtered_weights(logits, stats);
+  for (size_t i = 0; i < keep; ++i) total += weights_[i];
+  for (size_t i = 0; i < keep; ++i) probs[size_t(candidates_[i].second)] = float(double(weights_[i]) / total);
+}
+
+Token Sampler::draw(std::span<const float> weights) {
+  double total = 0.0;
+  for (float w : weights) total += w;
+  if (!(total > 0.0)) return Token(std::max_element(weights.begin(), weights.end()) - weights.begin());
   double target = uniform() * total;
-  for (size_t i = 0; i < keep; ++i) {
-    target -= weights_[i];
-    if (target < 0.0) return candidates_[i].second;
+  Token last_positive = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (weights[i] <= 0.0f) continue;
+    last_positive = Token(i);
+    target -= weights[i];
+    if (target < 0.0) return Token(i);
   }
-  return candidates_[0].second;
+  return last_positive;  // rounding left a sliver of mass past the end
 }
 
 }  // namespace ponder

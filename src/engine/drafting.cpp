@@ -1,0 +1,130 @@
+#include "engine/drafting.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ponder {
+
+std::vector<Token> lookup_draft(std::span<const Token> tokens, int max_ngram, int max_tokens) {
+  const size_t n = tokens.size();
+  for (int len = std::min<int>(max_ngram, int(n) - 1); len >= 1; --len) {
+    const auto suffix = tokens.subspan(n - size_t(len));
+    // The latest earlier occurrence with at least one token after it.
+    for (size_t start = n - size_t(len); start-- > 0;) {
+      if (!std::equal(suffix.begin(), suffix.end(), tokens.begin() + long(start))) continue;
+      const size_t from = start + size_t(len);
+      const size_t to = std::min(n, from + size_t(max_tokens));
+      return {tokens.begin() + long(from), tokens.begin() + long(to)};
+    }
+  }
+  return {};
+}
+
+NgramTrie::NgramTrie(int depth, int max_nodes) : depth_(depth), max_nodes_(size_t(max_nodes)) { nodes_.emplace_back(); }
+
+uint32_t NgramTrie::child(uint32_t node, Token token) {
+  auto it = nodes_[node].children.find(token);
+  if (it != nodes_[node].children.end()) return it->second;
+  const auto index = uint32_t(nodes_.size());
+  nodes_[node].children.emplace(token, index);
+  nodes_.emplace_back();
+  return index;
+}
+
+void NgramTrie::add(std::span<const Token> tokens, size_t from) {
+  const size_t n = tokens.size();
+  if (from >= n) return;
+  // Pruning: a trie past its size starts again from what comes next.
+  if (nodes_.size() > max_nodes_) {
+    nodes_.clear();
+    nodes_.emplace_back();
+  }
+  const size_t first_start = from >= size_t(depth_) ? from - size_t(depth_) + 1 : 0;
+  for (size_t start = first_start; start < n; ++start) {
+    uint32_t node = 0;
+    const size_t end = std::min(n, start + size_t(depth_));
+    for (size_t pos = start; pos < end; ++pos) {
+      node = child(node, tokens[pos]);
+      if (pos >= from) ++nodes_[node].count;
+    }
+  }
+}
+
+std::vector<Token> NgramTrie::draft(std::span<const Token> tokens, int max_tokens) const {
+  std::vector<Token> out;
+  for (int context = std::min<int>(2, int(tokens.size())); context >= 1 && out.empty(); --context) {
+    uint32_t node = 0;
+    bool found = true;
+    for (size_t pos = tokens.size() - size_t(context); pos < tokens.size() && found; ++pos) {
+      auto it = nodes_[node].children.find(tokens[pos]);
+      found = it != nodes_[node].children.end();
+      if (found) node = it->second;
+    }
+    if (!found) continue;
+    while (int(out.size()) < max_tokens && !nodes_[node].children.empty()) {
+      // The most frequent continuation; ties to the lower token, so drafts are reproducible.
+      Token best = 0;
+      uint32_t best_node = 0, best_count = 0;
+      for (const auto& [token, index] : nodes_[node].children) {
+        const uint32_t c = nodes_[index].count;
+        if (c > best_count || (c == best_count && token < best)) {
+          best = token;
+          best_node = index;
+          best_count = c;
+        }
+      }
+      out.push_back(best);
+      node = best_node;
+    }
+  }
+  return out;
+}
+
+void AcceptanceStats::record(int drafted, int accepted_tokens) {
+  // Recent steps count most: a sequence's text changes its predictability as it goes.
+  constexpr double kDecay = 0.8;
+  accepted = accepted * kDecay + accepted_tokens;
+  rejected = rejected * kDecay + (accepted_tokens < drafted ? 1.0 : 0.0);
+}
+
+double AcceptanceStats::rate(double prior) const {
+  // Two pseudo-observations at the prior.
+  return (accepted + 2.0 * prior) / (accepted + rejected + 2.0);
+}
+
+double expected_tokens(double rate, int g) {
+  double sum = 1.0, term = 1.0;
+  for (int i = 0; i < g; ++i) {
+    term *= rate;
+    sum += term;
+  }
+  return sum;
+}
+
+void DecodeCostModel::observe(int tokens, double seconds) {
+  // Decay keeps the fit current on a machine whose load changes.
+  constexpr double kDecay = 0.98;
+  const double x = tokens;
+  weight_ = weight_ * kDecay + 1.0;
+  sx_ = sx_ * kDecay + x;
+  sy_ = sy_ * kDecay + seconds;
+  sxx_ = sxx_ * kDecay + x * x;
+  sxy_ = sxy_ * kDecay + x * seconds;
+}
+
+double DecodeCostModel::predict(double tokens) const {
+  if (weight_ <= 0.0) return 0.0;
+  const double mx = sx_ / weight_, my = sy_ / weight_;
+  const double var = sxx_ / weight_ - mx * mx;
+  double b = 0.0;
+  if (var > 1e-6 * std::max(1.0, mx * mx)) b = (sxy_ / weight_ - mx * my) / var;
+  double a = my - b * mx;
+  if (var <= 1e-6 * std::max(1.0, mx * mx) || b <= 0.0 || a <= 0.0) {
+    // One size seen (or a fit without meaning): split the mean time by the prior ratio.
+    a = my / (1.0 + mx / prior_);
+    b = a / prior_;
+  }
+  return a + b * tokens;
+}
+
+}  // namespace ponder

@@ -1,0 +1,68 @@
+#pragma once
+// The model-free drafters and the bookkeeping that sizes drafts (ponder/speculative.h).
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "ponder/model.h"
+
+namespace ponder {
+
+// Prompt lookup: the latest earlier occurrence of the sequence's last n tokens (n from
+// max_ngram down to 1) and up to `max_tokens` tokens that followed it; empty without one.
+std::vector<Token> lookup_draft(std::span<const Token> tokens, int max_ngram, int max_tokens);
+
+// A frequency-weighted trie of the n-grams (up to depth tokens) of the texts it is fed:
+// every position starts a path. A draft follows the last one or two tokens of a sequence
+// into the trie and then the most frequent child, as far as it goes.
+class NgramTrie {
+ public:
+  NgramTrie(int depth, int max_nodes);
+  // Adds every n-gram of `tokens` that ends at a position >= `from` (0: all of them; the
+  // first new position after appending to tokens whose earlier n-grams were added).
+  void add(std::span<const Token> tokens, size_t from);
+  std::vector<Token> draft(std::span<const Token> tokens, int max_tokens) const;
+  size_t nodes() const { return nodes_.size(); }
+
+ private:
+  struct Node {
+    std::unordered_map<Token, uint32_t> children;  // token -> node index
+    uint32_t count = 0;
+  };
+  uint32_t child(uint32_t node, Token token);
+
+  int depth_;
+  size_t max_nodes_;
+  std::vector<Node> nodes_;  // nodes_[0] is the root
+};
+
+// A sequence's draft acceptance: decayed counts of accepted and rejected draft tokens;
+// rate() is the chance that the next draft token is accepted.
+struct AcceptanceStats {
+  double accepted = 0.0;
+  double rejected = 0.0;
+  void record(int drafted, int accepted_tokens);
+  double rate(double prior) const;
+};
+
+// Tokens a draft of length g yields on average when each is accepted with `rate`:
+// 1 + rate + ... + rate^g (the target's own token always comes).
+double expected_tokens(double rate, int g);
+
+// Wall seconds of one decode as a + b * tokens, fitted by least squares over decayed
+// observations; before two distinct sizes are seen, b = a / `prior_tokens_per_overhead`.
+class DecodeCostModel {
+ public:
+  explicit DecodeCostModel(double prior_tokens_per_overhead) : prior_(prior_tokens_per_overhead) {}
+  void observe(int tokens, double seconds);
+  double predict(double tokens) const;
+  bool calibrated() const { return weight_ > 0.0; }
+
+ private:
+  double prior_;
+  double weight_ = 0.0, sx_ = 0.0, sy_ = 0.0, sxx_ = 0.0, sxy_ = 0.0;
+};
+
+}  // namespace ponder
