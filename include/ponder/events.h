@@ -52,6 +52,7 @@ struct Event {
   double value = 0.0;     // scored, vote, result
   Cost cost;              // result, error
   bool large_model = false;  // about a sample on the runtime's large model (cascades)
+  std::optional<double> threshold;  // vote: the value `value` must reach to stop, when it is a stop rule
 };
 
 using EventSink = std::function<void(const Event&)>;

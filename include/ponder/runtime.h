@@ -162,7 +162,8 @@ class QuestionRun {
   // --- reporting
   void emit(Event event);  // fills in the question id
   // Reports the vote: (answer text, weight) best first and the stopping criterion's value.
-  void report_vote(std::vector<std::pair<std::string, double>> tally, double criterion);
+  void report_vote(std::vector<std::pair<std::string, double>> tally, double criterion,
+                   std::optional<double> threshold = std::nullopt);
 
   // --- waiting: each resumes the strategy once its condition holds
   struct Wait {

@@ -352,7 +352,10 @@ SampleTrace QuestionRun::read(SampleId id) const {
   t.fork_position = s.fork_position;
   t.large_model = is_large_;
   if (runtime_.options().record_tokens) {
-    for (const auto& r : s.records) t.token_logprobs.push_back({r.token, r.logprob});
+    for (const auto& r : s.records) {
+      t.token_logprobs.push_back({r.token, r.logprob});
+      t.token_pieces.push_back(engine_.model().token_piece(r.token));
+    }
   }
   return t;
 }
@@ -392,9 +395,10 @@ SampleTrace QuestionRun::prune(SampleId id, const std::string& why) {
   return t;
 }
 
-void QuestionRun::report_vote(std::vector<std::pair<std::string, double>> tally, double criterion) {
+void QuestionRun::report_vote(std::vector<std::pair<std::string, double>> tally, double criterion,
+                              std::optional<double> threshold) {
   if (!sink_) return;
-  Event e{.kind = EventKind::vote, .tally = std::move(tally), .value = criterion};
+  Event e{.kind = EventKind::vote, .tally = std::move(tally), .value = criterion, .threshold = threshold};
   if (!e.tally.empty()) e.answer = Answer{e.tally.front().first, e.tally.front().first};
   emit(std::move(e));
 }
