@@ -29,8 +29,9 @@ foreach(file IN LISTS FILES)
   string(LENGTH "${hex}" hex_length)
   math(EXPR size "${hex_length} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  # Lines of 32 bytes keep the generated source readable for a compiler's error messages.
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){32})" "\\1\n" bytes "${bytes}")
+  # Lines of 32 bytes (CMake's regular expressions have no {n}: the pattern is repeated).
+  string(REPEAT "0x[0-9a-f][0-9a-f]," 32 line_of_bytes)
+  string(REGEX REPLACE "(${line_of_bytes})" "\\1\n" bytes "${bytes}")
   string(APPEND arrays "const unsigned char kFile${index}[] = {\n${bytes}0x00};\n")
   string(APPEND entries "    {\"${name}\", \"${type}\", {reinterpret_cast<const char*>(kFile${index}), ${size}}},\n")
   math(EXPR index "${index} + 1")

@@ -74,8 +74,7 @@
     goButton.disabled = true;
     stopButton.disabled = false;
     status.textContent = 'thinking…';
-    ponder.stats.reset();
-    ponder.stats.measuring = true;
+    ponder.stats.start();
     const started = performance.now();
     let decision = null;
     try {
@@ -114,7 +113,7 @@
       view.fail(message);
       status.textContent = message;
     } finally {
-      ponder.stats.measuring = false;
+      ponder.stats.stop();
       running = null;
       goButton.disabled = false;
       stopButton.disabled = true;

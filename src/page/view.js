@@ -10,15 +10,21 @@ const ponder = window.ponder = {};
 // the time between animation frames while a run is drawn.
 ponder.stats = {
   domUpdates: 0, frames: [], events: 0, measuring: false, lastFrame: 0,
-  reset() { this.domUpdates = 0; this.frames = []; this.events = 0; },
+  start() {
+    this.domUpdates = 0; this.frames = []; this.events = 0; this.lastFrame = 0;
+    if (!this.measuring) requestAnimationFrame(watchFrames);
+    this.measuring = true;
+  },
+  stop() { this.measuring = false; },
 };
+// Runs only while measuring, so an idle page does no work per frame.
 function watchFrames(now) {
   const s = ponder.stats;
-  if (s.measuring && s.lastFrame) s.frames.push(now - s.lastFrame);
-  s.lastFrame = s.measuring ? now : 0;
+  if (!s.measuring) return;
+  if (s.lastFrame) s.frames.push(now - s.lastFrame);
+  s.lastFrame = now;
   requestAnimationFrame(watchFrames);
 }
-requestAnimationFrame(watchFrames);
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -134,11 +140,18 @@ class RunView {
         s.tokens = parent.tokens.slice(0, e.position);
         s.inherited = e.position;
         s.shown = Infinity;
+        this.searching = true;
         s.path = parent.path.filter((n) => this.nodes[n].end <= e.position);
         this.dirty.add('tree');
         break;
       }
-      case 'truncated': { const s = this.sample(id); this.cut(s, e.position); this.dirty.add('tree'); break; }
+      case 'truncated': {
+        const s = this.sample(id);
+        this.cut(s, e.position);
+        this.searching = true;
+        this.dirty.add('tree');
+        break;
+      }
       case 'extended': {
         const s = this.sample(id);
         s.tokens.push([e.text, 0, true]);
@@ -175,8 +188,12 @@ class RunView {
       case 'scored': {
         // A search's sample carries its steps' scores; a vote's solutions are numbered.
         const s = this.sample(e.sample !== undefined ? id : e.solution);
+        if (e.sample !== undefined) this.searching = true;
+        this.dirty.add('lanes:' + s.id);
         s.score = e.score;
         (e.steps || []).forEach((score, i) => { if (i < s.path.length) this.nodes[s.path[i]].score = score; });
+        // A solution's score alone (a replayed trace keeps no step scores) belongs to its last step.
+        if (!(e.steps || []).length && s.path.length) this.nodes[s.path[s.path.length - 1]].score = e.score;
         this.dirty.add('tree');
         break;
       }
@@ -206,7 +223,8 @@ class RunView {
       if (what.startsWith('lanes:')) this.drawLane(this.samples.get(Number(what.slice(6))));
     }
     if (this.dirty.has('tally')) this.drawTally();
-    if (this.dirty.has('tree')) this.drawTree();
+    // Only a search has a tree worth drawing; a vote's samples are the lanes.
+    if (this.dirty.has('tree') && this.searching) this.drawTree();
     if (this.dirty.has('final')) this.drawFinal();
     this.dirty.clear();
     ponder.stats.domUpdates++;
