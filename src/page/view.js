@@ -6,12 +6,12 @@
 
 const ponder = window.ponder = {};
 
-// Measurements the browser test reads: DOM updates (frames that changed the page) and
-// the time between animation frames while a run is drawn.
+// Measurements the browser test reads: DOM updates (frames that changed the page), the
+// time between animation frames while a run is drawn, and the page's own work per update.
 ponder.stats = {
-  domUpdates: 0, frames: [], events: 0, measuring: false, lastFrame: 0,
+  domUpdates: 0, frames: [], work: [], events: 0, measuring: false, lastFrame: 0,
   start() {
-    this.domUpdates = 0; this.frames = []; this.events = 0; this.lastFrame = 0;
+    this.domUpdates = 0; this.frames = []; this.work = []; this.events = 0; this.lastFrame = 0;
     if (!this.measuring) requestAnimationFrame(watchFrames);
     this.measuring = true;
   },
@@ -157,11 +157,26 @@ class RunView {
         s.tokens.push([e.text, 0, true]);
         break;
       }
-      case 'line': {
+      case 'tokens': {
+        // The unfinished line's newest tokens: shown now, taken into its line when it ends.
         const s = this.sample(id);
         this.cut(s, e.position);
-        if (s.tokens.length < e.position) s.tokens.length = e.position;  // not expected: lines come in order
         for (const [piece, logprob] of e.tokens) s.tokens.push([piece, logprob]);
+        break;
+      }
+      case 'line': {
+        const s = this.sample(id);
+        // Its first tokens may be on show already (`tokens` events): keep those spans.
+        const shown = s.tokens.length - e.position;
+        const same = shown > 0 && shown <= e.tokens.length &&
+          e.tokens.slice(0, shown).every((t, i) => s.tokens[e.position + i] && s.tokens[e.position + i][0] === t[0]);
+        if (same) {
+          for (const t of e.tokens.slice(shown)) s.tokens.push([t[0], t[1]]);
+        } else {
+          this.cut(s, e.position);
+          if (s.tokens.length < e.position) s.tokens.length = e.position;  // not expected: lines come in order
+          for (const [piece, logprob] of e.tokens) s.tokens.push([piece, logprob]);
+        }
         const parent = s.path.length ? s.path[s.path.length - 1] : -1;
         const node = {id: this.nodes.length, parent, sample: s.id, text: e.text, start: e.position,
                       end: e.position + e.tokens.length, score: null, state: 'live'};
@@ -214,23 +229,32 @@ class RunView {
   }
 
   flush() {
+    const began = performance.now();
     this.frame = 0;
     const events = this.queue;
     this.queue = [];
     for (const e of events) this.handle(e);
     if (!this.dirty.size) return;
+    const grown = [];
     for (const what of this.dirty) {
-      if (what.startsWith('lanes:')) this.drawLane(this.samples.get(Number(what.slice(6))));
+      if (what.startsWith('lanes:')) this.drawLane(this.samples.get(Number(what.slice(6))), grown);
     }
     if (this.dirty.has('tally')) this.drawTally();
     // Only a search has a tree worth drawing; a vote's samples are the lanes.
-    if (this.dirty.has('tree') && this.searching) this.drawTree();
+    if (this.dirty.has('tree') && this.searching) {
+      this.root.classList.add('searching');
+      this.drawTree();
+    }
     if (this.dirty.has('final')) this.drawFinal();
     this.dirty.clear();
+    // Scrolled after every change is made: reading scrollHeight lays the page out once,
+    // not once per lane.
+    for (const box of grown) box.scrollTop = box.scrollHeight;
     ponder.stats.domUpdates++;
+    if (ponder.stats.measuring) ponder.stats.work.push(performance.now() - began);
   }
 
-  drawLane(s) {
+  drawLane(s, grown) {
     if (!s) return;
     if (!s.lane) {
       s.tokensBox = el('div', {class: 'tokens'});
@@ -271,7 +295,7 @@ class RunView {
       }
       s.tokensBox.append(more);
       s.shown = s.tokens.length;
-      s.tokensBox.scrollTop = s.tokensBox.scrollHeight;
+      grown.push(s.tokensBox);
     }
   }
 
@@ -320,7 +344,7 @@ class RunView {
       row[id] = (row[kids[0]] + row[kids[kids.length - 1]]) / 2;
     };
     for (const r of roots) place(r, 0);
-    const dx = 64, dy = 18, left = 28, top = 14;
+    const dx = 72, dy = 16, left = 28, top = 12;
     const width = left + dx * (maxDepth + 1) + 90, height = top + dy * rows + 8;
     const root = svg('svg', {width, height, viewBox: `0 0 ${width} ${height}`, role: 'img',
       'aria-label': `search tree: ${nodes.length} steps`});
@@ -341,13 +365,14 @@ class RunView {
       title.textContent = `#${n.sample % 10000} step ${depth[n.id] + 1}: ${n.text.trim()}` +
         (n.score !== null ? `\nscore ${n.score.toFixed(3)}` : '') + (n.label ? `\n${n.state}: ${n.label}` : '');
       g.append(title);
+      // Beside the node, not above it: rows are closer than a line of text.
       if (n.score !== null) {
-        const t = svg('text', {x: 0, y: -8, class: 'score'});
+        const t = svg('text', {x: 9, y: 3.5, class: 'score'});
         t.textContent = n.score.toFixed(2);
         g.append(t);
       }
       if (n.state === 'finished' || n.state === 'pruned') {
-        const t = svg('text', {x: 10, y: 4, class: 'label'});
+        const t = svg('text', {x: n.score !== null ? 34 : 9, y: 3.5, class: 'label'});
         t.textContent = n.state === 'finished' ? (n.label ?? '—') : '✕';
         g.append(t);
       }

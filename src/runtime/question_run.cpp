@@ -206,6 +206,7 @@ QuestionRun& QuestionRun::large() {
                                   std::to_string(engine->context_per_sequence()) + "-token context per sequence");
     }
     large_.reset(new QuestionRun(runtime_, *engine, true, id_, question_, std::move(prompt), sink_));
+    large_->token_events_ = token_events_;
   }
   return *large_;
 }
@@ -322,6 +323,14 @@ void QuestionRun::report_lines(SampleId id, bool final) {
     start = k + 1;
   }
   s.reported_lines_end = start;
+  // The unfinished line's tokens not yet shown (after a truncation, from the line's start).
+  if (s.reported_tokens_end > have || s.reported_tokens_end < start) s.reported_tokens_end = start;
+  if (token_events_ && s.reported_tokens_end < have) {
+    Event e{.kind = EventKind::tokens, .sample = id, .position = int(s.reported_tokens_end)};
+    e.tokens.assign(s.records.begin() + long(s.reported_tokens_end), s.records.end());
+    emit(std::move(e));
+  }
+  s.reported_tokens_end = have;
 }
 
 void QuestionRun::after_step() {

@@ -190,6 +190,15 @@ json event_json(const Event& e, const Model* model) {
       j["tokens"] = std::move(tokens);
       break;
     }
+    case EventKind::tokens: {
+      if (!all) return nullptr;
+      j["sample"] = e.sample;
+      j["position"] = e.position;
+      json tokens = json::array();
+      for (const TokenRecord& t : e.tokens) tokens.push_back({model->token_piece(t.token), t.logprob});
+      j["tokens"] = std::move(tokens);
+      break;
+    }
     case EventKind::finished:
       j["sample"] = e.sample;
       j["answer"] = e.answer ? json(e.answer->text) : json(nullptr);

@@ -80,8 +80,9 @@ json logprobs_json(Endpoint endpoint, const Model& model, std::span<const TokenR
 void append_logprobs(Endpoint endpoint, json& all, const json& more);
 
 // The event as a stream's ponder field; null for events not streamed. With `model`
-// ("events": "all") also lines, with [piece, logprob] per token, forks, truncations,
-// resamples and extensions; without, those are null.
+// ("events": "all") also lines, with [piece, logprob] per token, each step's new tokens
+// of an unfinished line (`tokens`), forks, truncations, resamples and extensions;
+// without, those are null.
 json event_json(const Event& event, const Model* model = nullptr);
 
 // The decision of one strategy run: its answer, confidence, stop reason, samples, votes

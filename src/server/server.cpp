@@ -644,6 +644,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     Job job;
     job.question = plan.question;
     job.prompt = plan.prompt;
+    job.token_events = r.stream && r.all_events;
     const bool raw = r.raw();
     ServedEngine* mp = &m;
     Metrics* metrics = &metrics_;
