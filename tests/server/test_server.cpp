@@ -724,9 +724,6 @@ TEST(Server, ThinkingControlNeedsATemplateWithABlock) {
   EXPECT_THROW(Server server(wide), std::invalid_argument);
 }
 
-}  // namespace
-}  // namespace ponder::server
-
 // The live page's stream ("events": "all"): every sample's lines with [piece, logprob] per
 // token, and a search's forks and verifier scores by sample; plain "events" unchanged.
 TEST(ServerToy, AllEventsCarryLinesTokensAndTheSearchTree) {
@@ -797,7 +794,9 @@ TEST(ServerToy, AllEventsCarryLinesTokensAndTheSearchTree) {
   const std::vector<json> adaptive = stream("adaptive-vote@8", true);
   ASSERT_GT(count(adaptive, "vote"), 0);
   for (const json& e : adaptive) {
-    if (e["event"] == "vote") EXPECT_EQ(e["threshold"], 0.95) << e;
+    if (e["event"] == "vote") {
+      EXPECT_EQ(e["threshold"], 0.95) << e;
+    }
   }
 }
 
@@ -893,3 +892,6 @@ TEST(Server, RunFilesNeedTheApiKeyWhenThereIsOne) {
   EXPECT_EQ(s.client().Get("/")->status, 200);  // the page asks for the key itself
   EXPECT_EQ(s.client().Get("/runs", httplib::Headers{{"Authorization", "Bearer sesame"}})->status, 200);
 }
+
+}  // namespace
+}  // namespace ponder::server
