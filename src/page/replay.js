@@ -66,7 +66,9 @@
     const xs = points.map((p) => Math.log2(Math.max(1, p.tokens)));
     const x0 = Math.floor(Math.min(...xs)), x1 = Math.max(x0 + 1, Math.ceil(Math.max(...xs)));
     const ys = points.map((p) => p.accuracy);
-    const y0 = Math.max(0, Math.floor(Math.min(...ys) * 10) / 10 - 0.05), y1 = Math.min(1, Math.ceil(Math.max(...ys) * 10) / 10 + 0.02);
+    const y1 = Math.min(1, Math.ceil(Math.max(...ys) * 10) / 10 + 0.02);
+    // At least 20 points of accuracy tall, so that close strategies do not fill the plot.
+    const y0 = Math.max(0, Math.min(Math.floor(Math.min(...ys) * 10) / 10 - 0.05, y1 - 0.2));
     const X = (t) => L + (W - L - R) * (Math.log2(Math.max(1, t)) - x0) / (x1 - x0);
     const Y = (a) => T + (H - T - B) * (1 - (a - y0) / Math.max(1e-9, y1 - y0));
     const root = ponder.svg('svg', {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img',
@@ -183,7 +185,8 @@
       }
       const scores = s.scores || {};
       if (scores.verifier !== undefined) events.push({event: 'scored', sample: s.id, score: scores.verifier, steps: [], ...large});
-      events.push(s.pruned ? {event: 'pruned', sample: s.id, reason: s.finish_reason === 'none' ? 'stopped early' : s.finish_reason, ...large}
+      // A trace keeps that the strategy stopped the sample, not its words for why.
+      events.push(s.pruned ? {event: 'pruned', sample: s.id, reason: 'stopped by the strategy', ...large}
         : {event: 'finished', sample: s.id, answer: s.answer, finish_reason: s.finish_reason, ...large});
     }
     const counts = new Map();
