@@ -266,14 +266,19 @@ class RunView {
       this.lanesBox.insertBefore(s.lane, after || null);
       this.laneCount.textContent = `(${this.samples.size})`;
     }
-    s.lane.dataset.state = s.state;
+    if (s.lane.dataset.state !== s.state) s.lane.dataset.state = s.state;
     const who = (s.large ? 'L' : '#') + (s.id % 10000) + (s.parent >= 0 ? ` ← #${s.parent % 10000}` : '');
     const status = s.state === 'finished' ? (s.answer === null || s.answer === undefined ? 'no answer' : s.answer)
       : s.state === 'pruned' ? 'pruned: ' + s.reason : '…';
     const score = s.score === null ? '' : ` · score ${s.score.toFixed(2)}`;
-    s.head.replaceChildren(el('span', {class: 'who', text: who}),
-      el('span', {class: 'lane-answer', text: status + score}));
-    s.lane.setAttribute('aria-label', `sample ${who}: ${status}${score}`);
+    // Most updates only add tokens: the header is rebuilt only when it says something new.
+    const label = `sample ${who}: ${status}${score}`;
+    if (label !== s.label) {
+      s.label = label;
+      s.head.replaceChildren(el('span', {class: 'who', text: who}),
+        el('span', {class: 'lane-answer', text: status + score}));
+      s.lane.setAttribute('aria-label', label);
+    }
     if (s.shown > s.tokens.length) {
       s.tokensBox.replaceChildren();
       s.shown = 0;
