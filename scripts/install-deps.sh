@@ -8,7 +8,9 @@ packages=(build-essential cmake ninja-build git pkg-config
   nlohmann-json3-dev libssl-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libcpp-httplib-dev gnuplot-nox clang libclang-rt-14-dev
   # Without OpenBLAS, Debian's LibTorch falls back to the reference BLAS (10x slower).
-  libtorch-dev libopenblas0-pthread)
+  libtorch-dev libopenblas0-pthread
+  # The live page's browser test drives headless Chromium (tests/page; about 80 s to install).
+  chromium)
 command -v npm >/dev/null || packages+=(npm)  # fetches the pinned llama.cpp source and the openai client test's package
 command -v node >/dev/null || packages+=(nodejs)  # runs the openai client against `ponder serve`
 

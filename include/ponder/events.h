@@ -26,6 +26,7 @@ enum class EventKind {
   truncated,  // a sample was rolled back to its first `position` tokens
   resampled,  // a sample was dropped and `parent`'s copy took its place (searches)
   line,       // a sample finished a line or step: `text`, `tokens` with logprobs, from `position`
+  tokens,     // a sample's newest tokens within its unfinished line, from `position` (Job::token_events)
   finished,   // a sample ended: `text`, `answer`, `detail` = finish reason
   pruned,     // a sample was stopped by its strategy; `detail` says why
   scored,     // a verifier scored a sample: `scores` per step, `value` the solution's score
@@ -52,6 +53,7 @@ struct Event {
   double value = 0.0;     // scored, vote, result
   Cost cost;              // result, error
   bool large_model = false;  // about a sample on the runtime's large model (cascades)
+  std::optional<double> threshold;  // vote: the value `value` must reach to stop, when it is a stop rule
 };
 
 using EventSink = std::function<void(const Event&)>;

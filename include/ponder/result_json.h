@@ -8,7 +8,8 @@
 //                    "verifier_tokens", "decoded_tokens", "tree_tokens", "cached_tokens"} (the last three
 //                    optional on read)
 //   SampleTrace     {"text", "answer", "mean_logprob", "tokens", "finish_reason", "pruned", "id", "parent",
-//                    "fork_position", ["token_logprobs": [{"token", "logprob"}]], ["scores"], ["large_model"]}
+//                    "fork_position", ["token_logprobs": [{"token", "logprob", ["piece"]}]], ["scores"],
+//                    ["large_model"]}
 //   StrategyResult  {"strategy", "answer", "text", "confidence", "stop_reason", "samples": [SampleTrace],
 //                    "cost": Cost, "costs": [{"role", "model", "parameters", "cost": Cost}], ["decisions"],
 //                    ["error"]}

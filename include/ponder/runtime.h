@@ -162,7 +162,8 @@ class QuestionRun {
   // --- reporting
   void emit(Event event);  // fills in the question id
   // Reports the vote: (answer text, weight) best first and the stopping criterion's value.
-  void report_vote(std::vector<std::pair<std::string, double>> tally, double criterion);
+  void report_vote(std::vector<std::pair<std::string, double>> tally, double criterion,
+                   std::optional<double> threshold = std::nullopt);
 
   // --- waiting: each resumes the strategy once its condition holds
   struct Wait {
@@ -203,6 +204,7 @@ class QuestionRun {
     FinishReason finish = FinishReason::none;
     std::optional<ScoreResult> score;
     size_t reported_lines_end = 0;  // records already reported in `line` events
+    size_t reported_tokens_end = 0;  // records already reported in `line` or `tokens` events
     bool freed = false;
     bool fresh = false;  // reuse_prefixes off: its sequence was just made from its whole prefix
     // The verifier's reading (verify_samples): a verifier sequence holding its prompt and
@@ -254,6 +256,7 @@ class QuestionRun {
   std::string question_;
   std::vector<Token> prompt_;
   EventSink sink_;
+  bool token_events_ = false;  // Job::token_events
   RequestId request_;
   RequestId verifier_request_ = 0;
   SeqId root_ = 0;
@@ -282,6 +285,9 @@ struct Job {
   // The tokens the model reads; empty: format_question(question). A server sets them for
   // raw completions and multi-message chats, whose prompt is more than the question.
   std::vector<Token> prompt;
+  // Also emit `tokens` events: after each decode step, every sample's tokens not yet
+  // reported, before its line ends (a live display; one event per sample per step).
+  bool token_events = false;
 };
 
 struct RuntimeOptions {

@@ -46,6 +46,7 @@ struct SampleTrace {
   int parent = -1;         // the sample it was forked from; -1: the prompt
   int fork_position = 0;   // tokens it took over from its parent
   std::vector<TokenLogprob> token_logprobs;  // per token, when the runtime records them
+  std::vector<std::string> token_pieces;     // with token_logprobs: each token's text (for replay)
   bool large_model = false;  // drawn on the runtime's large model (a cascade's escalation)
 };
 

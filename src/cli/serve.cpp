@@ -38,6 +38,7 @@ struct ServeArgs {
   int http_threads = 0;
   double grace = 30;
   ThinkingArgs thinking;
+  std::vector<std::string> runs;
 };
 
 bool is_toy_reasoner(const std::string& path) {
@@ -93,6 +94,7 @@ server::ServerOptions server_options(const ServeArgs& a) {
   o.http_threads = a.http_threads;
   o.thinking = parse_thinking_mode(a.thinking.mode);
   o.thinking_budget = a.thinking.budget;
+  o.runs = a.runs;
   if (o.thinking == ThinkingMode::off && o.thinking_budget >= 0) {
     throw UsageError("--thinking-budget: with --thinking off there is no thinking to budget");
   }
@@ -116,7 +118,8 @@ void serve(const ServeArgs& a) {
   const int port = server.bind();
   std::string names;
   for (const auto& m : server.options().models) names += (names.empty() ? "" : ", ") + m.name;
-  std::printf("ponder serve: listening on http://%s:%d (models: %s)\n", a.host.c_str(), port, names.c_str());
+  std::printf("ponder serve: listening on http://%s:%d (models: %s; the live page at /)\n", a.host.c_str(), port,
+              names.c_str());
   if (std::fflush(stdout) != 0) throw std::runtime_error("cannot write to standard output");
 
   std::atomic<bool> served = false;
@@ -198,6 +201,10 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--shutdown-grace", a->grace, "Seconds requests in flight get to finish after SIGTERM")
       ->check(number_in(0, 3600))
       ->capture_default_str();
+  cmd->add_option("--runs", a->runs,
+                  "An eval run directory, or a folder of them, that the live page (at /) may replay; "
+                  "repeatable")
+      ->type_name("DIR");
   cmd->footer(
       strategy_list_help() +
       "  sample                 raw mode (a request's \"ponder\": {\"strategy\": \"sample\"}): n plain "

@@ -134,6 +134,11 @@ SampleTrace read_sample(const json& j, const std::string& path) {
     for (size_t i = 0; i < tokens.size(); ++i) {
       const Fields t(tokens[i], element(f.path("token_logprobs"), i));
       s.token_logprobs.push_back({Token(t.count("token", kMaxInt)), float(t.real("logprob"))});
+      // Written since the live page's replay; rows from before have no pieces.
+      if (t.has("piece")) s.token_pieces.push_back(t.text("piece"));
+    }
+    if (!s.token_pieces.empty() && s.token_pieces.size() != s.token_logprobs.size()) {
+      Fields::fail(f.path("token_logprobs"), "a piece in every token or in none", tokens);
     }
   }
   if (f.has("scores")) {
@@ -203,7 +208,12 @@ void to_json(json& j, const SampleTrace& s) {
   if (s.large_model) j["large_model"] = true;
   if (!s.token_logprobs.empty()) {
     json tokens = json::array();
-    for (const auto& t : s.token_logprobs) tokens.push_back({{"token", t.token}, {"logprob", number(t.logprob)}});
+    for (size_t i = 0; i < s.token_logprobs.size(); ++i) {
+      const TokenLogprob& t = s.token_logprobs[i];
+      json token = {{"token", t.token}, {"logprob", number(t.logprob)}};
+      if (i < s.token_pieces.size()) token["piece"] = s.token_pieces[i];
+      tokens.push_back(std::move(token));
+    }
     j["token_logprobs"] = tokens;
   }
   if (!s.scores.empty()) {

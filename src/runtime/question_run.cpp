@@ -206,6 +206,7 @@ QuestionRun& QuestionRun::large() {
                                   std::to_string(engine->context_per_sequence()) + "-token context per sequence");
     }
     large_.reset(new QuestionRun(runtime_, *engine, true, id_, question_, std::move(prompt), sink_));
+    large_->token_events_ = token_events_;
   }
   return *large_;
 }
@@ -322,6 +323,14 @@ void QuestionRun::report_lines(SampleId id, bool final) {
     start = k + 1;
   }
   s.reported_lines_end = start;
+  // The unfinished line's tokens not yet shown (after a truncation, from the line's start).
+  if (s.reported_tokens_end > have || s.reported_tokens_end < start) s.reported_tokens_end = start;
+  if (token_events_ && s.reported_tokens_end < have) {
+    Event e{.kind = EventKind::tokens, .sample = id, .position = int(s.reported_tokens_end)};
+    e.tokens.assign(s.records.begin() + long(s.reported_tokens_end), s.records.end());
+    emit(std::move(e));
+  }
+  s.reported_tokens_end = have;
 }
 
 void QuestionRun::after_step() {
@@ -352,7 +361,10 @@ SampleTrace QuestionRun::read(SampleId id) const {
   t.fork_position = s.fork_position;
   t.large_model = is_large_;
   if (runtime_.options().record_tokens) {
-    for (const auto& r : s.records) t.token_logprobs.push_back({r.token, r.logprob});
+    for (const auto& r : s.records) {
+      t.token_logprobs.push_back({r.token, r.logprob});
+      t.token_pieces.push_back(engine_.model().token_piece(r.token));
+    }
   }
   return t;
 }
@@ -392,9 +404,10 @@ SampleTrace QuestionRun::prune(SampleId id, const std::string& why) {
   return t;
 }
 
-void QuestionRun::report_vote(std::vector<std::pair<std::string, double>> tally, double criterion) {
+void QuestionRun::report_vote(std::vector<std::pair<std::string, double>> tally, double criterion,
+                              std::optional<double> threshold) {
   if (!sink_) return;
-  Event e{.kind = EventKind::vote, .tally = std::move(tally), .value = criterion};
+  Event e{.kind = EventKind::vote, .tally = std::move(tally), .value = criterion, .threshold = threshold};
   if (!e.tally.empty()) e.answer = Answer{e.tally.front().first, e.tally.front().first};
   emit(std::move(e));
 }

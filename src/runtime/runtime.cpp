@@ -20,6 +20,7 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::truncated: return "truncated";
     case EventKind::resampled: return "resampled";
     case EventKind::line: return "line";
+    case EventKind::tokens: return "tokens";
     case EventKind::finished: return "finished";
     case EventKind::pruned: return "pruned";
     case EventKind::scored: return "scored";
@@ -308,6 +309,7 @@ void Runtime::admit() {
                                     std::to_string(generator_.context_per_sequence()) + "-token context per sequence");
       }
       a->run = std::make_unique<QuestionRun>(*this, id, a->job.question, std::move(prompt), a->job.on_event);
+      a->run->token_events_ = a->job.token_events;
       a->task.emplace(a->job.strategy->run(*a->run));
       a->task->handle().resume();
     } catch (const std::exception& e) {

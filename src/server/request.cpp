@@ -248,7 +248,16 @@ void read_ponder(const json& p, CompletionRequest& r) {
     } else if (key == "verifier") {
       r.verifier = string_field(value, param);
     } else if (key == "events") {
-      r.events = bool_field(value, param);
+      // true / false, or "all": also every sample's lines with token logprobs and the
+      // search tree's forks, truncations and resamples (what the live page draws).
+      if (value.is_string()) {
+        if (value.get<std::string>() != "all") {
+          refuse(param, "'ponder.events' must be true, false or \"all\"", "invalid_value");
+        }
+        r.events = r.all_events = true;
+      } else {
+        r.events = bool_field(value, param);
+      }
     } else if (key == "answer") {
       const std::string rule = string_field(value, param);
       try {

@@ -12,7 +12,7 @@
 //   stream_options.include_usage, logprobs, top_logprobs, user
 //   frequency_penalty, presence_penalty, logit_bias, echo, suffix, best_of, tools,
 //   response_format            accepted only at their neutral values
-//   ponder: {strategy, budget, verifier, events, answer, top_k, min_p, ignore_eos, timeout,
+//   ponder: {strategy, budget, verifier, events (true | false | "all"), answer, top_k, min_p, ignore_eos, timeout,
 //            threshold, criterion, wave, esc_window, warmup_tokens, quantile, min_survivors,
 //            thinking ("auto" | "on" | "off"), thinking_budget (tokens; -1 = none)}
 
@@ -62,6 +62,7 @@ struct CompletionRequest {
   bool logprobs = false;
   int top_logprobs = 0;
   bool events = true;    // ponder.events: stream the strategy's progress
+  bool all_events = false;  // ponder.events = "all": also lines with tokens, forks, truncations
   std::string verifier;  // ponder.verifier: must name the model's verifier
   // ponder.timeout: seconds the request may run, in (0, 1e6]; past it, its questions are
   // cancelled and it gets 504 (the server's own limit, if shorter, still holds).

@@ -155,12 +155,50 @@ void append_logprobs(Endpoint endpoint, json& all, const json& more) {
   }
 }
 
-json event_json(const Event& e) {
+json event_json(const Event& e, const Model* model) {
   json j = {{"event", event_kind_name(e.kind)}};
+  const bool all = model != nullptr;
   switch (e.kind) {
     case EventKind::launched:
       j["sample"] = e.sample;
       break;
+    case EventKind::forked:
+    case EventKind::resampled:
+      if (!all) return nullptr;
+      j["sample"] = e.sample;
+      j["parent"] = e.parent;
+      j["position"] = e.position;
+      break;
+    case EventKind::truncated:
+      if (!all) return nullptr;
+      j["sample"] = e.sample;
+      j["position"] = e.position;
+      break;
+    case EventKind::extended:
+      if (!all) return nullptr;
+      j["sample"] = e.sample;
+      j["text"] = e.text;
+      break;
+    case EventKind::line: {
+      if (!all) return nullptr;
+      j["sample"] = e.sample;
+      j["position"] = e.position;
+      j["text"] = e.text;
+      // [piece, logprob] per token: what the page shades by probability.
+      json tokens = json::array();
+      for (const TokenRecord& t : e.tokens) tokens.push_back({model->token_piece(t.token), t.logprob});
+      j["tokens"] = std::move(tokens);
+      break;
+    }
+    case EventKind::tokens: {
+      if (!all) return nullptr;
+      j["sample"] = e.sample;
+      j["position"] = e.position;
+      json tokens = json::array();
+      for (const TokenRecord& t : e.tokens) tokens.push_back({model->token_piece(t.token), t.logprob});
+      j["tokens"] = std::move(tokens);
+      break;
+    }
     case EventKind::finished:
       j["sample"] = e.sample;
       j["answer"] = e.answer ? json(e.answer->text) : json(nullptr);
@@ -171,6 +209,7 @@ json event_json(const Event& e) {
       j["reason"] = e.detail;
       break;
     case EventKind::scored:
+      if (e.sample >= 0) j["sample"] = e.sample;  // a search's sample; else `solution` numbers it
       j["solution"] = e.position;
       j["score"] = e.value;
       j["steps"] = e.scores;
@@ -186,6 +225,7 @@ json event_json(const Event& e) {
       j["share"] = e.tally.empty() || total <= 0 ? 0.0 : e.tally.front().second / total;
       j["tally"] = std::move(tally);
       j["criterion"] = e.value;
+      if (e.threshold) j["threshold"] = *e.threshold;
       break;
     }
     case EventKind::stopped:

@@ -10,7 +10,9 @@
 //              "choices": [{"index", "delta" | "text", "logprobs", "finish_reason"}], ["ponder"], ["usage"]}
 //   ponder (choice)  {"answer", "confidence", "stop_reason", "samples", "votes": [[answer, weight]],
 //                     "pruned", "cost"}
-//   ponder (event)   {"event": "launched" | "finished" | "pruned" | "scored" | "vote" | "stopped", ...}
+//   ponder (event)   {"event": "launched" | "finished" | "pruned" | "scored" | "vote" | "stopped" |
+//                     "decided", ...}; with "events": "all" also "line", "forked", "truncated",
+//                     "resampled", "extended"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -77,8 +79,11 @@ json logprobs_json(Endpoint endpoint, const Model& model, std::span<const TokenR
 // Appends `more` (from logprobs_json) to `all`.
 void append_logprobs(Endpoint endpoint, json& all, const json& more);
 
-// The event as a stream's ponder field; null for events not streamed (lines, forks).
-json event_json(const Event& event);
+// The event as a stream's ponder field; null for events not streamed. With `model`
+// ("events": "all") also lines, with [piece, logprob] per token, each step's new tokens
+// of an unfinished line (`tokens`), forks, truncations, resamples and extensions;
+// without, those are null.
+json event_json(const Event& event, const Model* model = nullptr);
 
 // The decision of one strategy run: its answer, confidence, stop reason, samples, votes
 // (the last vote event's tally when the strategy voted, else answer counts) and cost.

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
+#include <sstream>
 #include <filesystem>
 #include <optional>
 
@@ -16,8 +18,10 @@
 #include "ponder/runtime.h"
 #include "ponder/verifier.h"
 #include "server/connection.h"
+#include "server/page_files.h"
 #include "server/request.h"
 #include "server/responses.h"
+#include "server/runs.h"
 #include "server/sample_stream.h"
 
 namespace ponder::server {
@@ -25,6 +29,7 @@ namespace ponder::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -81,6 +86,7 @@ void ServerOptions::validate() const {
           "prompt-cache: must be in [0, max-sequences = " + std::to_string(max_sequences) + "] (0 = off)");
   require(http_threads >= 0, "http-threads: must be >= 0 (0 = automatic)");
   require(thinking_budget >= -1, "thinking-budget: must be >= 0 (-1 = none)");
+  check_run_roots(run_roots());
 }
 
 // A model with its engine, optional verifier and runtime, and its admission count.
@@ -294,7 +300,7 @@ void Server::stop_runtimes() {
 
 void Server::add_routes() {
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    const bool guarded = req.path.rfind("/v1/", 0) == 0 || req.path == "/metrics";
+    const bool guarded = req.path.rfind("/v1/", 0) == 0 || req.path == "/metrics" || req.path.rfind("/runs", 0) == 0;
     if (options_.api_key.empty() || !guarded) return httplib::Server::HandlerResponse::Unhandled;
     const std::string header = req.get_header_value("Authorization");
     if (header.rfind("Bearer ", 0) == 0 && same_secret(header.substr(7), options_.api_key)) {
@@ -313,7 +319,8 @@ void Server::add_routes() {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         ApiError e{res.status, "", "invalid_request_error", "", ""};
         const bool known_path = req.path == "/v1/chat/completions" || req.path == "/v1/completions" ||
-                                req.path == "/v1/models" || req.path == "/health" || req.path == "/metrics";
+                                req.path == "/v1/models" || req.path == "/health" || req.path == "/metrics" ||
+                                req.path == "/" || req.path == "/runs" || req.path == "/runs/file";
         if (res.status == 404 && known_path) {
           e.status = res.status = 405;
           e.message = "method " + req.method + " is not allowed on " + req.path +
@@ -321,7 +328,8 @@ void Server::add_routes() {
           e.code = "method_not_allowed";
         } else if (res.status == 404) {
           e.message = "unknown path '" + req.path +
-                      "' (served: /v1/chat/completions, /v1/completions, /v1/models, " + "/health, /metrics)";
+                      "' (served: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, "
+                      "the live page at / and its files under /page/, /runs, /runs/file)";
           e.code = "unknown_url";
         } else if (res.status == 413) {
           e.message = "the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes";
@@ -392,6 +400,68 @@ void Server::add_routes() {
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
+  });
+  add_page_routes();
+}
+
+void Server::add_page_routes() {
+  // The page's files are the binary's own: a name not among them is unknown (404).
+  auto serve_page_file = [](std::string_view name, httplib::Response& res) {
+    for (const PageFile& f : page_files()) {
+      if (f.name != name) continue;
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(f.content.data(), f.content.size(), std::string(f.content_type));
+      return true;
+    }
+    return false;
+  };
+  http_->Get("/", [serve_page_file](const httplib::Request&, httplib::Response& res) {
+    serve_page_file("index.html", res);
+  });
+  http_->Get(R"(/page/([A-Za-z0-9_.-]+))", [serve_page_file](const httplib::Request& req, httplib::Response& res) {
+    if (!serve_page_file(req.matches[1].str(), res)) {
+      send_error(res, {404, "the live page has no file '" + req.matches[1].str() + "'", "invalid_request_error", "",
+                       "unknown_url"});
+    }
+  });
+  http_->Get("/runs", [this](const httplib::Request&, httplib::Response& res) {
+    json runs = json::array();
+    for (const RunDirectory& run : list_runs(options_.run_roots())) {
+      json files = json::array();
+      for (const char* file : kRunFiles) {
+        std::error_code error;
+        if (fs::is_regular_file(fs::symlink_status(run.path / file, error))) files.push_back(file);
+      }
+      runs.push_back({{"name", run.name}, {"files", files}});
+    }
+    res.set_content(dump({{"runs", runs}}), "application/json");
+  });
+  http_->Get("/runs/file", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string run = req.get_param_value("run");
+    const std::string file = req.get_param_value("file");
+    if (run.empty() || file.empty()) {
+      return send_error(res, bad_request(run.empty() ? "run" : "file",
+                                         "give the run (as /runs names it) and the file: /runs/file?run=NAME&file=FILE",
+                                         "missing_parameter"));
+    }
+    const std::optional<fs::path> path = run_file(options_.run_roots(), run, file);
+    if (!path) {
+      std::string files;
+      for (const char* f : kRunFiles) files += (files.empty() ? "" : ", ") + std::string(f);
+      return send_error(res, {404, "no file '" + file + "' in a run named '" + run + "' (runs: GET /runs; files: " +
+                                       files + ")",
+                              "invalid_request_error", "", "not_found"});
+    }
+    std::ifstream in(*path, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      return send_error(res, {500, "cannot read " + file + " of run '" + run + "'", "server_error", "",
+                              "internal_error"});
+    }
+    const bool is_json = file.size() > 5 && file.substr(file.size() - 5) == ".json";
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(content.str(), is_json ? "application/json" : "text/plain; charset=utf-8");
   });
 }
 
@@ -574,6 +644,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     Job job;
     job.question = plan.question;
     job.prompt = plan.prompt;
+    job.token_events = r.stream && r.all_events;
     const bool raw = r.raw();
     ServedEngine* mp = &m;
     Metrics* metrics = &metrics_;
@@ -583,7 +654,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
         if (e.kind == EventKind::launched && !x->first_launch) x->first_launch = Clock::now();
         if (e.kind == EventKind::vote) x->tallies[size_t(j)] = e.tally;
         if (x->request.stream && x->request.events) {
-          const json ev = event_json(e);
+          const json ev = event_json(e, x->request.all_events ? x->model : nullptr);
           const int choice = raw ? std::max(0, e.sample) : j;
           if (!ev.is_null()) x->push(chunk_json(x->header, choice, "", false, nullptr, nullptr, ev));
           x->changed.notify_all();

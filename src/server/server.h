@@ -3,6 +3,8 @@
 //
 //   POST /v1/chat/completions, /v1/completions   (request fields: server/request.h)
 //   GET  /v1/models, /health, /metrics
+//   GET  /  (the live page; its files under /page/), /runs, /runs/file?run=NAME&file=FILE
+//        (the evaluation runs it replays; docs/live-view.md)
 //
 // Each completion request becomes n questions on its model's runtime (n independent
 // runs of its strategy; in raw mode one question of n samples), which the engine thread
@@ -13,6 +15,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -67,8 +70,11 @@ struct ServerOptions {
   // template must have a thinking block.
   ThinkingMode thinking = ThinkingMode::automatic;
   int thinking_budget = -1;
+  // Evaluation run directories (or folders of them) the live page may replay; empty: none.
+  std::vector<std::string> runs;
 
   void validate() const;  // throws std::invalid_argument naming the field and what is allowed
+  std::vector<std::filesystem::path> run_roots() const { return {runs.begin(), runs.end()}; }
 };
 
 class Server {
@@ -98,6 +104,7 @@ class Server {
   struct Plan;
 
   void add_routes();
+  void add_page_routes();  // the live page and the runs it replays
   void handle_completion(int endpoint, const httplib::Request& req, httplib::Response& res);
   ServedEngine* find_model(const std::string& name);
   void cancel_all(ServedEngine& m, Exchange& x);

@@ -53,7 +53,7 @@ class AdaptiveVote : public StrategyBase {
         r.samples.push_back(std::move(*finished[r.samples.size()]));
         const auto groups = voting::tally(r.samples);
         const double p = settled(groups, r.samples.size());
-        q.report_vote(voting::standings(groups, r.samples), p);
+        q.report_vote(voting::standings(groups, r.samples), p, options_.threshold);
         if (p >= options_.threshold) {
           r.stop_reason = threshold_text(groups.size() >= 3 && dirichlet() ? "dirichlet" : "beta", options_.threshold);
         }
@@ -108,7 +108,7 @@ class EarlyStoppingVote : public StrategyBase {
                           });
       r.samples.insert(r.samples.end(), window.begin(), window.end());
       const auto groups = voting::tally(r.samples);
-      q.report_vote(voting::standings(groups, r.samples), agreed ? 1.0 : 0.0);
+      q.report_vote(voting::standings(groups, r.samples), agreed ? 1.0 : 0.0, 1.0);
       if (agreed) {
         r.stop_reason = "window agreed";
         break;

@@ -29,7 +29,7 @@ class Cascade : public StrategyBase {
     const auto groups = voting::tally(r.samples);
     const int agreeing = groups.empty() ? 0 : groups.front().count;
     const double agreement = double(agreeing) / double(r.samples.size());
-    q.report_vote(voting::standings(groups, r.samples), agreement);
+    q.report_vote(voting::standings(groups, r.samples), agreement, options_.agreement);
     char why[160];
     if (agreement >= options_.agreement) {
       voting::decide(r, groups);

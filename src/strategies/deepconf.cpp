@@ -147,7 +147,7 @@ class DeepConfOnline : public DeepConfBase {
     auto settle = [&] {
       const auto groups = weighted_tally(r.samples);
       const double share = leader_share(groups);
-      q.report_vote(voting::standings(groups, r.samples), share);
+      q.report_vote(voting::standings(groups, r.samples), share, options_.consensus);
       if (votes >= options_.min_votes && share >= options_.consensus && int(r.samples.size()) < budget()) {
         r.stop_reason = share_text("consensus", options_.consensus);
       }

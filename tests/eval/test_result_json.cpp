@@ -35,6 +35,7 @@ StrategyResult sample_result() {
   b.parent = 0;
   b.fork_position = 4;
   b.token_logprobs = {{5, -0.5f}, {9, -1.25f}};
+  b.token_pieces = {"12", "\n"};
   r.samples = {a, b};
   r.cost = {.prompt_tokens = 12,
             .generated_tokens = 10,
@@ -64,6 +65,7 @@ TEST(ResultJson, OneShapeForTheCommandLineAndTheTraces) {
   EXPECT_EQ(result["samples"][1]["finish_reason"], "length");
   EXPECT_EQ(result["samples"][1]["parent"], 0);
   EXPECT_EQ(result["samples"][1]["token_logprobs"][1]["logprob"], -1.25);
+  EXPECT_EQ(result["samples"][1]["token_logprobs"][1]["piece"], "\n");
   EXPECT_FALSE(result["samples"][0].contains("token_logprobs"));
   EXPECT_EQ(result["cost"]["verifier_tokens"], 30);
   EXPECT_EQ(result["costs"][1]["role"], "verifier");
@@ -98,6 +100,7 @@ TEST(ResultJson, RoundTrips) {
   EXPECT_EQ(back.result.samples[1].fork_position, 4);
   ASSERT_EQ(back.result.samples[1].token_logprobs.size(), 2u);
   EXPECT_EQ(back.result.samples[1].token_logprobs[1].token, 9);
+  EXPECT_EQ(back.result.samples[1].token_pieces, (std::vector<std::string>{"12", "\n"}));
   EXPECT_EQ(back.result.samples[0].parent, -1);
   ASSERT_EQ(back.result.costs.size(), 2u);
   EXPECT_EQ(back.result.costs[0].model, "reasoner.gguf");
@@ -150,6 +153,9 @@ TEST(ResultJson, ReadingNamesTheFieldAndWhatIsAllowed) {
   EXPECT_EQ(changed([](json& j) { j["samples"][0]["parent"] = -2; }),
             "samples[0].parent: expected an integer from -1 to 2147483647, got -2");
   EXPECT_EQ(changed([](json& j) { j["costs"][1]["cost"].erase("wall_ms"); }), "costs[1].cost.wall_ms: missing");
+  EXPECT_EQ(changed([](json& j) { j["samples"][1]["token_logprobs"][0].erase("piece"); }).rfind(
+                "samples[1].token_logprobs: expected a piece in every token or in none, got [", 0),
+            0u);
   EXPECT_EQ(changed([](json& j) { j["samples"][1]["token_logprobs"][0] = 5; }),
             "samples[1].token_logprobs[0]: expected an object, got 5");
   EXPECT_EQ(changed([](json& j) { j["correct"] = "yes"; }), "correct: expected true or false, got \"yes\"");

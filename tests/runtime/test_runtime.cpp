@@ -157,6 +157,41 @@ TEST(Runtime, EventsTellTheStoryInOrder) {
   EXPECT_EQ(events.back().cost.generated_tokens, r.cost.generated_tokens);
 }
 
+// A job that asks for token events sees each sample's tokens as decoded, each once, in
+// order, before its lines repeat them whole; other jobs see none.
+TEST(Runtime, TokenEventsShowEachStepsTokensWhenAsked) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@3", noise_options());
+  for (bool asked : {false, true}) {
+    Engine engine(tiny(), engine_options());
+    std::vector<Event> events;
+    Job job{vote, "tell", [&](const Event& e) { events.push_back(e); }, {}};
+    job.token_events = asked;
+    const StrategyResult r = Runtime(engine).run({job}).front();
+    ASSERT_EQ(r.error, "");
+    std::vector<std::vector<Token>> streamed(3), lined(3);
+    int token_events = 0;
+    for (const Event& e : events) {
+      if (e.kind != EventKind::tokens && e.kind != EventKind::line) continue;
+      auto& seen = e.kind == EventKind::tokens ? streamed[size_t(e.sample)] : lined[size_t(e.sample)];
+      if (e.kind == EventKind::tokens) {
+        ++token_events;
+        // A step's tokens start where the unfinished line's shown tokens end.
+        EXPECT_EQ(size_t(e.position), streamed[size_t(e.sample)].size());
+      }
+      for (const TokenRecord& t : e.tokens) seen.push_back(t.token);
+      // Whatever a line holds was streamed before it (or, for the last tokens of a step
+      // that ended the line, in that line itself).
+      if (e.kind == EventKind::line) streamed[size_t(e.sample)] = lined[size_t(e.sample)];
+    }
+    if (!asked) {
+      EXPECT_EQ(token_events, 0);
+      continue;
+    }
+    EXPECT_GT(token_events, 3);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(streamed[size_t(k)].size(), size_t(r.samples[size_t(k)].tokens)) << k;
+  }
+}
+
 // What the scripted strategy saw (GoogleTest's assertions cannot run inside a coroutine).
 struct ForkFacts {
   std::string whole, child_text, regenerated, extended;
@@ -247,6 +282,7 @@ TEST(Runtime, TracesKeepTokensAndTreeIdsWhenAsked) {
       EXPECT_EQ(t.id, i);
       EXPECT_EQ(t.parent, -1);
       EXPECT_EQ(t.token_logprobs.size(), record ? size_t(t.tokens) : 0u);
+      EXPECT_EQ(t.token_pieces.size(), t.token_logprobs.size());
       double sum = 0;
       for (const auto& tl : t.token_logprobs) sum += tl.logprob;
       if (record) {

@@ -57,6 +57,21 @@ TEST(Request, ReadsOpenAIFieldsAndThePonderObject) {
   EXPECT_FALSE(parse_ok(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}]})").timeout_seconds);
 }
 
+TEST(Request, EventsAreOnOffOrAll) {
+  const std::string head = R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}], "ponder": {"events": )";
+  const CompletionRequest plain = parse_ok(head + "true}}");
+  EXPECT_TRUE(plain.events);
+  EXPECT_FALSE(plain.all_events);
+  const CompletionRequest all = parse_ok(head + "\"all\"}}");
+  EXPECT_TRUE(all.events);
+  EXPECT_TRUE(all.all_events);
+  EXPECT_FALSE(parse_ok(head + "false}}").events);
+  const ApiError e = parse_error(head + "\"some\"}}");
+  EXPECT_EQ(e.param, "ponder.events");
+  EXPECT_EQ(e.code, "invalid_value");
+  EXPECT_EQ(parse_error(head + "1}}").code, "invalid_type");
+}
+
 TEST(Request, ReadsThinkingControl) {
   const CompletionRequest none = parse_ok(R"({"model": "tiny", "messages": [{"role": "user", "content": "q"}]})");
   EXPECT_FALSE(none.thinking);

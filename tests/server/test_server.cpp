@@ -9,9 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -719,6 +722,175 @@ TEST(Server, ThinkingControlNeedsATemplateWithABlock) {
   ServerOptions wide = tiny_options();
   wide.thinking = ThinkingMode::off;
   EXPECT_THROW(Server server(wide), std::invalid_argument);
+}
+
+// The live page's stream ("events": "all"): every sample's lines with [piece, logprob] per
+// token, and a search's forks and verifier scores by sample; plain "events" unchanged.
+TEST(ServerToy, AllEventsCarryLinesTokensAndTheSearchTree) {
+  ServerOptions o;
+  o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
+  o.max_sequences = 16;
+  o.threads = 1;
+  RunningServer s(o);
+  auto stream = [&](const std::string& strategy, const json& events) {
+    json request = {{"model", "toy-reasoner-l"},
+                    {"seed", 1},
+                    {"stream", true},
+                    {"messages", {{{"role", "user"}, {"content", "a=4; b=a*3; c=b+5; c?"}}}},
+                    {"ponder", {{"strategy", strategy}, {"events", events}}}};
+    const Reply r = post(s, "/v1/chat/completions", request.dump());
+    EXPECT_EQ(r.status, 200) << r.text;
+    std::vector<json> out;
+    for (const json& e : sse_events(r.text)) {
+      if (e.is_object() && e.contains("ponder") && e["ponder"].contains("event")) out.push_back(e["ponder"]);
+    }
+    return out;
+  };
+  auto count = [](const std::vector<json>& events, const std::string& kind) {
+    return std::count_if(events.begin(), events.end(), [&](const json& e) { return e["event"] == kind; });
+  };
+
+  const std::vector<json> vote = stream("vote@3", "all");
+  EXPECT_EQ(count(vote, "launched"), 3);
+  EXPECT_EQ(count(vote, "finished"), 3);
+  ASSERT_GT(count(vote, "line"), 3);
+  // A sample's lines put together are its text, each token a piece with its logprob.
+  std::map<int, std::string> text;
+  for (const json& e : vote) {
+    if (e["event"] != "line") continue;
+    std::string pieces;
+    for (const json& t : e["tokens"]) {
+      ASSERT_TRUE(t[0].is_string() && t[1].is_number()) << e;
+      EXPECT_LE(t[1].get<double>(), 0.0);
+      pieces += t[0].get<std::string>();
+    }
+    EXPECT_EQ(pieces, e["text"]);
+    text[e["sample"].get<int>()] += pieces;
+  }
+  EXPECT_EQ(text.size(), 3u);
+  EXPECT_NE(text[0].find("####"), std::string::npos) << text[0];
+  // Without "all", the same kinds as before: no lines.
+  const std::vector<json> plain = stream("vote@3", true);
+  EXPECT_EQ(count(plain, "line"), 0);
+  EXPECT_EQ(count(plain, "finished"), 3);
+  EXPECT_EQ(count(plain, "vote"), count(vote, "vote"));
+
+  const std::vector<json> beam = stream("beam@4", "all");
+  EXPECT_GT(count(beam, "forked"), 0);
+  int scored_samples = 0;
+  for (const json& e : beam) {
+    if (e["event"] == "forked") {
+      EXPECT_GE(e["parent"].get<int>(), 0);
+      EXPECT_GT(e["position"].get<int>(), 0);
+    }
+    if (e["event"] == "scored" && e.contains("sample")) {
+      ++scored_samples;
+      EXPECT_FALSE(e["steps"].empty());
+    }
+  }
+  EXPECT_GT(scored_samples, 0);
+
+  // A stop rule's vote says its threshold.
+  const std::vector<json> adaptive = stream("adaptive-vote@8", true);
+  ASSERT_GT(count(adaptive, "vote"), 0);
+  for (const json& e : adaptive) {
+    if (e["event"] == "vote") {
+      EXPECT_EQ(e["threshold"], 0.95) << e;
+    }
+  }
+}
+
+TEST(Server, ServesTheLivePageAndItsFiles) {
+  RunningServer s(tiny_options());
+  auto page = s.client().Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("<script src=\"/page/live.js\">"), std::string::npos);
+  for (const char* file : {"/page/view.js", "/page/live.js", "/page/replay.js", "/page/style.css"}) {
+    auto res = s.client().Get(file);
+    ASSERT_TRUE(res) << file;
+    EXPECT_EQ(res->status, 200) << file;
+    EXPECT_GT(res->body.size(), 500u) << file;
+  }
+  EXPECT_EQ(s.client().Get("/page/style.css")->get_header_value("Content-Type"), "text/css; charset=utf-8");
+  auto missing = s.client().Get("/page/secrets.txt");
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(json::parse(missing->body)["error"]["code"], "unknown_url");
+  EXPECT_EQ(s.client().Get("/page/../server.cpp")->status, 404);
+  // The API is where it was.
+  EXPECT_EQ(s.client().Get("/v1/models")->status, 200);
+  EXPECT_EQ(s.client().Get("/nowhere")->status, 404);
+  // Without --runs there is nothing to replay.
+  EXPECT_EQ(json::parse(s.client().Get("/runs")->body)["runs"], json::array());
+}
+
+TEST(Server, ServesRunFilesOnlyFromTheRunsGiven) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(testing::TempDir()) / "ponder-runs";
+  fs::remove_all(root);
+  const fs::path run = root / "vote-run";
+  fs::create_directories(run);
+  fs::create_directories(root / "not-a-run");
+  const fs::path outside = fs::path(testing::TempDir()) / "ponder-outside-run";
+  fs::create_directories(outside);
+  auto write = [](const fs::path& path, const std::string& text) {
+    std::ofstream out(path);
+    out << text;
+    ASSERT_TRUE(out.good()) << path;
+  };
+  write(run / "run.json", "{}");
+  write(run / "summary.json", R"({"strategies": []})");
+  write(run / "traces.jsonl", "{\"id\": \"q1\"}\n");
+  write(run / "secret.txt", "not for the page");
+  write(outside / "run.json", "{}");
+  write(outside / "traces.jsonl", "outside\n");
+  fs::create_directory_symlink(outside, root / "linked-run");
+  fs::create_symlink(outside / "traces.jsonl", root / "not-a-run" / "traces.jsonl");
+
+  ServerOptions o = tiny_options();
+  o.runs = {root.string()};
+  RunningServer s(o);
+  const json runs = json::parse(s.client().Get("/runs")->body)["runs"];
+  ASSERT_EQ(runs.size(), 1u) << runs;
+  EXPECT_EQ(runs[0]["name"], "ponder-runs/vote-run");
+  EXPECT_EQ(runs[0]["files"], json({"summary.json", "traces.jsonl", "run.json"}));
+  auto get = [&](const std::string& run_name, const std::string& file) {
+    httplib::Params params{{"run", run_name}, {"file", file}};
+    return s.client().Get("/runs/file", params, httplib::Headers{});
+  };
+  auto traces = get("ponder-runs/vote-run", "traces.jsonl");
+  EXPECT_EQ(traces->status, 200);
+  EXPECT_EQ(traces->body, "{\"id\": \"q1\"}\n");
+  EXPECT_EQ(get("ponder-runs/vote-run", "summary.json")->get_header_value("Content-Type"), "application/json");
+  // Only the listed runs, only the page's files, never through a link.
+  EXPECT_EQ(get("ponder-runs/vote-run", "secret.txt")->status, 404);
+  EXPECT_EQ(get("ponder-runs/vote-run", "../vote-run/traces.jsonl")->status, 404);
+  EXPECT_EQ(get("ponder-runs/linked-run", "traces.jsonl")->status, 404);
+  EXPECT_EQ(get("ponder-runs/../ponder-outside-run", "traces.jsonl")->status, 404);
+  EXPECT_EQ(get("ponder-runs/not-a-run", "traces.jsonl")->status, 404);
+  EXPECT_EQ(get("ponder-runs/vote-run", "accuracy_vs_tokens.tsv")->status, 404);
+  const auto missing = s.client().Get("/runs/file?run=ponder-runs/vote-run");
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_EQ(json::parse(missing->body)["error"]["param"], "file");
+
+  // A run directory given itself is listed by its own name; a file is refused at start.
+  ServerOptions one = tiny_options();
+  one.runs = {run.string()};
+  EXPECT_NO_THROW(one.validate());
+  one.runs = {(run / "run.json").string()};
+  EXPECT_THROW(one.validate(), std::invalid_argument);
+  fs::remove_all(root);
+  fs::remove_all(outside);
+}
+
+TEST(Server, RunFilesNeedTheApiKeyWhenThereIsOne) {
+  ServerOptions o = tiny_options();
+  o.api_key = "sesame";
+  RunningServer s(o);
+  EXPECT_EQ(s.client().Get("/runs")->status, 401);
+  EXPECT_EQ(s.client().Get("/")->status, 200);  // the page asks for the key itself
+  EXPECT_EQ(s.client().Get("/runs", httplib::Headers{{"Authorization", "Bearer sesame"}})->status, 200);
 }
 
 }  // namespace
