@@ -11,6 +11,7 @@
 #include "ponder/answers.h"
 #include "ponder/engine.h"
 #include "ponder/model.h"
+#include "ponder/remote.h"
 #include "ponder/chat_template.h"
 #include "ponder/sampling.h"
 #include "ponder/strategy.h"
@@ -47,6 +48,19 @@ struct EngineArgs {
 // -t/--threads, --n-gpu-layers, --cache-type-k, --cache-type-v, and --max-sequences
 // when `with_max_sequences`.
 void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences);
+
+// --backend URL[,api=...][,concurrency=N][,model=NAME] (repeatable), --backend-timeout,
+// --backend-cooldown: samples drawn by remote OpenAI-compatible servers (docs/remote.md).
+struct BackendArgs {
+  RemoteOptions options;  // endpoints empty: the local engine
+  bool enabled() const { return !options.endpoints.empty(); }
+  // The backend for `model`'s vocabulary, reporting failures and retries on stderr; none
+  // without --backend.
+  std::shared_ptr<RemoteBackend> make(std::shared_ptr<const Model> model) const;
+};
+void add_backend_options(CLI::App* cmd, BackendArgs& args);
+// One line per endpoint on stderr: samples, failures, retries, tokens, the HTTP overhead.
+void print_backend_stats(const RemoteBackend& backend);
 
 // --threshold, --dirichlet, --wave, --esc-window.
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);

@@ -92,6 +92,7 @@ struct Server::ServedEngine {
   std::unique_ptr<Engine> verifier_engine;
   std::string large_name;
   std::unique_ptr<Engine> large_engine;
+  std::shared_ptr<RemoteBackend> remote;  // samples drawn remotely; none: on `engine`
   std::unique_ptr<Runtime> runtime;  // after the engines: it goes first
   std::unique_ptr<ChatTemplate> chat;  // its Jinja template when it has a thinking block
 
@@ -173,7 +174,11 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
     EngineOptions engine_options = engine_options_for(*m->model, work);
     engine_options.prompt_cache = options_.prompt_cache;
     m->engine = std::make_unique<Engine>(m->model, engine_options);
-    m->runtime = std::make_unique<Runtime>(*m->engine);
+    if (!options_.remote.endpoints.empty()) {
+      m->remote = std::make_shared<RemoteBackend>(options_.remote, m->model);
+      m->remote->set_notice([](const std::string& line) { std::fprintf(stderr, "backend: %s\n", line.c_str()); });
+    }
+    m->runtime = std::make_unique<Runtime>(*m->engine, RuntimeOptions{.remote = m->remote});
     if (!s.verifier_path.empty()) {
       auto verifier_model = Model::load(s.verifier_path, model_options);
       ProcessRewardModel prm = ProcessRewardModel::load(verifier_model);

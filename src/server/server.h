@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ponder/engine.h"
+#include "ponder/remote.h"
 #include "ponder/chat_template.h"
 #include "server/metrics.h"
 
@@ -67,6 +68,9 @@ struct ServerOptions {
   // template must have a thinking block.
   ThinkingMode thinking = ThinkingMode::automatic;
   int thinking_budget = -1;
+  // Endpoints drawing every model's samples (RuntimeOptions::remote); none: the local
+  // engines. The models are then the servers' models, for their vocabularies and templates.
+  RemoteOptions remote;
 
   void validate() const;  // throws std::invalid_argument naming the field and what is allowed
 };
