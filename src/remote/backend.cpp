@@ -168,8 +168,11 @@ std::optional<Token> RemoteBackend::token_of(const std::string& piece) const {
     }
     return std::nullopt;
   }
+  // Where several tokens have this text, the one the local tokenizer makes of it.
   const auto it = piece_tokens_.find(piece);
   if (it == piece_tokens_.end()) return std::nullopt;
+  const std::vector<Token> own = model_->tokenize(piece, false);
+  if (own.size() == 1 && model_->token_piece(own[0]) == piece) return own[0];
   return it->second;
 }
 

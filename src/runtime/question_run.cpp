@@ -56,7 +56,8 @@ SeqId QuestionRun::root() {
 void QuestionRun::require_idle(SampleId id, const char* what) {
   // Waiting for a KV slot is fine: the engine queues the new work behind it.
   const Sample& s = sample(id);
-  if (s.remote ? !s.remote->done() : engine_.sequence(s.seq).state != SeqState::ready) {
+  const bool running = s.remote ? !s.remote->done() : !remote() && engine_.sequence(s.seq).state != SeqState::ready;
+  if (running) {
     throw std::logic_error(std::string(what) + ": sample " + std::to_string(id) + " is still generating or scoring");
   }
   sync(id);

@@ -247,7 +247,8 @@ class StandInVllm {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    server_.wait_until_ready();
+    // The port is bound: connections wait in the backlog until it listens.
+    while (!server_.is_running()) std::this_thread::yield();
   }
   ~StandInVllm() {
     server_.stop();
@@ -281,7 +282,7 @@ TEST(RemoteRuntime, VoteOnAStandInVllmWithAFailingEndpointBeside) {
   const auto model = test::toy_reasoner();
   StandInVllm good(model, false), broken(model, true);
   RemoteOptions o;
-  o.endpoints.push_back(parse_remote_endpoint(broken.url() + ",api=openai,concurrency=2"));
+  o.endpoints.push_back(parse_remote_endpoint(broken.url() + ",api=openai,concurrency=1"));
   o.endpoints.push_back(parse_remote_endpoint(good.url() + ",api=openai,concurrency=2"));
   o.cooldown_s = 1000;  // the broken one is tried once
   auto backend = std::make_shared<RemoteBackend>(o, model);
