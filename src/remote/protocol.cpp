@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -57,8 +58,11 @@ std::string request_body(const RemoteEndpoint& endpoint, const RemoteRequest& re
       std::span<const Token> tokens(request.prompt);
       if (!tokens.empty() && tokens.front() == model.bos()) tokens = tokens.subspan(1);
       body["prompt"] = model.detokenize(tokens);
+      // ponder serve needs a model name; it serves a file under its name without ".gguf".
+      if (endpoint.model.empty()) body["model"] = std::filesystem::path(model.path()).stem().string();
       body["max_tokens"] = request.stop.max_tokens;
       body["logprobs"] = top;
+      body["return_tokens_as_token_ids"] = true;  // ponder serve answers as vLLM does
       json ponder = {{"strategy", "sample"}};
       if (s.top_k > 0) ponder["top_k"] = s.top_k;
       if (s.min_p > 0) ponder["min_p"] = s.min_p;

@@ -903,6 +903,14 @@ void QuestionRun::generate_remote(SampleId id, const GenerationOptions& generati
   request.sampling = generation.sampling;
   request.sampling.seed = seed.value_or(generation.sampling.seed + uint64_t(id));
   request.stop = generation.stop;
+  // Within the model's context, as the local engine would stop (vLLM and ponder serve
+  // refuse a request asking past it).
+  const int room = engine_.model().n_ctx_train() - int(request.prompt.size()) - 1;
+  if (room < 1) {
+    throw std::invalid_argument("the prompt's " + std::to_string(request.prompt.size()) + " tokens fill the model's " +
+                                std::to_string(engine_.model().n_ctx_train()) + "-token context");
+  }
+  request.stop.max_tokens = std::min(request.stop.max_tokens, room);
   if (generation.stop.thinking.enabled()) {
     throw std::invalid_argument("a thinking budget needs the local engine: the remote backend cannot close a thinking block");
   }
@@ -970,8 +978,16 @@ QuestionRun::Wait QuestionRun::any(std::vector<SampleId> ids) {
 }
 
 QuestionRun::Wait QuestionRun::next_step() {
-  // A remote backend has no steps: the next news from the servers is the next step.
-  if (remote()) return {this, [this, news = remote_news_->load()]() { return remote_news_->load() != news; }};
+  // A remote backend has no steps: the next news from the servers is the next step, or
+  // now when none of the question's samples is streaming (no news would come).
+  if (remote()) {
+    return {this, [this, news = remote_news_->load()]() {
+              return remote_news_->load() != news ||
+                     std::none_of(samples_.begin(), samples_.end(), [](const Sample& s) {
+                       return !s.freed && s.remote && s.mode != Sample::Mode::idle;
+                     });
+            }};
+  }
   return {this, [this, step = runtime_.steps()]() { return runtime_.steps() > step; }};
 }
 

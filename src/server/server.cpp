@@ -640,7 +640,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
           json logprobs = nullptr;
           if (x->request.logprobs) {
             logprobs = logprobs_json(x->header.endpoint, *x->model, tokens, x->request.top_logprobs,
-                                     x->text_offsets[size_t(choice)]);
+                                     x->text_offsets[size_t(choice)], x->request.tokens_as_ids);
           }
           x->text_offsets[size_t(choice)] += text.size();
           x->push(chunk_json(x->header, choice, text, false, nullptr, logprobs));
@@ -653,7 +653,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
         out.text = trace.text;
         out.finish = trace.finish;
         if (x->request.logprobs && !x->request.stream) {
-          out.logprobs = logprobs_json(x->header.endpoint, *x->model, records, x->request.top_logprobs);
+          out.logprobs = logprobs_json(x->header.endpoint, *x->model, records, x->request.top_logprobs, 0,
+                                       x->request.tokens_as_ids);
         }
       };
       GenerationOptions g = plan.options.generation;

@@ -106,8 +106,8 @@ def main():
     strategies = "vote@4,adaptive-vote,deepconf@8"
     # ponder serve's /v1/completions gives at most 5 alternatives per token: every run
     # weighs deepconf's confidence over the same 5.
-    common = ["eval", "-t", "1", "--seed", "1", "--data", data, "--strategies", strategies,
-              "--deepconf-top-k", "5", "--no-progress"]
+    base = ["eval", "-t", "1", "--seed", "1", "--data", data, "--deepconf-top-k", "5", "--no-progress"]
+    common = [*base, "--strategies", strategies]
     servers = []
     log = open(os.path.join(work, "servers.log"), "w")
     try:
@@ -142,7 +142,7 @@ def main():
 
         # 2. One server killed mid-run: every question still answered, the retry reported.
         killed = os.path.join(work, "killed")
-        kill_args = [ponder, *common, "--strategies", "vote@16", *backends, "--out", killed, "--backend-timeout", "20",
+        kill_args = [ponder, *base, "--strategies", "vote@16", *backends, "--out", killed, "--backend-timeout", "20",
                      "--in-flight", "2"]
         run = subprocess.Popen(kill_args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         traces = os.path.join(killed, "traces.jsonl")

@@ -103,6 +103,7 @@ TEST(RemoteProtocol, PonderRequestIsRawModeWithATextPrompt) {
   const json body = json::parse(remote::request_body(parse_remote_endpoint("http://h:1,api=ponder"), r, *model));
   EXPECT_EQ(body["prompt"], "a=3; a?\n");  // ponder serve puts the BOS back itself
   EXPECT_EQ(body["ponder"]["strategy"], "sample");
+  EXPECT_EQ(body["model"], "toy-reasoner-l");  // as ponder serve names the file
   EXPECT_EQ(body["logprobs"], 3);
 }
 
