@@ -86,6 +86,7 @@ def main():
             wait_healthy(f"http://127.0.0.1:{port}", p)
         runs = [("local engine (core 0)", [], 0),
                 ("1 llama-server (core 0)", [f"http://127.0.0.1:{ports[0]},concurrency={a.concurrency}"], None),
+                ("1 llama-server (core 1)", [f"http://127.0.0.1:{ports[1]},concurrency={a.concurrency}"], None),
                 ("2 llama-servers (cores 0, 1)", [f"http://127.0.0.1:{p},concurrency={a.concurrency}" for p in ports], None)]
         print(f"{'configuration':32} {'wall s':>8} {'gen tokens':>11} {'tok/s':>8} {'accuracy':>9} {'HTTP ms/sample':>15}")
         for name, backends, core in runs:
