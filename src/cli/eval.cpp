@@ -150,7 +150,8 @@ void add_eval_command(CLI::App& app) {
   add_thinking_options(cmd, a->thinking);
   cmd->add_flag("--trace-tokens", a->options.trace_tokens,
                 "Keep every sample's token ids and logprobs in traces.jsonl (for replay)");
-  cmd->add_option("--in-flight", a->options.max_in_flight, "Questions in flight (0 = half the slots)")
+  cmd->add_option("--in-flight", a->options.max_in_flight,
+                  "Questions in flight (0 = half the slots; with --backend, twice the backends' total concurrency)")
       ->check(integer_in(0, max_engine_sequences(), "0 = half the slots"));
   cmd->add_flag("--no-progress", [a](int64_t) { a->progress = false; }, "No progress line");
   cmd->footer(strategy_list_help());

@@ -197,6 +197,9 @@ QuestionId Runtime::submit(Job job) {
                                 ", which this backend lacks" +
                                 (options_.remote && (missing & ~Capabilities(kVerify))
                                      ? " (a remote backend samples with logprobs only: run it without --backend)"
+                                 : options_.remote && self_
+                                     ? " (self-evaluation reads the generator's KV, which a remote backend does not give: "
+                                       "use --verifier MODEL or --verifier-command PROGRAM)"
                                  : missing & kVerify ? " (give a verifier: --verifier MODEL, --verifier self or --verifier-command PROGRAM)"
                                  : missing & kLargeModel
                                      ? " (give a large model: --large-model PATH; the generator is the small one)"

@@ -473,6 +473,14 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
                                     "' has none (start the server with --verifier)",
                                 "verifier_unavailable"));
     }
+    if (const Capabilities missing = probe->needs() & ~m.runtime->capabilities();
+        missing && m.remote) {
+      return refuse(bad_request(r.strategy_param,
+                                "strategy '" + probe->name() + "' needs " + capability_names(missing) +
+                                    ", which the remote backend of model '" + m.name +
+                                    "' lacks (it samples with logprobs only)",
+                                "strategy_unavailable"));
+    }
     if ((probe->needs() & kLargeModel) && m.large_name.empty()) {
       return refuse(bad_request(r.strategy_param,
                                 "strategy '" + probe->name() + "' needs a large model; model '" + m.name +

@@ -8,11 +8,14 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "ponder/eval.h"
 #include "ponder/remote.h"
 #include "ponder/runtime.h"
 #include "ponder/strategy.h"
@@ -352,6 +355,33 @@ TEST(RemoteRuntime, DeepConfReadsStreamedTopLogprobs) {
     // -mean of the two alternatives' logprobs, -0.1 and -2.4.
     EXPECT_NEAR(s.scores.at("confidence"), 1.25, 1e-4);
   }
+}
+
+TEST(RemoteRuntime, EvalRunsOnTheBackendAndRecordsIt) {
+  const auto model = test::toy_reasoner();
+  StandInVllm good(model, false);
+  RemoteOptions o;
+  o.endpoints.push_back(parse_remote_endpoint(good.url() + ",api=openai,concurrency=2,model=m"));
+  EvalOptions options;
+  options.strategies = {"vote@3"};
+  options.out_dir = test::scratch_dir("remote_eval");
+  options.seed = 4;
+  options.remote = std::make_shared<RemoteBackend>(o, model);
+  std::istringstream rows(R"({"id":"q1","question":"a=3; a?","answer":"7"}
+{"id":"q2","question":"a=4; a?","answer":"8"}
+)");
+  const Dataset data = read_dataset(rows);
+  Engine engine(model, tokenizer_engine());
+  const EvalReport report = run_eval(engine, data, options);
+  ASSERT_EQ(report.failed, 0);
+  // Seeds 4, 5, 6: "7" twice, the first question's reference.
+  EXPECT_DOUBLE_EQ(report.strategies.at(0).accuracy, 0.5);
+  std::ifstream in(options.out_dir + "/run.json");
+  const json run = json::parse(in);
+  const json& settings = run.contains("settings") ? run["settings"] : run;
+  ASSERT_TRUE(settings.contains("backend")) << run.dump();
+  EXPECT_EQ(settings["backend"], json::array({{{"url", good.url()}, {"api", "openai"}, {"model", "m"}}}));
+  EXPECT_EQ(good.requests().size(), 6u);
 }
 
 TEST(RemoteRuntime, RefusesWhatAServerCannotDoAndReportsEveryFailure) {
