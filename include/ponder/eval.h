@@ -5,6 +5,7 @@
 #include <functional>
 #include <istream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "ponder/answers.h"
 #include "ponder/chat_template.h"
 #include "ponder/engine.h"
+#include "ponder/remote.h"
 #include "ponder/strategy.h"
 #include "ponder/verifier.h"
 
@@ -156,6 +158,9 @@ struct EvalOptions {
   // The large model for strategies that need one (cascade, ead): the engine's model is
   // then the small one.
   Engine* large_engine = nullptr;
+  // Samples drawn by remote servers (RuntimeOptions::remote); the engine's model then only
+  // formats and tokenizes. Its endpoints are recorded in run.json.
+  std::shared_ptr<RemoteBackend> remote;
 };
 
 struct GroupSummary {

@@ -32,6 +32,7 @@
 #include "ponder/events.h"
 #include "ponder/hidden_state.h"
 #include "ponder/probe.h"
+#include "ponder/remote.h"
 #include "ponder/strategy.h"
 #include "ponder/verifier.h"
 
@@ -40,7 +41,7 @@ namespace ponder {
 class Runtime;
 
 // What a backend can do for a strategy. The local engine does everything; a remote
-// OpenAI-compatible server samples with logprobs but may not fork, extend or score.
+// OpenAI-compatible server (RuntimeOptions::remote) samples with logprobs only.
 enum Capability : uint32_t {
   kSample = 1u << 0,    // draw samples from the prompt
   kLogprobs = 1u << 1,  // per-token logprobs of what was drawn
@@ -207,6 +208,9 @@ class QuestionRun {
     size_t reported_tokens_end = 0;  // records already reported in `line` or `tokens` events
     bool freed = false;
     bool fresh = false;  // reuse_prefixes off: its sequence was just made from its whole prefix
+    // On a remote backend: the request drawing it, and which of its attempts was read.
+    std::shared_ptr<RemoteSample> remote;
+    int remote_attempt = 0;
     // The verifier's reading (verify_samples): a verifier sequence holding its prompt and
     // the steps read so far, one checkpoint per step read, and the reading's entries
     // (the last being the verdict on the last step read).
@@ -232,6 +236,12 @@ class QuestionRun {
   void require_idle(SampleId id, const char* what);
   void extend_with(SampleId id, const std::vector<Token>& tokens, const std::string& text);
   void sync(SampleId id);  // takes over what the engine finished for the sample
+  bool remote() const;  // its samples are drawn by the runtime's remote backend
+  // Reads what a remote sample's stream brought; throws its error once it failed.
+  // `finish`: once the stream ended, the sample is idle with its finish reason.
+  void read_remote(SampleId id, bool finish = true);
+  void generate_remote(SampleId id, const GenerationOptions& generation, std::optional<uint64_t> seed);
+  void count_remote(Sample& s);  // its request's tokens into the question's cost
   void report_lines(SampleId id, bool final);
   void after_step();       // reports new lines, syncs samples whose work finished
   SampleTrace read(SampleId id) const;
@@ -275,6 +285,11 @@ class QuestionRun {
   std::optional<Cost> large_cost_;
   std::optional<double> probe_p_correct_;
   Cost probe_cost_;  // the probe's prefill of the prompt
+  // Bumped by the remote backend's workers whenever one of this question's samples has
+  // news: next_step() waits for it on a remote backend (there are no engine steps).
+  std::shared_ptr<std::atomic<uint64_t>> remote_news_ = std::make_shared<std::atomic<uint64_t>>(0);
+  Cost remote_cost_;  // the requests of samples already released
+  std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
 };
 
 struct Job {
@@ -306,6 +321,10 @@ struct RuntimeOptions {
   // prompt. A job's own prompt is used as given. A thinking budget is a generation
   // option (StopParams::thinking).
   ThinkingMode thinking = ThinkingMode::automatic;
+  // Samples are drawn by these servers instead of the generator, whose model then only
+  // formats and tokenizes (docs/remote.md). Strategies get kSample | kLogprobs (and the
+  // verifier); in flight: 0 = twice the servers' total concurrency.
+  std::shared_ptr<RemoteBackend> remote;
   void validate(const Engine& generator) const;  // throws std::invalid_argument
 };
 
@@ -367,9 +386,21 @@ class Runtime {
   int in_flight() const;
   int64_t steps() const { return steps_; }
   const RuntimeOptions& options() const { return options_; }
+  RemoteBackend* remote() const { return options_.remote.get(); }
 
  private:
+  friend class QuestionRun;
   struct Active;
+  // Wakes the runtime from the remote backend's threads, which may outlive it.
+  struct Waker {
+    std::mutex mutex;
+    Runtime* runtime = nullptr;
+    void wake() {
+      std::lock_guard lock(mutex);
+      if (runtime) runtime->wake();
+    }
+  };
+  std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
   // One round: take queued commands, admit questions, step every engine with work,
   // resume strategies. Returns false when there is nothing to do.
   bool pump();

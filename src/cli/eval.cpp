@@ -29,6 +29,7 @@ struct EvalArgs {
   std::string on_bad_data = "skip";
   EngineArgs engine;
   SpeculativeArgs speculative;
+  BackendArgs backend;
   ThinkingArgs thinking;
   bool progress = true;
   EvalOptions options;
@@ -68,9 +69,12 @@ void run_eval_command(EvalArgs a) {
   a.engine.note_gpu_layers();
   auto model = Model::load(a.model, a.engine.model_options());
   a.options.thinking = resolve_thinking(a.thinking, *model, a.options.strategy_options.generation.stop);
-  EngineOptions engine_options = eval_engine_options(*model, a.engine.max_sequences, a.engine.threads, a.engine.kv_cache);
+  // With remote servers the local engine only formats and tokenizes: two slots do.
+  EngineOptions engine_options = eval_engine_options(*model, a.backend.enabled() ? 2 : a.engine.max_sequences,
+                                                     a.engine.threads, a.engine.kv_cache);
   engine_options.speculative = speculative_options(a.speculative, a.engine);
   Engine engine(model, engine_options);
+  a.options.remote = a.backend.make(model);
   VerifierUse use = VerifierUse::none;
   bool needs_large = false;
   for (const auto& spec : a.options.strategies) {
@@ -98,6 +102,7 @@ void run_eval_command(EvalArgs a) {
   if (verifier.self) a.options.self_evaluator = &*verifier.self;
   if (a.progress) a.options.on_progress = progress_line("eval");
   const EvalReport report = run_eval(engine, data, a.options);
+  if (a.options.remote) print_backend_stats(*a.options.remote);
 
   std::printf("%-22s %9s %15s %12s %12s %12s %8s %8s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q",
               "verif tok/q", "equiv tok/q", "large %", "reread", "wall s/q");
@@ -166,10 +171,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--on-bad-data", a->on_bad_data, "skip (report and go on) or stop");
   add_engine_options(cmd, a->engine, true);
   add_speculative_options(cmd, a->speculative);
+  add_backend_options(cmd, a->backend);
   add_thinking_options(cmd, a->thinking);
   cmd->add_flag("--trace-tokens", a->options.trace_tokens,
                 "Keep every sample's token ids and logprobs in traces.jsonl (for replay)");
-  cmd->add_option("--in-flight", a->options.max_in_flight, "Questions in flight (0 = half the slots)")
+  cmd->add_option("--in-flight", a->options.max_in_flight,
+                  "Questions in flight (0 = half the slots; with --backend, twice the backends' total concurrency)")
       ->check(integer_in(0, max_engine_sequences(), "0 = half the slots"));
   cmd->add_flag("--no-progress", [a](int64_t) { a->progress = false; }, "No progress line");
   cmd->footer(strategy_list_help());

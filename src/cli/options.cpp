@@ -198,6 +198,53 @@ SpeculativeOptions speculative_options(const SpeculativeArgs& args, const Engine
   return o;
 }
 
+void add_backend_options(CLI::App* cmd, BackendArgs& args) {
+  cmd->add_option_function<std::vector<std::string>>(
+         "--backend",
+         [&args](const std::vector<std::string>& specs) {
+           for (const auto& spec : specs) {
+             try {
+               args.options.endpoints.push_back(parse_remote_endpoint(spec));
+             } catch (const std::invalid_argument& e) {
+               throw CLI::ValidationError("--backend", e.what());
+             }
+           }
+         },
+         "Draw samples on this OpenAI-compatible server instead of the local engine: "
+         "URL[,api=llama|openai|ponder][,concurrency=N][,model=NAME] (api: llama = llama-server, "
+         "openai = vLLM/SGLang, ponder = ponder serve; default llama, concurrency 4). Repeat for several; "
+         "-m names the model they serve (its vocabulary and template)")
+      ->type_size(1)
+      ->allow_extra_args(false);
+  cmd->add_option("--backend-timeout", args.options.timeout_s,
+                  "Seconds without a byte from a backend before it counts as failed (the sample goes elsewhere)")
+      ->check(number_in(0, 1e6, true))
+      ->capture_default_str();
+  cmd->add_option("--backend-cooldown", args.options.cooldown_s,
+                  "Seconds a failed backend gets no new samples")
+      ->check(number_in(0, 1e6))
+      ->capture_default_str();
+}
+
+std::shared_ptr<RemoteBackend> BackendArgs::make(std::shared_ptr<const Model> model) const {
+  if (!enabled()) return nullptr;
+  auto backend = std::make_shared<RemoteBackend>(options, std::move(model));
+  backend->set_notice([](const std::string& line) { std::fprintf(stderr, "backend: %s\n", line.c_str()); });
+  return backend;
+}
+
+void print_backend_stats(const RemoteBackend& backend) {
+  for (const auto& s : backend.stats()) {
+    std::fprintf(stderr, "backend %s: %lld samples, %lld completed, %lld failed, %lld retried elsewhere, %lld tokens\n",
+                 s.url.c_str(), (long long)s.requests, (long long)s.completed, (long long)s.failures,
+                 (long long)s.retried, (long long)s.tokens);
+    if (s.timed > 0) {
+      std::fprintf(stderr, "backend %s: %.2f ms per sample beyond the server's own time (%lld samples timed)\n",
+                   s.url.c_str(), (s.request_ms - s.server_ms) / double(s.timed), (long long)s.timed);
+    }
+  }
+}
+
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options) {
   cmd->add_option("--threshold", options.threshold, "adaptive-vote: stop at this confidence")
       ->check(number_in(0.5, 1, true, true))

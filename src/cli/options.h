@@ -11,6 +11,7 @@
 #include "ponder/answers.h"
 #include "ponder/engine.h"
 #include "ponder/model.h"
+#include "ponder/remote.h"
 #include "ponder/chat_template.h"
 #include "ponder/sampling.h"
 #include "ponder/strategy.h"
@@ -60,6 +61,18 @@ void add_speculative_options(CLI::App* cmd, SpeculativeArgs& args);
 // options). Throws UsageError for --speculative draft without --draft, or --draft with
 // another method.
 SpeculativeOptions speculative_options(const SpeculativeArgs& args, const EngineArgs& engine);
+// --backend URL[,api=...][,concurrency=N][,model=NAME] (repeatable), --backend-timeout,
+// --backend-cooldown: samples drawn by remote OpenAI-compatible servers (docs/remote.md).
+struct BackendArgs {
+  RemoteOptions options;  // endpoints empty: the local engine
+  bool enabled() const { return !options.endpoints.empty(); }
+  // The backend for `model`'s vocabulary, reporting failures and retries on stderr; none
+  // without --backend.
+  std::shared_ptr<RemoteBackend> make(std::shared_ptr<const Model> model) const;
+};
+void add_backend_options(CLI::App* cmd, BackendArgs& args);
+// One line per endpoint on stderr: samples, failures, retries, tokens, the HTTP overhead.
+void print_backend_stats(const RemoteBackend& backend);
 
 // --threshold, --dirichlet, --wave, --esc-window.
 void add_adaptive_options(CLI::App* cmd, AdaptiveVoteOptions& options);

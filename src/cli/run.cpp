@@ -25,6 +25,7 @@ struct RunArgs {
   bool verbose = false;
   EngineArgs engine;
   SpeculativeArgs speculative;
+  BackendArgs backend;
   ThinkingArgs thinking;
   StrategyOptions options;
 };
@@ -120,9 +121,12 @@ void run_question(RunArgs a) {
   work.max_new_tokens = a.options.generation.stop.max_tokens;
   work.threads = a.engine.threads;
   work.kv_cache = a.engine.kv_cache;
+  // With remote servers the local engine only formats and tokenizes: two slots do.
+  if (a.backend.enabled()) work.sequences = 2;
   EngineOptions engine_options = engine_options_for(*model, work);
   engine_options.speculative = speculative_options(a.speculative, a.engine);
   Engine engine(model, engine_options);
+  std::shared_ptr<RemoteBackend> remote = a.backend.make(model);
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, verifier_use(*strategy),
                                          engine_options.max_sequences, a.engine, a.options.search.step_delimiter);
   std::unique_ptr<Engine> large_engine;
@@ -134,12 +138,13 @@ void run_question(RunArgs a) {
     large_engine = std::make_unique<Engine>(large, engine_options_for(*large, large_work));
   }
 
-  Runtime runtime(engine, {.max_in_flight = 1, .thinking = thinking});
+  Runtime runtime(engine, {.max_in_flight = 1, .thinking = thinking, .remote = remote});
   verifier.attach(runtime);
   if (large_engine) runtime.set_large_model(*large_engine);
   EventSink live;
   if (a.verbose && !a.json) live = print_event;
   const StrategyResult r = runtime.wait(runtime.submit({std::move(strategy), a.question, live, {}}));
+  if (remote && a.verbose) print_backend_stats(*remote);
   if (!r.error.empty()) throw std::runtime_error(r.error);
   if (a.json) {
     std::printf("%s\n", dump(to_json(r)).c_str());
@@ -170,6 +175,7 @@ void add_run_command(CLI::App& app) {
   add_cascade_options(cmd, a->options.cascade, a->options.ead);
   add_engine_options(cmd, a->engine, false);
   add_speculative_options(cmd, a->speculative);
+  add_backend_options(cmd, a->backend);
   add_thinking_options(cmd, a->thinking);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("-v,--verbose", a->verbose, "Show the samples, votes and stop as they happen, then the cost");

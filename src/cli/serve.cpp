@@ -27,6 +27,7 @@ struct ServeArgs {
   std::string api_key;
   std::string strategy = "adaptive";
   EngineArgs engine;
+  BackendArgs backend;
   int context = 0;
   int max_queue = 64;
   int prompt_cache = 4;
@@ -92,6 +93,7 @@ server::ServerOptions server_options(const ServeArgs& a) {
   o.read_timeout_seconds = a.read_timeout;
   o.time_limit_seconds = a.time_limit;
   o.http_threads = a.http_threads;
+  o.remote = a.backend.options;
   o.thinking = parse_thinking_mode(a.thinking.mode);
   o.thinking_budget = a.thinking.budget;
   o.runs = a.runs;
@@ -165,6 +167,7 @@ void add_serve_command(CLI::App& app) {
       ->envname("PONDER_API_KEY");
   cmd->add_option("-s,--strategy", a->strategy, "Strategy of requests that name none")->capture_default_str();
   add_engine_options(cmd, a->engine, true);
+  add_backend_options(cmd, a->backend);
   add_thinking_options(cmd, a->thinking);
   cmd->add_option("--ctx-size", a->context, "Tokens per sequence (0 = the model's, at most 4096)")
       ->check(integer_in(0, 1 << 20, "0 = the model's"))

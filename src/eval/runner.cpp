@@ -235,6 +235,14 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
                          {"round_share", b.round_share},
                          {"weight_power", so.controller.weight_power}};
   }
+  if (options.remote) {
+    // Recorded only when used, as thinking is; each server's own engine draws the samples.
+    nlohmann::json backends = nlohmann::json::array();
+    for (const auto& e : options.remote->options().endpoints) {
+      backends.push_back({{"url", e.url}, {"api", remote_api_name(e.api)}, {"model", e.model}});
+    }
+    settings["backend"] = backends;
+  }
   eval::check_or_write_settings(dir, settings);
   const fs::path traces_path = dir / "traces.jsonl";
   auto [done, warnings] = eval::load_traces(traces_path);
@@ -269,7 +277,8 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   Runtime runtime(engine, {.max_in_flight = options.max_in_flight,
                            .record_tokens = options.trace_tokens,
                            .reuse_prefixes = options.reuse_prefixes,
-                           .thinking = options.thinking});
+                           .thinking = options.thinking,
+                           .remote = options.remote});
   if (options.verifier) runtime.set_verifier(*options.verifier_engine, *options.verifier);
   if (options.command_verifier) runtime.set_verifier(*options.command_verifier);
   if (options.self_evaluator) runtime.set_verifier(*options.self_evaluator);

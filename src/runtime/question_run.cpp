@@ -2,6 +2,7 @@
 // launch order; each maps to an engine sequence until it is harvested, pruned or freed.
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 
@@ -38,6 +39,8 @@ const QuestionRun::Sample& QuestionRun::sample(SampleId id) const { return const
 
 Capabilities QuestionRun::capabilities() const { return runtime_.capabilities(); }
 
+bool QuestionRun::remote() const { return runtime_.remote() != nullptr && !is_large_; }
+
 int64_t QuestionRun::verifier_tokens() const {
   const Engine* verifier = runtime_.verifier_engine();
   if (!verifier || verifier_request_ == 0) return 0;
@@ -53,7 +56,8 @@ SeqId QuestionRun::root() {
 void QuestionRun::require_idle(SampleId id, const char* what) {
   // Waiting for a KV slot is fine: the engine queues the new work behind it.
   const Sample& s = sample(id);
-  if (engine_.sequence(s.seq).state != SeqState::ready) {
+  const bool running = s.remote ? !s.remote->done() : !remote() && engine_.sequence(s.seq).state != SeqState::ready;
+  if (running) {
     throw std::logic_error(std::string(what) + ": sample " + std::to_string(id) + " is still generating or scoring");
   }
   sync(id);
@@ -69,6 +73,13 @@ void QuestionRun::emit(Event event) {
 std::vector<SampleId> QuestionRun::launch(int n, const GenerationOptions& generation, bool last) {
   if (n < 1) throw std::invalid_argument("launch: n must be >= 1");
   std::vector<SampleId> ids;
+  if (remote()) {
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(start());
+      generate(ids.back(), generation);
+    }
+    return ids;
+  }
   for (SeqId seq : prompt_sequences(n)) {
     const SampleId id = SampleId(samples_.size());
     samples_.push_back({});
@@ -88,7 +99,8 @@ std::vector<SampleId> QuestionRun::launch(int n, const GenerationOptions& genera
 SampleId QuestionRun::start() {
   const SampleId id = SampleId(samples_.size());
   samples_.push_back({});
-  samples_.back().seq = prompt_sequences(1).front();
+  // A remote sample has no sequence here: its request carries the prompt.
+  if (!remote()) samples_.back().seq = prompt_sequences(1).front();
   samples_.back().fresh = true;
   emit({.kind = EventKind::launched, .sample = id});
   return id;
@@ -102,6 +114,7 @@ std::vector<SeqId> QuestionRun::prompt_sequences(int n) {
 }
 
 std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
+  if (remote()) throw std::logic_error("fork: the remote backend cannot fork samples");
   require_idle(parent, "fork");
   if (n < 1) throw std::invalid_argument("fork: n must be >= 1");
   const Sample& p = sample(parent);
@@ -149,6 +162,10 @@ std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
 
 void QuestionRun::generate(SampleId id, const GenerationOptions& generation, std::optional<uint64_t> seed) {
   require_idle(id, "generate");
+  if (remote()) {
+    generate_remote(id, generation, seed);
+    return;
+  }
   if (!runtime_.options().reuse_prefixes && !sample(id).fresh) reread_prefix(id);
   Sample& s = sample(id);
   s.fresh = false;
@@ -171,6 +188,7 @@ void QuestionRun::extend(SampleId id, const std::vector<Token>& tokens) {
 }
 
 void QuestionRun::extend_with(SampleId id, const std::vector<Token>& tokens, const std::string& text) {
+  if (remote()) throw std::logic_error("extend: the remote backend cannot extend samples");
   Sample& s = sample(id);
   if (tokens.empty()) return;
   // Scoring appends the tokens to the sequence (checking them); their logprobs arrive with it.
@@ -186,6 +204,14 @@ void QuestionRun::extend_with(SampleId id, const std::vector<Token>& tokens, con
 void QuestionRun::stop(SampleId id) {
   Sample& s = sample(id);
   if (s.mode != Sample::Mode::generating) return;
+  if (s.remote) {
+    s.remote->cancel();
+    read_remote(id, false);
+    report_lines(id, true);
+    s.mode = Sample::Mode::idle;
+    s.finish = FinishReason::cancelled;
+    return;
+  }
   engine_.cancel(s.seq);
   report_lines(id, true);
   sync(id);
@@ -212,6 +238,7 @@ QuestionRun& QuestionRun::large() {
 }
 
 void QuestionRun::truncate(SampleId id, int position) {
+  if (remote()) throw std::logic_error("truncate: the remote backend cannot roll samples back");
   require_idle(id, "truncate");
   Sample& s = sample(id);
   if (position < 0 || position > int(s.records.size())) {
@@ -233,6 +260,7 @@ void QuestionRun::score(SampleId id, const std::string& continuation, std::vecto
 }
 
 void QuestionRun::score(SampleId id, std::vector<Token> tokens, std::vector<Token> candidates) {
+  if (remote()) throw std::logic_error("score: the remote backend cannot score a continuation");
   require_idle(id, "score");
   Sample& s = sample(id);
   if (tokens.empty()) throw std::invalid_argument("score: the continuation has no tokens");
@@ -249,6 +277,8 @@ const ScoreResult& QuestionRun::score_result(SampleId id) const {
 
 bool QuestionRun::busy(SampleId id) const {
   const Sample& s = sample(id);
+  if (s.remote) return s.mode != Sample::Mode::idle && !s.remote->done();
+  if (remote()) return false;  // started, never generated
   return engine_.busy(s.seq);
 }
 
@@ -280,6 +310,13 @@ std::vector<Token> QuestionRun::tokens_of(std::span<const TokenRecord> records) 
 
 void QuestionRun::sync(SampleId id) {
   Sample& s = samples_[size_t(id)];
+  if (s.remote && !s.freed && s.mode != Sample::Mode::idle) {
+    const bool done = s.remote->done();  // before reading: what is read is then all of it
+    read_remote(id, false);
+    report_lines(id, done);
+    if (done) read_remote(id);
+    return;
+  }
   if (s.freed || s.mode == Sample::Mode::idle || engine_.busy(s.seq)) return;
   const Sequence& seq = engine_.sequence(s.seq);
   switch (s.mode) {
@@ -337,6 +374,10 @@ void QuestionRun::after_step() {
   for (size_t i = 0; i < samples_.size(); ++i) {
     Sample& s = samples_[i];
     if (s.freed || s.mode == Sample::Mode::idle) continue;
+    if (s.remote) {
+      sync(SampleId(i));
+      continue;
+    }
     if (s.mode == Sample::Mode::generating) {
       // Keep the sampled tokens readable while the sample runs (appending the new ones).
       const Sequence& seq = engine_.sequence(s.seq);
@@ -372,7 +413,13 @@ SampleTrace QuestionRun::read(SampleId id) const {
 void QuestionRun::release(SampleId id) {
   Sample& s = samples_[size_t(id)];
   if (s.freed) return;
-  if (engine_.contains(s.seq)) engine_.free(s.seq);
+  if (s.remote) {
+    s.remote->cancel();
+    count_remote(s);
+    s.remote.reset();
+  } else if (s.seq != 0 && engine_.contains(s.seq)) {
+    engine_.free(s.seq);
+  }
   release_verifier_view(s);
   s.freed = true;
   s.records.clear();
@@ -392,7 +439,11 @@ SampleTrace QuestionRun::harvest(SampleId id, const AnswerOptions& answers) {
 
 SampleTrace QuestionRun::prune(SampleId id, const std::string& why) {
   Sample& s = sample(id);
-  engine_.cancel(s.seq);
+  if (s.remote) {
+    stop(id);
+  } else if (!remote()) {
+    engine_.cancel(s.seq);
+  }
   if (s.mode == Sample::Mode::generating) {
     report_lines(id, true);
     sync(id);
@@ -857,6 +908,64 @@ void QuestionRun::reread_prefix(SampleId id) {
   s.fresh = true;
 }
 
+void QuestionRun::generate_remote(SampleId id, const GenerationOptions& generation, std::optional<uint64_t> seed) {
+  Sample& s = sample(id);
+  RemoteRequest request;
+  request.prompt = prompt_;
+  for (const auto& r : s.records) request.prompt.push_back(r.token);
+  request.sampling = generation.sampling;
+  request.sampling.seed = seed.value_or(generation.sampling.seed + uint64_t(id));
+  request.stop = generation.stop;
+  // Within the model's context, as the local engine would stop (vLLM and ponder serve
+  // refuse a request asking past it).
+  const int room = engine_.model().n_ctx_train() - int(request.prompt.size()) - 1;
+  if (room < 1) {
+    throw std::invalid_argument("the prompt's " + std::to_string(request.prompt.size()) + " tokens fill the model's " +
+                                std::to_string(engine_.model().n_ctx_train()) + "-token context");
+  }
+  request.stop.max_tokens = std::min(request.stop.max_tokens, room);
+  if (generation.stop.thinking.enabled()) {
+    throw std::invalid_argument("a thinking budget needs the local engine: the remote backend cannot close a thinking block");
+  }
+  s.base_records = s.records.size();
+  s.base_text = s.text;
+  s.mode = Sample::Mode::generating;
+  s.finish = FinishReason::none;
+  if (s.remote) count_remote(s);
+  s.remote = runtime_.remote()->submit(std::move(request), [news = remote_news_, waker = runtime_.waker_] {
+    news->fetch_add(1);
+    waker->wake();
+  });
+  s.remote_attempt = 0;
+}
+
+void QuestionRun::read_remote(SampleId id, bool finish) {
+  Sample& s = samples_[size_t(id)];
+  if (!s.remote || s.mode == Sample::Mode::idle) return;
+  const size_t have = s.records.size() - s.base_records;
+  RemoteSample::Update u = s.remote->read(have, s.remote_attempt);
+  if (u.restarted) {
+    // Retried on another endpoint: it starts again (same seed), as if it had just begun.
+    s.records.resize(s.base_records);
+    s.reported_lines_end = std::min(s.reported_lines_end, s.base_records);
+  }
+  for (auto& r : u.records) s.records.push_back(std::move(r));
+  s.text = s.base_text + u.text;
+  if (s.reported_lines_end < s.base_records) s.reported_lines_end = s.base_records;
+  if (!finish || !u.done) return;
+  if (!u.error.empty()) throw std::runtime_error(u.error);
+  tree_tokens_ += int64_t(s.records.size() - s.base_records);
+  s.finish = u.finish;
+  s.mode = Sample::Mode::idle;
+}
+
+void QuestionRun::count_remote(Sample& s) {
+  if (!s.remote) return;
+  remote_cost_.prompt_tokens += s.remote->prompt_tokens();
+  remote_cost_.generated_tokens += s.remote->generated_tokens();
+  remote_cost_.decoded_tokens += s.remote->prompt_tokens() + s.remote->generated_tokens();
+}
+
 void QuestionRun::Wait::await_suspend(std::coroutine_handle<> h) {
   run->waiting_for_ = std::move(ready);
   run->external_wait_ = external;
@@ -882,6 +991,16 @@ QuestionRun::Wait QuestionRun::any(std::vector<SampleId> ids) {
 }
 
 QuestionRun::Wait QuestionRun::next_step() {
+  // A remote backend has no steps: the next news from the servers is the next step, or
+  // now when none of the question's samples is streaming (no news would come).
+  if (remote()) {
+    return {this, [this, news = remote_news_->load()]() {
+              return remote_news_->load() != news ||
+                     std::none_of(samples_.begin(), samples_.end(), [](const Sample& s) {
+                       return !s.freed && s.remote && s.mode != Sample::Mode::idle;
+                     });
+            }};
+  }
   return {this, [this, step = runtime_.steps()]() { return runtime_.steps() > step; }};
 }
 
@@ -897,7 +1016,11 @@ bool QuestionRun::try_resume() {
 }
 
 bool QuestionRun::waiting_externally() const {
-  return (waiter_ && external_wait_) || (large_ && large_->waiting_externally());
+  // Remote samples stream on the backend's threads, which wake the runtime.
+  const bool streaming = remote() && std::any_of(samples_.begin(), samples_.end(), [](const Sample& s) {
+                           return !s.freed && s.remote && s.mode != Sample::Mode::idle;
+                         });
+  return (waiter_ && (external_wait_ || streaming)) || (large_ && large_->waiting_externally());
 }
 
 Cost QuestionRun::finish_run() {
@@ -920,6 +1043,10 @@ Cost QuestionRun::finish_run() {
   Cost cost;
   if (request_ != 0) {
     cost = engine_.end_request(request_);
+    if (remote()) {
+      cost += remote_cost_;
+      cost.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - created_).count();
+    }
     cost.tree_tokens = tree_tokens_;
     cost += probe_cost_;
     request_ = 0;

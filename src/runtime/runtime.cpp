@@ -80,6 +80,8 @@ std::string file_name(const Model& m) { return std::filesystem::path(m.path()).f
 
 void RuntimeOptions::validate(const Engine& generator) const {
   if (max_in_flight < 0) throw std::invalid_argument("in-flight: must be >= 0 (0 = automatic)");
+  // Remote samples hold no slot of the local engine.
+  if (remote) return;
   // A question may keep its prompt in a slot while its samples wait for another: with
   // fewer than two slots per question in flight, every question could wait on the others.
   const int slots = generator.max_sequences();
@@ -95,7 +97,11 @@ void RuntimeOptions::validate(const Engine& generator) const {
 
 Runtime::Runtime(Engine& generator, RuntimeOptions options) : generator_(generator), options_(options) {
   options_.validate(generator);
-  if (options_.max_in_flight == 0) options_.max_in_flight = std::max(1, generator.max_sequences() / 2);
+  if (options_.max_in_flight == 0) {
+    options_.max_in_flight = options_.remote ? 2 * options_.remote->total_concurrency()
+                                             : std::max(1, generator.max_sequences() / 2);
+  }
+  waker_->runtime = this;
   if (options_.thinking != ThinkingMode::automatic) {
     chat_ = std::make_unique<ChatTemplate>(generator.model());
     if (!chat_->supports_thinking()) {
@@ -106,6 +112,10 @@ Runtime::Runtime(Engine& generator, RuntimeOptions options) : generator_(generat
 }
 
 Runtime::~Runtime() {
+  {
+    std::lock_guard lock(waker_->mutex);
+    waker_->runtime = nullptr;
+  }
   stop();
   std::lock_guard lock(mutex_);
   for (auto& a : active_) {
@@ -166,6 +176,12 @@ void Runtime::wake() {
 }
 
 Capabilities Runtime::capabilities() const {
+  if (options_.remote) {
+    // The servers sample with logprobs; a PRM or a command verifies texts wherever they
+    // came from, while self-evaluation would need the generator's KV.
+    const VerifierKind v = verifier_kind();
+    return kSample | kLogprobs | (v == VerifierKind::prm || v == VerifierKind::command ? kVerify : 0u);
+  }
   Capabilities caps = kSample | kLogprobs | kFork | kExtend | kScore;
   if (generator_.model().supports_rollback()) caps |= kTruncate;
   if (verifier_kind() != VerifierKind::none) caps |= kVerify;
@@ -180,7 +196,12 @@ QuestionId Runtime::submit(Job job) {
   if (missing) {
     throw std::invalid_argument("strategy '" + job.strategy->name() + "' needs " + capability_names(missing) +
                                 ", which this backend lacks" +
-                                (missing & kVerify ? " (give a verifier: --verifier MODEL, --verifier self or --verifier-command PROGRAM)"
+                                (options_.remote && (missing & ~Capabilities(kVerify))
+                                     ? " (a remote backend samples with logprobs only: run it without --backend)"
+                                 : options_.remote && self_
+                                     ? " (self-evaluation reads the generator's KV, which a remote backend does not give: "
+                                       "use --verifier MODEL or --verifier-command PROGRAM)"
+                                 : missing & kVerify ? " (give a verifier: --verifier MODEL, --verifier self or --verifier-command PROGRAM)"
                                  : missing & kLargeModel
                                      ? " (give a large model: --large-model PATH; the generator is the small one)"
                                  : missing & kSwitchModels ? " (the large model's tokens differ from the generator's)"
@@ -192,7 +213,7 @@ QuestionId Runtime::submit(Job job) {
                                static_cast<const Engine*>(large_engine_)}) {
     const bool used = engine == &generator_ || (engine == verifier_engine_ && (job.strategy->needs() & kVerify)) ||
                       (engine == large_engine_ && (job.strategy->needs() & kLargeModel));
-    if (engine && held > engine->max_sequences() && used) {
+    if (engine && held > engine->max_sequences() && used && !(engine == &generator_ && options_.remote)) {
       throw std::invalid_argument("strategy '" + job.strategy->name() + "' keeps " +
                                   std::to_string(held - 1) + " samples and its prompt at once: it needs " +
                                   (engine == &generator_        ? "max-sequences"
@@ -288,7 +309,9 @@ void Runtime::admit() {
     for (const auto& a : active_) held += slots_held(*a->job.strategy);
     while (!queue_.empty() && int(active_.size() + admitted.size()) < options_.max_in_flight) {
       const int wanted = slots_held(*queue_.front().second.strategy);
-      if (held + wanted > generator_.max_sequences() && !(active_.empty() && admitted.empty())) break;
+      if (!options_.remote && held + wanted > generator_.max_sequences() && !(active_.empty() && admitted.empty())) {
+        break;
+      }
       held += wanted;
       admitted.push_back(std::move(queue_.front()));
       queue_.pop_front();

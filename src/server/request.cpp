@@ -404,6 +404,9 @@ CompletionRequest read_request(Endpoint endpoint, const json& body, const Reques
     r.top_logprobs = int(integer_field(*v, "logprobs", 0, 5));
     r.logprobs = true;
   }
+  if (const json* v = field(body, "return_tokens_as_token_ids")) {
+    r.tokens_as_ids = bool_field(*v, "return_tokens_as_token_ids");
+  }
   sampling.top_logprobs = r.top_logprobs;
   return r;
 }

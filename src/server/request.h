@@ -9,7 +9,8 @@
 //   model                      "NAME" or "NAME:STRATEGY" (e.g. "toy-reasoner-l:vote@8")
 //   messages | prompt          chat: [{role, content}]; completions: a string (or [string])
 //   max_tokens, max_completion_tokens, temperature, top_p, n, seed, stop, stream,
-//   stream_options.include_usage, logprobs, top_logprobs, user
+//   stream_options.include_usage, logprobs, top_logprobs, user,
+//   return_tokens_as_token_ids (vLLM's: logprobs name tokens "token_id:N")
 //   frequency_penalty, presence_penalty, logit_bias, echo, suffix, best_of, tools,
 //   response_format            accepted only at their neutral values
 //   ponder: {strategy, budget, verifier, events (true | false | "all"), answer, top_k, min_p, ignore_eos, timeout,
@@ -61,6 +62,9 @@ struct CompletionRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
   int top_logprobs = 0;
+  // return_tokens_as_token_ids (vLLM's field): logprobs name each token "token_id:N", so
+  // that a client with the model's vocabulary (ponder's remote backend) reads ids, not text.
+  bool tokens_as_ids = false;
   bool events = true;    // ponder.events: stream the strategy's progress
   bool all_events = false;  // ponder.events = "all": also lines with tokens, forks, truncations
   std::string verifier;  // ponder.verifier: must name the model's verifier

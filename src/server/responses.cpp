@@ -106,20 +106,23 @@ json usage_chunk_json(const ResponseHeader& header, const Usage& usage) {
 }
 
 json logprobs_json(Endpoint endpoint, const Model& model, std::span<const TokenRecord> tokens, int top,
-                   size_t text_offset) {
+                   size_t text_offset, bool token_ids) {
+  const auto name = [&](Token t) { return token_ids ? "token_id:" + std::to_string(t) : model.token_piece(t); };
   if (endpoint == Endpoint::chat) {
     json content = json::array();
     for (const TokenRecord& t : tokens) {
-      const std::string piece = model.token_piece(t.token);
+      const std::string piece = name(t.token);
       json alternatives = json::array();
       for (int k = 0; k < top && k < int(t.top.size()); ++k) {
-        const std::string alt = model.token_piece(t.top[size_t(k)].token);
+        const std::string alt = name(t.top[size_t(k)].token);
         alternatives.push_back(
-            {{"token", alt}, {"logprob", t.top[size_t(k)].logprob}, {"bytes", bytes_of(alt)}});
+            {{"token", alt},
+             {"logprob", t.top[size_t(k)].logprob},
+             {"bytes", bytes_of(model.token_piece(t.top[size_t(k)].token))}});
       }
       content.push_back({{"token", piece},
                          {"logprob", t.logprob},
-                         {"bytes", bytes_of(piece)},
+                         {"bytes", bytes_of(model.token_piece(t.token))},
                          {"top_logprobs", alternatives}});
     }
     return {{"content", content}};
@@ -127,16 +130,15 @@ json logprobs_json(Endpoint endpoint, const Model& model, std::span<const TokenR
   json pieces = json::array(), logprobs = json::array(), tops = json::array(), offsets = json::array();
   size_t offset = text_offset;
   for (const TokenRecord& t : tokens) {
-    const std::string piece = model.token_piece(t.token);
-    pieces.push_back(piece);
+    pieces.push_back(name(t.token));
     logprobs.push_back(t.logprob);
     json alternatives = json::object();
     for (int k = 0; k < top && k < int(t.top.size()); ++k) {
-      alternatives[model.token_piece(t.top[size_t(k)].token)] = t.top[size_t(k)].logprob;
+      alternatives[name(t.top[size_t(k)].token)] = t.top[size_t(k)].logprob;
     }
     tops.push_back(alternatives);
     offsets.push_back(offset);
-    offset += piece.size();
+    offset += model.token_piece(t.token).size();
   }
   return {{"tokens", pieces}, {"token_logprobs", logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }

@@ -73,9 +73,10 @@ json chunk_json(const ResponseHeader& header, int index, std::string_view text, 
 json usage_chunk_json(const ResponseHeader& header, const Usage& usage);
 
 // Logprobs of generated tokens in the endpoint's shape; `text_offset` is where the first
-// token's text starts in the choice's text (completions only).
+// token's text starts in the choice's text (completions only). `token_ids`: each token
+// named "token_id:N" (return_tokens_as_token_ids), its bytes still its text's.
 json logprobs_json(Endpoint endpoint, const Model& model, std::span<const TokenRecord> tokens, int top,
-                   size_t text_offset = 0);
+                   size_t text_offset = 0, bool token_ids = false);
 // Appends `more` (from logprobs_json) to `all`.
 void append_logprobs(Endpoint endpoint, json& all, const json& more);
 

@@ -98,6 +98,7 @@ struct Server::ServedEngine {
   std::unique_ptr<Engine> verifier_engine;
   std::string large_name;
   std::unique_ptr<Engine> large_engine;
+  std::shared_ptr<RemoteBackend> remote;  // samples drawn remotely; none: on `engine`
   std::unique_ptr<Runtime> runtime;  // after the engines: it goes first
   std::unique_ptr<ChatTemplate> chat;  // its Jinja template when it has a thinking block
 
@@ -179,7 +180,11 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
     EngineOptions engine_options = engine_options_for(*m->model, work);
     engine_options.prompt_cache = options_.prompt_cache;
     m->engine = std::make_unique<Engine>(m->model, engine_options);
-    m->runtime = std::make_unique<Runtime>(*m->engine);
+    if (!options_.remote.endpoints.empty()) {
+      m->remote = std::make_shared<RemoteBackend>(options_.remote, m->model);
+      m->remote->set_notice([](const std::string& line) { std::fprintf(stderr, "backend: %s\n", line.c_str()); });
+    }
+    m->runtime = std::make_unique<Runtime>(*m->engine, RuntimeOptions{.remote = m->remote});
     if (!s.verifier_path.empty()) {
       auto verifier_model = Model::load(s.verifier_path, model_options);
       ProcessRewardModel prm = ProcessRewardModel::load(verifier_model);
@@ -538,6 +543,14 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
                                     "' has none (start the server with --verifier)",
                                 "verifier_unavailable"));
     }
+    if (const Capabilities missing = probe->needs() & ~m.runtime->capabilities();
+        missing && m.remote) {
+      return refuse(bad_request(r.strategy_param,
+                                "strategy '" + probe->name() + "' needs " + capability_names(missing) +
+                                    ", which the remote backend of model '" + m.name +
+                                    "' lacks (it samples with logprobs only)",
+                                "strategy_unavailable"));
+    }
     if ((probe->needs() & kLargeModel) && m.large_name.empty()) {
       return refuse(bad_request(r.strategy_param,
                                 "strategy '" + probe->name() + "' needs a large model; model '" + m.name +
@@ -706,7 +719,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
           json logprobs = nullptr;
           if (x->request.logprobs) {
             logprobs = logprobs_json(x->header.endpoint, *x->model, tokens, x->request.top_logprobs,
-                                     x->text_offsets[size_t(choice)]);
+                                     x->text_offsets[size_t(choice)], x->request.tokens_as_ids);
           }
           x->text_offsets[size_t(choice)] += text.size();
           x->push(chunk_json(x->header, choice, text, false, nullptr, logprobs));
@@ -719,7 +732,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
         out.text = trace.text;
         out.finish = trace.finish;
         if (x->request.logprobs && !x->request.stream) {
-          out.logprobs = logprobs_json(x->header.endpoint, *x->model, records, x->request.top_logprobs);
+          out.logprobs = logprobs_json(x->header.endpoint, *x->model, records, x->request.top_logprobs, 0,
+                                       x->request.tokens_as_ids);
         }
       };
       GenerationOptions g = plan.options.generation;

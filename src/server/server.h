@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "ponder/engine.h"
+#include "ponder/remote.h"
 #include "ponder/chat_template.h"
 #include "server/metrics.h"
 
@@ -72,6 +73,9 @@ struct ServerOptions {
   int thinking_budget = -1;
   // Evaluation run directories (or folders of them) the live page may replay; empty: none.
   std::vector<std::string> runs;
+  // Endpoints drawing every model's samples (RuntimeOptions::remote); none: the local
+  // engines. The models are then the servers' models, for their vocabularies and templates.
+  RemoteOptions remote;
 
   void validate() const;  // throws std::invalid_argument naming the field and what is allowed
   std::vector<std::filesystem::path> run_roots() const { return {runs.begin(), runs.end()}; }

@@ -193,6 +193,14 @@ TEST(Server, RawSamplesWithLogprobs) {
   EXPECT_EQ(lp["tokens"].size(), 4u);
   EXPECT_EQ(lp["token_logprobs"].size(), 4u);
   EXPECT_EQ(lp["top_logprobs"][0].size(), 1u);
+  // As vLLM with return_tokens_as_token_ids: the same tokens, named by id.
+  const Reply ids = post(s, "/v1/completions", R"({"model": "tiny", "max_tokens": 4, "logprobs": 1, "seed": 0,
+      "prompt": "hi", "return_tokens_as_token_ids": true, "ponder": {"strategy": "sample", "ignore_eos": true}})");
+  ASSERT_EQ(ids.status, 200) << ids.text;
+  const json& id_lp = ids.body["choices"][0]["logprobs"];
+  ASSERT_EQ(id_lp["tokens"].size(), 4u);
+  for (const json& t : id_lp["tokens"]) EXPECT_TRUE(t.get<std::string>().starts_with("token_id:")) << t;
+  EXPECT_TRUE(id_lp["top_logprobs"][0].begin().key().starts_with("token_id:"));
   // Logprobs belong to samples, not to a strategy's chosen answer.
   EXPECT_EQ(post(s, "/v1/chat/completions", R"({"model": "tiny:vote@2", "logprobs": true,
       "messages": [{"role": "user", "content": "hi"}]})")
