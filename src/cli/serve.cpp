@@ -26,6 +26,7 @@ struct ServeArgs {
   int port = 8080;
   std::string api_key;
   std::string strategy = "adaptive";
+  ControllerOptions controller;
   EngineArgs engine;
   BackendArgs backend;
   int context = 0;
@@ -80,6 +81,7 @@ server::ServerOptions server_options(const ServeArgs& a) {
   o.port = a.port;
   o.api_key = a.api_key;
   o.default_strategy = a.strategy;
+  o.controller = a.controller;
   o.max_sequences = a.engine.max_sequences;
   o.threads = a.engine.threads;
   o.gpu_layers = a.engine.gpu_layers;
@@ -166,6 +168,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on /v1/* and /metrics")
       ->envname("PONDER_API_KEY");
   cmd->add_option("-s,--strategy", a->strategy, "Strategy of requests that name none")->capture_default_str();
+  add_controller_options(cmd, a->controller);
   add_engine_options(cmd, a->engine, true);
   add_backend_options(cmd, a->backend);
   add_thinking_options(cmd, a->thinking);

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "ponder/engine_sizing.h"
+#include "ponder/presets.h"
 #include "ponder/result_json.h"
 #include "ponder/runtime.h"
 #include "ponder/verifier.h"
@@ -61,6 +62,7 @@ void ServerOptions::validate() const {
     if (!ok) throw std::invalid_argument(what);
   };
   require(!models.empty(), "models: at least one model to serve");
+  controller.validate();
   for (size_t i = 0; i < models.size(); ++i) {
     require(
         !models[i].name.empty() && models[i].name.find(':') == std::string::npos,
@@ -390,6 +392,7 @@ void Server::add_routes() {
                         {"verifier", m->verifier_name.empty() ? json(nullptr) : json(m->verifier_name)},
                         {"large_model", m->large_name.empty() ? json(nullptr) : json(m->large_name)},
                         {"default_strategy", options_.default_strategy},
+                        {"controller", controller_json(options_.controller)},
                         {"strategies", strategy_names()}}}});
     }
     res.set_content(dump({{"object", "list"}, {"data", data}}), "application/json");
@@ -512,6 +515,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
   }
   plan.spec = r.strategy;
   plan.options = r.options;
+  plan.options.controller = options_.controller;
   std::shared_ptr<const Strategy> probe;
   if (r.raw()) {
     if (r.budget != 0) {

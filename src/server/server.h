@@ -24,6 +24,7 @@
 
 #include "ponder/engine.h"
 #include "ponder/remote.h"
+#include "ponder/strategy.h"
 #include "ponder/chat_template.h"
 #include "server/metrics.h"
 
@@ -48,6 +49,7 @@ struct ServerOptions {
   int port = 8080;                  // 0: any free port (bind() says which)
   std::string api_key;              // non-empty: /v1/* and /metrics need "Authorization: Bearer KEY"
   std::string default_strategy = "adaptive-vote";  // for requests that name none
+  ControllerOptions controller;     // adaptive's settings and presets (`--presets`), for every request
   int max_sequences = 64;                          // KV slots per model; 2..max_engine_sequences()
   int context = 0;                  // tokens per sequence; 0: the model's training context, at most 4096
   int threads = 0;                  // engine threads per model; 0: default_threads()

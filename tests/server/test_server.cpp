@@ -647,6 +647,26 @@ TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
   EXPECT_EQ(models["data"][0]["ponder"]["verifier"], "toy-prm");
 }
 
+TEST(ServerToy, AdaptiveRunsWithTheServersPresets) {
+  ServerOptions o;
+  o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
+  o.max_sequences = 16;
+  o.threads = 1;
+  // Three samples first, then whatever the difficulty: accept (the defaults draw one first).
+  o.controller.first_wave = 3;
+  o.controller.normal = {"accept", 0};
+  o.controller.hard = {"accept", 0};
+  RunningServer s(o);
+  json request = {{"model", "toy-reasoner-l:adaptive"},
+                  {"seed", 1},
+                  {"messages", {{{"role", "user"}, {"content", "a=47; b=a*6; c=b-58; d=c+19; d?"}}}}};
+  const Reply r = post(s, "/v1/chat/completions", request.dump());
+  ASSERT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(r.body["choices"][0]["ponder"]["samples"], 3);
+  const json info = json::parse(s.client().Get("/v1/models")->body)["data"][0]["ponder"];
+  EXPECT_EQ(info["controller"]["first_wave"], 3);
+}
+
 TEST(ServerToy, CascadesFromTheSmallModelToItsLargeModel) {
   ServerOptions o;
   ServedModel small{"toy-reasoner-s", toy::small_reasoner_path(), ""};
