@@ -69,6 +69,15 @@ ServerOptions tiny_options() {
   return o;
 }
 
+// The bundled toy-reasoner-l with its verifier, the toy PRM.
+ServerOptions toy_reasoner_options() {
+  ServerOptions o;
+  o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
+  o.max_sequences = 16;
+  o.threads = 1;
+  return o;
+}
+
 struct Reply {
   int status = 0;
   json body;
@@ -625,10 +634,7 @@ TEST(Server, OptionsForRealMachinesAreCheckedAndShown) {
 }
 
 TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
-  ServerOptions o;
-  o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
-  o.max_sequences = 16;
-  o.threads = 1;
+  ServerOptions o = toy_reasoner_options();
   RunningServer s(o);
   std::ifstream data(toy::toy_data_dir() + "/test.jsonl");
   std::string line;
@@ -648,10 +654,7 @@ TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
 }
 
 TEST(ServerToy, AdaptiveRunsWithTheServersPresets) {
-  ServerOptions o;
-  o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
-  o.max_sequences = 16;
-  o.threads = 1;
+  ServerOptions o = toy_reasoner_options();
   // Three samples first, then whatever the difficulty: accept (the defaults draw one first).
   o.controller.first_wave = 3;
   o.controller.normal = {"accept", 0};
@@ -755,10 +758,7 @@ TEST(Server, ThinkingControlNeedsATemplateWithABlock) {
 // The live page's stream ("events": "all"): every sample's lines with [piece, logprob] per
 // token, and a search's forks and verifier scores by sample; plain "events" unchanged.
 TEST(ServerToy, AllEventsCarryLinesTokensAndTheSearchTree) {
-  ServerOptions o;
-  o.models.push_back({"toy-reasoner-l", toy::default_reasoner_path(), toy::prm_path()});
-  o.max_sequences = 16;
-  o.threads = 1;
+  ServerOptions o = toy_reasoner_options();
   RunningServer s(o);
   auto stream = [&](const std::string& strategy, const json& events) {
     json request = {{"model", "toy-reasoner-l"},
