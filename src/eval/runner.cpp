@@ -196,12 +196,7 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
     names.push_back(strategies.back()->name());
   }
   const std::string batch_name = "batch@" + std::to_string(options.batch.max_samples);
-  if (batch) {
-    if (std::find(names.begin(), names.end(), batch_name) != names.end()) {
-      throw std::invalid_argument("strategies: '" + batch_name + "' is the batch budget's row; list it no more");
-    }
-    names.push_back(batch_name);
-  }
+  if (batch) names.push_back(batch_name);  // no strategy is named batch
 
   const fs::path dir(options.out_dir);
   std::error_code made;

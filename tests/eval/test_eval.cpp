@@ -178,6 +178,30 @@ class EvalRun : public ::testing::Test {
   EvalOptions options_;
 };
 
+// The batch budget as an eval row: one row per item beside the strategies, recorded in
+// run.json, and resumed whole.
+TEST_F(EvalRun, BatchBudgetAddsARowThatResumes) {
+  options_.strategies = {"vote@2"};
+  options_.batch.tokens_per_question = 40;  // 16 tokens a sample: between two and three each
+  options_.batch.max_samples = 4;
+  const EvalReport first = run("batch");
+  ASSERT_EQ(first.strategies.size(), 2u);
+  const StrategySummary& batch = first.strategies[1];
+  EXPECT_EQ(batch.name, "batch@4");
+  EXPECT_EQ(batch.questions, 6);
+  EXPECT_EQ(batch.errors, 0);
+  // Every sample is 16 tokens, so the estimates are exact: 240 tokens are 15 samples.
+  EXPECT_DOUBLE_EQ(batch.samples, 2.5);
+  EXPECT_DOUBLE_EQ(batch.equivalent_tokens, 40.0);
+  const json settings = json::parse(std::ifstream(dir_ + "/batch/run.json"));
+  EXPECT_EQ(settings["batch"]["tokens_per_question"], 40.0);
+
+  const EvalReport again = run("batch");
+  EXPECT_EQ(again.resumed, 12);
+  EXPECT_EQ(again.ran, 0);
+  EXPECT_EQ(again.strategies[1].accuracy, batch.accuracy);
+}
+
 TEST_F(EvalRun, WritesTracesSummaryAndTable) {
   const EvalReport report = run("full");
   EXPECT_EQ(report.ran, 18);
