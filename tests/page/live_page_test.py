@@ -257,7 +257,7 @@ def main():
         port = int(read_line_matching(server.stdout, r"listening on http://127\.0\.0\.1:(\d+)", "ponder serve").group(1))
         base = f"http://127.0.0.1:{port}"
 
-        browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
                                     "--disable-sync", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
                                     f"--user-data-dir={profile}", "--window-size=1280,800", "about:blank"],
