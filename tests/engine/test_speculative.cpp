@@ -18,10 +18,7 @@ namespace {
 constexpr float kLogprobTolerance = 1e-3f;  // as in test_engine: batch shapes round differently
 
 EngineOptions engine_options(SpeculativeMethod method, bool adaptive = false, int max_sequences = 16) {
-  EngineOptions o;
-  o.max_sequences = max_sequences;
-  o.context_per_sequence = 256;
-  o.threads = 1;
+  EngineOptions o = test::engine_options(max_sequences, 256);
   o.speculative.method = method;
   o.speculative.adaptive = adaptive;
   o.speculative.max_draft = 4;

@@ -102,18 +102,13 @@ TEST(BatchBudgetOptions, RefusesOutOfRangeFieldsByName) {
 // On the toy models: an uneven allocation within the budget, whose samples are the ones
 // prm-vote draws for the same question and seed.
 TEST(BatchToy, SpendsUnevenlyWithinTheTotalAndDrawsTheSamplesOneStrategyWould) {
-  EngineOptions e;
-  e.max_sequences = 40;
-  e.context_per_sequence = 256;
-  e.threads = 1;
+  const EngineOptions e = test::engine_options(40, 256);
   Engine generator(test::toy_reasoner(), e);
   Engine verifier(test::toy_prm(), e);
   Runtime runtime(generator, {.max_in_flight = 8});
   runtime.set_verifier(verifier, ProcessRewardModel::load(test::toy_prm()));
-  StrategyOptions o;
-  o.generation.stop.max_tokens = 240;
+  StrategyOptions o = test::toy_strategy_options();
   o.generation.sampling.seed = 7;
-  o.generation.answers.rule = AnswerRule::hash_mark;
   const auto questions = test::toy_dev_questions(8, 3);
 
   BatchBudgetOptions b;

@@ -18,13 +18,7 @@ std::shared_ptr<const Model> tiny() {
   return model;
 }
 
-EngineOptions engine_options(int slots = 16) {
-  EngineOptions e;
-  e.max_sequences = slots;
-  e.context_per_sequence = 128;
-  e.threads = 1;
-  return e;
-}
+EngineOptions engine_options(int slots = 16) { return test::engine_options(slots, 128); }
 
 StrategyOptions noise_options(int max_tokens = 24) {
   StrategyOptions o;

@@ -12,21 +12,9 @@
 namespace ponder {
 namespace {
 
-EngineOptions engine_options() {
-  EngineOptions e;
-  e.max_sequences = 40;
-  e.context_per_sequence = 256;
-  e.threads = 1;  // the machine may be busy: a second thread would spin-wait for the first
-  return e;
-}
+EngineOptions engine_options() { return test::engine_options(40, 256); }
 
-StrategyOptions toy_options() {
-  StrategyOptions o;
-  o.generation.stop.max_tokens = 240;
-  o.generation.sampling.seed = 1;
-  o.generation.answers.rule = AnswerRule::hash_mark;
-  return o;
-}
+StrategyOptions toy_options() { return test::toy_strategy_options(); }
 
 std::vector<StrategyResult> run_all(const std::string& spec, const StrategyOptions& o,
                                     const std::vector<std::string>& questions, bool with_verifier = true) {

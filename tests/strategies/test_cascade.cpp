@@ -18,13 +18,7 @@ namespace {
 
 const char* kQuestion = "a=61; b=a-35; c=b*4; c?";
 
-EngineOptions engine_options() {
-  EngineOptions e;
-  e.max_sequences = 8;
-  e.context_per_sequence = 256;
-  e.threads = 1;  // the machine may be busy: a second thread would spin-wait for the first
-  return e;
-}
+EngineOptions engine_options() { return test::engine_options(8, 256); }
 
 StrategyOptions options() {
   StrategyOptions o;

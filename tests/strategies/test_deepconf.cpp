@@ -105,13 +105,7 @@ TEST(DeepConfOptionsTest, BadOptionsAreRefusedByName) {
 // hard enough for samples to disagree.
 std::vector<std::string> toy_questions(size_t n) { return test::toy_dev_questions(n, 3); }
 
-StrategyOptions toy_options() {
-  StrategyOptions o;
-  o.generation.stop.max_tokens = 240;
-  o.generation.sampling.seed = 1;
-  o.generation.answers.rule = AnswerRule::hash_mark;
-  return o;
-}
+StrategyOptions toy_options() { return test::toy_strategy_options(); }
 
 std::vector<StrategyResult> run_all(const std::string& spec, const StrategyOptions& o,
                                     const std::vector<std::string>& questions) {

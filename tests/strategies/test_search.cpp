@@ -14,13 +14,7 @@ namespace {
 
 const char* kQuestion = "a=61; b=a-35; c=b*4; c?";
 
-EngineOptions engine_options(int slots = 12) {
-  EngineOptions e;
-  e.max_sequences = slots;
-  e.context_per_sequence = 320;
-  e.threads = 1;  // the machine may be busy: a second thread would spin-wait for the first
-  return e;
-}
+EngineOptions engine_options(int slots = 12) { return test::engine_options(slots, 320); }
 
 StrategyOptions options() {
   StrategyOptions o;

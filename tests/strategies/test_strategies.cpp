@@ -24,13 +24,7 @@ StrategyOptions noise_answer_options() {
   return o;
 }
 
-EngineOptions engine_options() {
-  EngineOptions e;
-  e.max_sequences = 16;
-  e.context_per_sequence = 128;
-  e.threads = 1;
-  return e;
-}
+EngineOptions engine_options() { return test::engine_options(16, 128); }
 
 class EveryStrategy : public ::testing::TestWithParam<std::string> {};
 

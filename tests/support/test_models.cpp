@@ -27,6 +27,22 @@ std::shared_ptr<const Model> toy_prm() {
   return model;
 }
 
+EngineOptions engine_options(int slots, int context) {
+  EngineOptions e;
+  e.max_sequences = slots;
+  e.context_per_sequence = context;
+  e.threads = 1;
+  return e;
+}
+
+StrategyOptions toy_strategy_options() {
+  StrategyOptions o;
+  o.generation.stop.max_tokens = 240;
+  o.generation.sampling.seed = 1;
+  o.generation.answers.rule = AnswerRule::hash_mark;
+  return o;
+}
+
 std::vector<std::string> toy_dev_questions(size_t n, int min_steps) {
   std::ifstream in(toy::toy_data_dir() + "/dev.jsonl");
   std::vector<std::string> questions;

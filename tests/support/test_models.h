@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "ponder/engine.h"
 #include "ponder/model.h"
+#include "ponder/strategy.h"
 
 namespace ponder::test {
 
@@ -13,6 +15,13 @@ namespace ponder::test {
 std::shared_ptr<const Model> toy_reasoner();        // toy-reasoner-l, the default
 std::shared_ptr<const Model> toy_small_reasoner();  // toy-reasoner-s
 std::shared_ptr<const Model> toy_prm();
+
+// An engine of `slots` sequences of `context` tokens each, decoding on one thread: on a
+// busy machine a second thread spin-waits for the first and a test takes minutes.
+EngineOptions engine_options(int slots, int context);
+
+// How tests sample the toy reasoners: at most 240 tokens, seed 1, the answer after '#'.
+StrategyOptions toy_strategy_options();
 
 // The first n questions of the toy dev split with at least `min_steps` steps.
 std::vector<std::string> toy_dev_questions(size_t n, int min_steps);

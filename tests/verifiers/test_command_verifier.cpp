@@ -177,13 +177,7 @@ TEST(CommandVerifier, RunsAtMostParallelProgramsAtOnce) {
 
 // --- through the runtime, on the toy reasoner
 
-EngineOptions engine_options() {
-  EngineOptions e;
-  e.max_sequences = 12;
-  e.context_per_sequence = 320;
-  e.threads = 1;  // the machine may be busy: a second thread would spin-wait for the first
-  return e;
-}
+EngineOptions engine_options() { return test::engine_options(12, 320); }
 
 StrategyOptions options() {
   StrategyOptions o;

@@ -20,13 +20,7 @@ std::shared_ptr<const Model> tiny() {
   return model;
 }
 
-EngineOptions engine_options() {
-  EngineOptions e;
-  e.max_sequences = 12;
-  e.context_per_sequence = 256;
-  e.threads = 1;  // the machine may be busy: a second thread would spin-wait for the first
-  return e;
-}
+EngineOptions engine_options() { return test::engine_options(12, 256); }
 
 // The toy vocabulary has one token per character.
 SelfEvalSettings settings(bool per_step = false) {
