@@ -56,6 +56,7 @@ struct Settings {
   int sequences = 64;  // ponder's engine slots
   int in_flight = 0;   // ponder's questions in flight (0 = automatic)
   bool ignore_eos = false;
+  std::string path = "both";  // naive, ponder or both (one path alone: for a profiler)
 };
 
 // One timed pass of a path over the data set.
@@ -238,6 +239,8 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", s.threads, "CPU threads (0 = all)");
   app.add_option("--sequences", s.sequences, "ponder: engine sequence slots (64)");
   app.add_option("--in-flight", s.in_flight, "ponder: questions in flight (0 = half the slots)");
+  app.add_option("--path", s.path, "Run both paths, or one alone (for a profiler; no ratio)")
+      ->check(CLI::IsMember({"both", "naive", "ponder"}));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -253,6 +256,14 @@ int main(int argc, char** argv) {
                 s.temperature, threads, rounds, s.ignore_eos ? ", EOS ignored" : "");
     print_load("at start");
     std::vector<double> ratios, cpu_ratios;
+    if (s.path != "both") {
+      for (int round = 1; round <= rounds; ++round) {
+        const PathRun r = s.path == "naive" ? run_naive(model, data, rule, s, threads) : run_ponder(model, data, rule, s, threads);
+        std::printf("round %d:\n", round);
+        report(s.path == "naive" ? "naive loop:" : "ponder:    ", r, n);
+      }
+      return 0;
+    }
     for (int round = 1; round <= rounds; ++round) {
       const PathRun naive = run_naive(model, data, rule, s, threads);
       const PathRun pondered = run_ponder(model, data, rule, s, threads);
