@@ -267,6 +267,7 @@ class QuestionRun {
   std::vector<Token> prompt_;
   EventSink sink_;
   bool token_events_ = false;  // Job::token_events
+  bool sample_records_ = false;  // Job::sample_records
   RequestId request_;
   RequestId verifier_request_ = 0;
   SeqId root_ = 0;
@@ -303,6 +304,9 @@ struct Job {
   // Also emit `tokens` events: after each decode step, every sample's tokens not yet
   // reported, before its line ends (a live display; one event per sample per step).
   bool token_events = false;
+  // Keep every sample's token records (logprob, and the alternatives the sampling asks
+  // for) in its trace: a server's logprobs for the text a strategy chose.
+  bool sample_records = false;
 };
 
 struct RuntimeOptions {

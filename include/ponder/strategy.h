@@ -48,6 +48,7 @@ struct SampleTrace {
   std::vector<TokenLogprob> token_logprobs;  // per token, when the runtime records them
   std::vector<std::string> token_pieces;     // with token_logprobs: each token's text (for replay)
   bool large_model = false;  // drawn on the runtime's large model (a cascade's escalation)
+  std::vector<TokenRecord> records;  // with Job::sample_records: every token, with alternatives
 };
 
 struct StrategyResult {

@@ -233,6 +233,7 @@ QuestionRun& QuestionRun::large() {
     }
     large_.reset(new QuestionRun(runtime_, *engine, true, id_, question_, std::move(prompt), sink_));
     large_->token_events_ = token_events_;
+    large_->sample_records_ = sample_records_;
   }
   return *large_;
 }
@@ -407,6 +408,7 @@ SampleTrace QuestionRun::read(SampleId id) const {
       t.token_pieces.push_back(engine_.model().token_piece(r.token));
     }
   }
+  if (sample_records_) t.records = s.records;
   return t;
 }
 

@@ -333,6 +333,7 @@ void Runtime::admit() {
       }
       a->run = std::make_unique<QuestionRun>(*this, id, a->job.question, std::move(prompt), a->job.on_event);
       a->run->token_events_ = a->job.token_events;
+      a->run->sample_records_ = a->job.sample_records;
       a->task.emplace(a->job.strategy->run(*a->run));
       a->task->handle().resume();
     } catch (const std::exception& e) {

@@ -244,6 +244,13 @@ json event_json(const Event& e, const Model* model) {
   return j;
 }
 
+const SampleTrace* chosen_sample(const StrategyResult& result) {
+  for (const SampleTrace& s : result.samples) {
+    if (s.text == result.text) return &s;
+  }
+  return nullptr;
+}
+
 json decision_json(const StrategyResult& r, const std::vector<std::pair<std::string, double>>& tally) {
   json votes = json::array();
   if (!tally.empty()) {

@@ -86,6 +86,9 @@ void append_logprobs(Endpoint endpoint, json& all, const json& more);
 // without, those are null.
 json event_json(const Event& event, const Model* model = nullptr);
 
+// The sample a strategy's text came from (the first with that text); null when none is.
+const SampleTrace* chosen_sample(const StrategyResult& result);
+
 // The decision of one strategy run: its answer, confidence, stop reason, samples, votes
 // (the last vote event's tally when the strategy voted, else answer counts) and cost.
 json decision_json(const StrategyResult& result, const std::vector<std::pair<std::string, double>>& tally);

@@ -149,6 +149,12 @@ struct Server::Exchange {
 
   bool all_done() const { return finished == int(done.size()); }
   void push(const json& chunk) { chunks.push_back(dump(chunk)); }
+  // The logprobs of the sample a strategy chose, when the request asked for them (its
+  // text goes out whole, so they do too); null when not asked or not found.
+  json chosen_logprobs(const SampleTrace* chosen) const {
+    if (!request.logprobs || chosen == nullptr) return nullptr;
+    return logprobs_json(header.endpoint, *model, chosen->records, request.top_logprobs, 0, request.tokens_as_ids);
+  }
 };
 
 Server::Server(ServerOptions options) : options_(std::move(options)) {
@@ -534,13 +540,6 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     }
     plan.sampled = probe->name() == "greedy";
     plan.jobs = plan.choices = r.n;
-    if (r.logprobs && !plan.sampled) {
-      return refuse(
-          bad_request("logprobs",
-                      "logprobs come with raw samples (\"ponder\": {\"strategy\": \"sample\"}) or greedy; '" +
-                          probe->name() + "' returns a chosen answer",
-                      "unsupported_parameter"));
-    }
     if ((probe->needs() & kVerify) && m.verifier_name.empty()) {
       return refuse(bad_request(r.strategy_param,
                                 "strategy '" + probe->name() + "' needs a verifier; model '" + m.name +
@@ -662,6 +661,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
     job.question = plan.question;
     job.prompt = plan.prompt;
     job.token_events = r.stream && r.all_events;
+    job.sample_records = r.logprobs && !plan.sampled;  // for the chosen sample's logprobs
     const bool raw = r.raw();
     ServedEngine* mp = &m;
     Metrics* metrics = &metrics_;
@@ -696,12 +696,12 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
           }
         } else {
           // The chosen text, whole, then the choice's end with the decision.
-          FinishReason finish = FinishReason::eos;
-          for (const auto& s : result.samples) {
-            if (s.text == result.text) finish = s.finish;
-          }
+          const SampleTrace* chosen = chosen_sample(result);
+          const FinishReason finish = chosen ? chosen->finish : FinishReason::eos;
           if (!x->first_text) x->first_text = Clock::now();
-          if (!result.text.empty()) x->push(chunk_json(x->header, j, result.text, false));
+          if (!result.text.empty()) {
+            x->push(chunk_json(x->header, j, result.text, false, nullptr, x->chosen_logprobs(chosen)));
+          }
           x->push(chunk_json(x->header, j, "", false, openai_finish_reason(finish), nullptr,
                              decision_json(result, x->tallies[size_t(j)])));
         }
@@ -826,17 +826,12 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
       out.usage.scored_tokens += result.cost.scored_tokens;
       out.usage.verifier_tokens += result.cost.verifier_tokens;
       record.samples += int(result.samples.size());
-      bool chosen_seen = false;
       for (const auto& s : result.samples) {
         record.stopped_early += s.pruned ? 1 : 0;
-        // Raw samples are all shown; a strategy shows the one sample its text came from.
-        if (x->sampled) {
-          visible_tokens += s.tokens;
-        } else if (!chosen_seen && s.text == result.text) {
-          visible_tokens += s.tokens;
-          chosen_seen = true;
-        }
+        if (x->sampled) visible_tokens += s.tokens;  // raw samples are all shown
       }
+      // A strategy shows the one sample its text came from.
+      if (const SampleTrace* chosen = chosen_sample(result); chosen && !x->sampled) visible_tokens += chosen->tokens;
       if (!result.error.empty() && !out.error) {
         if (x->cancelled_because == "client") {
           out.error =
@@ -904,10 +899,9 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
       if (x->sampled) continue;
       ChoiceOutput c;
       c.text = result.text;
-      c.finish = FinishReason::eos;
-      for (const auto& s : result.samples) {
-        if (s.text == result.text) c.finish = s.finish;
-      }
+      const SampleTrace* chosen = chosen_sample(result);
+      c.finish = chosen ? chosen->finish : FinishReason::eos;
+      if (r.logprobs) c.logprobs = x->chosen_logprobs(chosen);
       c.ponder = decision_json(result, x->tallies[j]);
       choices.push_back(std::move(c));
     }

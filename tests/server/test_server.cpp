@@ -210,11 +210,6 @@ TEST(Server, RawSamplesWithLogprobs) {
   ASSERT_EQ(id_lp["tokens"].size(), 4u);
   for (const json& t : id_lp["tokens"]) EXPECT_TRUE(t.get<std::string>().starts_with("token_id:")) << t;
   EXPECT_TRUE(id_lp["top_logprobs"][0].begin().key().starts_with("token_id:"));
-  // Logprobs belong to samples, not to a strategy's chosen answer.
-  EXPECT_EQ(post(s, "/v1/chat/completions", R"({"model": "tiny:vote@2", "logprobs": true,
-      "messages": [{"role": "user", "content": "hi"}]})")
-                .body["error"]["param"],
-            "logprobs");
 }
 
 TEST(Server, StreamsEventsThenTheAnswer) {
@@ -651,6 +646,49 @@ TEST(ServerToy, ServesTheBundledModelsWithTheirVerifier) {
   EXPECT_GT(r.body["usage"]["ponder"]["verifier_tokens"].get<int>(), 0);
   auto models = json::parse(s.client().Get("/v1/models")->body);
   EXPECT_EQ(models["data"][0]["ponder"]["verifier"], "toy-prm");
+}
+
+// A strategy's logprobs are those of the sample its text came from, token by token: here
+// a beam's, which was forked from other samples along the way.
+TEST(ServerToy, StrategyLogprobsAreTheChosenSamples) {
+  RunningServer s(toy_reasoner_options());
+  const std::string request = R"({"model": "toy-reasoner-l:beam@4", "seed": 4, "logprobs": true,
+      "top_logprobs": 3, "messages": [{"role": "user", "content": "a=47; b=a*6; c=b-58; c?"}])";
+  const Reply r = post(s, "/v1/chat/completions", request + "}");
+  ASSERT_EQ(r.status, 200) << r.text;
+  const json& choice = r.body["choices"][0];
+  ASSERT_TRUE(choice["logprobs"].is_object()) << r.text;
+  const json& content = choice["logprobs"]["content"];
+  ASSERT_GT(content.size(), 10u);
+  std::string joined;
+  for (const json& t : content) {
+    joined += t["token"].get<std::string>();
+    EXPECT_LE(t["logprob"].get<double>(), 0.0);
+    ASSERT_EQ(t["top_logprobs"].size(), 3u);
+    // Alternatives best first; the drawn token no likelier than the best.
+    EXPECT_GE(t["top_logprobs"][0]["logprob"].get<double>(), t["top_logprobs"][2]["logprob"].get<double>());
+    EXPECT_GE(t["top_logprobs"][0]["logprob"].get<double>(), t["logprob"].get<double>());
+  }
+  EXPECT_EQ(joined, choice["message"]["content"].get<std::string>());
+
+  // Streamed, they come with the chosen text's chunk: the same values.
+  const Reply streamed = post(s, "/v1/chat/completions", request + R"(, "stream": true})");
+  ASSERT_EQ(streamed.status, 200) << streamed.text;
+  json streamed_content;
+  for (const json& e : sse_events(streamed.text)) {
+    if (!e.contains("choices") || e["choices"].empty()) continue;
+    const json& c = e["choices"][0];
+    if (c.contains("logprobs") && !c["logprobs"].is_null()) streamed_content = c["logprobs"]["content"];
+  }
+  EXPECT_EQ(streamed_content, content);
+
+  // Not asked for: none.
+  const Reply plain = post(s, "/v1/chat/completions",
+                           R"({"model": "toy-reasoner-l:beam@4", "seed": 4, "messages": [{"role": "user",
+      "content": "a=47; b=a*6; c=b-58; c?"}]})");
+  ASSERT_EQ(plain.status, 200) << plain.text;
+  EXPECT_EQ(plain.body["choices"][0]["message"]["content"], choice["message"]["content"]);
+  EXPECT_TRUE(plain.body["choices"][0]["logprobs"].is_null());
 }
 
 TEST(ServerToy, AdaptiveRunsWithTheServersPresets) {
