@@ -831,7 +831,8 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
         if (x->sampled) visible_tokens += s.tokens;  // raw samples are all shown
       }
       // A strategy shows the one sample its text came from.
-      if (const SampleTrace* chosen = chosen_sample(result); chosen && !x->sampled) visible_tokens += chosen->tokens;
+      const SampleTrace* chosen = chosen_sample(result);
+      if (chosen && !x->sampled) visible_tokens += chosen->tokens;
       if (!result.error.empty() && !out.error) {
         if (x->cancelled_because == "client") {
           out.error =

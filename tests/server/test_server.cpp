@@ -674,7 +674,7 @@ TEST(ServerToy, StrategyLogprobsAreTheChosenSamples) {
   // Streamed, they come with the chosen text's chunk: the same values.
   const Reply streamed = post(s, "/v1/chat/completions", request + R"(, "stream": true})");
   ASSERT_EQ(streamed.status, 200) << streamed.text;
-  json streamed_content;
+  json streamed_content;  // from the one chunk that carries them
   for (const json& e : sse_events(streamed.text)) {
     if (!e.contains("choices") || e["choices"].empty()) continue;
     const json& c = e["choices"][0];

@@ -258,7 +258,8 @@ int main(int argc, char** argv) {
     std::vector<double> ratios, cpu_ratios;
     if (s.path != "both") {
       for (int round = 1; round <= rounds; ++round) {
-        const PathRun r = s.path == "naive" ? run_naive(model, data, rule, s, threads) : run_ponder(model, data, rule, s, threads);
+        const PathRun r = s.path == "naive" ? run_naive(model, data, rule, s, threads)
+                                            : run_ponder(model, data, rule, s, threads);
         std::printf("round %d:\n", round);
         report(s.path == "naive" ? "naive loop:" : "ponder:    ", r, n);
       }
