@@ -147,7 +147,10 @@ def main():
                 for s in members:
                     f.write(f"{stats[s][1]:.1f}\t{100 * stats[s][0]:.2f}\t{s}\n")
                 f.write("\n\n")
-        plots = ", ".join(f"'{os.path.basename(tsv)}' index {i} with linespoints title '{family}'"
+        colours = ["#1f77b4", "#2ca02c", "#17becf", "#ff7f0e", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                   "#7f7f7f", "#bcbd22"]
+        plots = ", ".join(f"'{os.path.basename(tsv)}' index {i} with linespoints pt 7 ps 0.8 lw 2 "
+                          f"lc rgb '{colours[i % len(colours)]}' title '{family}'"
                           for i, family in enumerate(families))
         script = (f"set terminal svg size 900,600 dynamic\nset output '{os.path.basename(a.plot)}'\n"
                   "set xlabel 'generated tokens per question (mean over runs)'\nset ylabel 'accuracy, % (mean over runs)'\n"
