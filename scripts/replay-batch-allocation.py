@@ -10,27 +10,17 @@ in toy-reasoner-l-equivalent tokens (docs/adaptive.md).
 usage: scripts/replay-batch-allocation.py RUN_DIR/traces.jsonl
 """
 import collections
-import json
 import math
 import sys
 
-VERIFIER_SHARE = 1370240 / 5296384  # toy-prm's parameters / toy-reasoner-l's
+import prm_vote_samples
 
 
 def load(path):
-    questions = []
-    with open(path) as f:
-        for line in f:
-            row = json.loads(line)
-            if row.get("strategy") != "prm-vote@16":
-                continue
-            samples = sorted(row["samples"], key=lambda s: s["id"])
-            generated = sum(s["tokens"] for s in samples)
-            verifier = row["cost"]["verifier_tokens"]
-            questions.append([{
-                "answer": s.get("answer"), "correct": s.get("correct", False), "score": s["scores"]["verifier"],
-                "cost": s["tokens"] + VERIFIER_SHARE * verifier * s["tokens"] / max(generated, 1),
-            } for s in samples])
+    questions = prm_vote_samples.load(path)
+    for samples in questions:
+        for s in samples:
+            s["cost"] = s["tokens"] + s["verifier_cost"]
     return questions
 
 

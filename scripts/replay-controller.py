@@ -24,30 +24,16 @@ families, not results. --frontier also prints each family's accuracy-cost fronti
 import argparse
 import collections
 import itertools
-import json
-import math
 
-VERIFIER_RATIO = 1370240 / 5296384  # toy PRM parameters / toy-reasoner-l parameters
+import prm_vote_samples
 
 
 def load(path, signal):
-    questions = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if r.get("strategy") != "prm-vote@16":
-                continue
-            samples = sorted(r["samples"], key=lambda s: s["id"])
-            generated = sum(s["tokens"] for s in samples)
-            verifier = r["cost"]["verifier_tokens"]
-            questions.append([{
-                "answer": s.get("answer"),
-                "correct": s.get("correct", False),
-                "tokens": s["tokens"],
-                "score": s["scores"]["verifier"] if signal == "verifier" else math.exp(s["mean_logprob"]),
-                # The verifier's tokens shared out in proportion to the samples' lengths.
-                "verifier_cost": 0.0 if signal == "logprob" else VERIFIER_RATIO * verifier * s["tokens"] / max(generated, 1),
-            } for s in samples])
+    questions = prm_vote_samples.load(path)
+    if signal == "logprob":  # the sample's token probability: no verifier to pay for
+        for samples in questions:
+            for s in samples:
+                s["score"], s["verifier_cost"] = s["token_probability"], 0.0
     return questions
 
 

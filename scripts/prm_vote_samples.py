@@ -1,0 +1,35 @@
+"""The samples of a `prm-vote@16` eval run, read for replay by the scripts beside it.
+
+Sample k of a question is drawn with seed + k whichever strategy draws it, so a policy
+that takes a question's samples in launch order can be replayed on them exactly.
+"""
+
+import json
+import math
+
+# toy-prm's parameters / toy-reasoner-l's: what a verifier token costs in generator tokens
+VERIFIER_RATIO = 1370240 / 5296384
+
+
+def load(path):
+    """Per question, its samples in launch order: answer, correct, tokens, the PRM's
+    solution score, exp(mean logprob), and the question's verifier tokens shared out in
+    proportion to the samples' lengths (weighted by VERIFIER_RATIO)."""
+    questions = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("strategy") != "prm-vote@16":
+                continue
+            samples = sorted(row["samples"], key=lambda s: s["id"])
+            generated = sum(s["tokens"] for s in samples)
+            verifier = row["cost"]["verifier_tokens"]
+            questions.append([{
+                "answer": s.get("answer"),
+                "correct": s.get("correct", False),
+                "tokens": s["tokens"],
+                "score": s["scores"]["verifier"],
+                "token_probability": math.exp(s["mean_logprob"]),
+                "verifier_cost": VERIFIER_RATIO * verifier * s["tokens"] / max(generated, 1),
+            } for s in samples])
+    return questions
