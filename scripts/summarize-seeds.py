@@ -20,11 +20,11 @@ Standard library only; gnuplot is run without a shell.
 
 import argparse
 import collections
-import json
 import os
 import random
 import subprocess
-import sys
+
+import jsonl
 
 SEARCHES = ("rollback", "beam", "dvts", "pf", "epf", "astar")
 
@@ -41,10 +41,14 @@ def read_runs(dirs):
     runs = []
     for d in dirs:
         rows = collections.defaultdict(dict)
-        with open(os.path.join(d, "traces.jsonl"), encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                rows[r["id"]][r["strategy"]] = r
+        path = os.path.join(d, "traces.jsonl")
+        for number, r in jsonl.rows(path):
+            cost = r.get("cost")
+            if (not isinstance(r.get("id"), str) or not isinstance(r.get("strategy"), str)
+                    or not isinstance(r.get("correct"), bool) or not isinstance(cost, dict)
+                    or not all(isinstance(cost.get(k), (int, float)) for k in ("generated_tokens", "verifier_tokens", "wall_ms"))):
+                jsonl.fail(f"{path}:{number}: not a trace row of ponder eval (id, strategy, correct and cost expected)")
+            rows[r["id"]][r["strategy"]] = r
         runs.append(rows)
     strategies = []
     for rows in runs:
@@ -81,13 +85,8 @@ def main():
 
     runs, strategies, complete = read_runs(a.runs)
     if not complete:
-        sys.exit("summarize-seeds: no question is finished for every strategy in every run")
-    groups = {}
-    with open(a.data, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                item = json.loads(line)
-                groups[item["id"]] = field(item, a.by)
+        jsonl.fail("no question is finished for every strategy in every run")
+    groups = {item.get("id"): field(item, a.by) for _, item in jsonl.rows(a.data)}
     k = len(runs)
     print(f"{len(complete)} questions finished by all {len(strategies)} strategies in all {k} runs\n")
 
@@ -141,12 +140,15 @@ def main():
         for s in strategies:
             families.setdefault(budget_key(s)[0], []).append(s)
         tsv = os.path.splitext(a.plot)[0] + ".tsv"
-        with open(tsv, "w", encoding="utf-8") as f:
-            for family, members in families.items():
-                f.write(f"# {family}\n")
-                for s in members:
-                    f.write(f"{stats[s][1]:.1f}\t{100 * stats[s][0]:.2f}\t{s}\n")
-                f.write("\n\n")
+        try:
+            with open(tsv, "w", encoding="utf-8") as f:
+                for family, members in families.items():
+                    f.write(f"# {family}\n")
+                    for s in members:
+                        f.write(f"{stats[s][1]:.1f}\t{100 * stats[s][0]:.2f}\t{s}\n")
+                    f.write("\n\n")
+        except OSError as e:
+            jsonl.fail(f"cannot write {tsv}: {e.strerror}")
         colours = ["#1f77b4", "#2ca02c", "#17becf", "#ff7f0e", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                    "#7f7f7f", "#bcbd22"]
         plots = ", ".join(f"'{os.path.basename(tsv)}' index {i} with linespoints pt 7 ps 0.8 lw 2 "
@@ -157,7 +159,11 @@ def main():
                   "set logscale x 2\nset key bottom right\nset grid\n"
                   f"set title 'accuracy vs generated tokens, {len(complete)} questions x {k} seeds'\nplot {plots}\n")
         # Run in the plot's folder so that no path is spliced into the script's strings.
-        subprocess.run(["gnuplot"], input=script, text=True, check=True, cwd=os.path.dirname(os.path.abspath(a.plot)))
+        try:
+            subprocess.run(["gnuplot"], input=script, text=True, check=True,
+                           cwd=os.path.dirname(os.path.abspath(a.plot)))
+        except (OSError, subprocess.CalledProcessError) as e:
+            jsonl.fail(f"gnuplot could not draw {a.plot}: {e}")
         print(f"\nwrote {a.plot} and {tsv}")
 
 
