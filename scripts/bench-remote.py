@@ -5,6 +5,7 @@ thread pinned to a core of its own where taskset and the cores allow (server k o
 the local engine on core 0); the eval client is not pinned.
 
   scripts/bench-remote.py --ponder build/ponder [--questions 32] [--strategy vote@8]
+  scripts/bench-remote.py --ponder build/ponder --strategy beam@4 --verifier models/toy-prm.gguf
 
 Prints, per configuration: wall seconds, generated tokens, tokens per second, and for the
 remote runs the HTTP path's overhead per sample (the client's wall time per request minus
@@ -67,6 +68,7 @@ def main():
     ap.add_argument("--questions", type=int, default=32)
     ap.add_argument("--strategy", default="vote@8")
     ap.add_argument("--concurrency", type=int, default=4, help="samples in flight per server (and its -np)")
+    ap.add_argument("--verifier", help="a PRM for the strategy (searches, prm-vote), run by the eval locally")
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="ponder-bench-remote-")
@@ -93,6 +95,8 @@ def main():
             out = os.path.join(work, re.sub(r"\W+", "-", name))
             args = [a.ponder, "eval", "-t", "1", "--seed", "1", "--data", a.data, "--limit", str(a.questions),
                     "--strategies", a.strategy, "--out", out, "--no-progress"]
+            if a.verifier:
+                args += ["--verifier", a.verifier]
             for b in backends:
                 args += ["--backend", b]
             if core is not None:

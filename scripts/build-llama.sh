@@ -5,7 +5,8 @@
 #
 #   scripts/build-llama.sh            the libraries and llama-batched-bench
 #   scripts/build-llama.sh --server   also llama-server from the same source and build
-#                                     (`make llama-server`; for benchmarks, not for tests)
+#                                     (`make llama-server`: the server benchmarks and the
+#                                     remote backend's real-server test, which CI runs)
 #   scripts/build-llama.sh --speculative-examples
 #                                     also llama-speculative and llama-lookup (its
 #                                     examples; for docs/speculative.md's comparison only)

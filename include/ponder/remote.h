@@ -12,8 +12,10 @@
 // and the runtime is woken to read them. A sample carries its own seed (seed + k), so a
 // sample retried on another endpoint draws the same tokens where the engines agree.
 //
-// Tokens are the local model's: the prompt is sent as token ids where the API takes them
-// (llama-server, vLLM, SGLang), and a sampled token is the server's id where it gives one
+// Tokens are the local model's: the prompt is sent as token ids (every API takes them), so a
+// sample continues from exactly the tokens it has: a search forks, truncates and steps
+// samples here and each step is one request from its whole prefix, which the servers'
+// prefix caches keep. A sampled token is the server's id where it gives one
 // (llama-server's `id`, vLLM's `token_id:N` with return_tokens_as_token_ids), else its
 // text looked up in the local vocabulary; a token the local model does not have is the
 // sample's error (the server serves another model).
@@ -40,7 +42,7 @@ namespace ponder {
 enum class RemoteApi {
   llama,   // llama-server's /completion: token-id prompt, n_probs, cache_prompt, token ids back
   openai,  // /v1/completions as vLLM and SGLang serve it: token-id prompt, logprobs, top_k/min_p
-  ponder,  // `ponder serve`'s raw mode ("strategy": "sample") on /v1/completions: text prompt
+  ponder,  // `ponder serve`'s raw mode ("strategy": "sample") on /v1/completions: token-id prompt
 };
 const char* remote_api_name(RemoteApi api);
 
@@ -49,6 +51,8 @@ struct RemoteEndpoint {
   RemoteApi api = RemoteApi::llama;
   int concurrency = 4;         // samples in flight on it at most; 1..1024
   std::string model;           // the "model" field of the request (vLLM wants the served name); "" = none
+  // It gives prompt logprobs (vLLM's prompt_logprobs): api=openai or vllm; not sglang.
+  bool prompt_logprobs = false;
 };
 // "URL[,api=llama|openai|ponder][,concurrency=N][,model=NAME]". Throws std::invalid_argument
 // naming what was wrong.
@@ -68,6 +72,10 @@ struct RemoteRequest {
   std::vector<Token> prompt;  // the prompt and any tokens the sample already has
   SamplingParams sampling;    // seed: the sample's own
   StopParams stop;
+  // >= 0: nothing is drawn; the sample's records are the logprobs of prompt[score_from..]
+  // as the server reads them (vLLM's prompt_logprobs), their alternatives as asked for.
+  int score_from = -1;
+  bool scoring() const { return score_from >= 0; }
 };
 
 // Where a remote sample stands; shared by its worker (writing) and the question (reading).
@@ -144,6 +152,9 @@ class RemoteBackend {
 
   const RemoteOptions& options() const { return options_; }
   int total_concurrency() const;
+  // Every endpoint can read the logprobs of a given text (RemoteRequest::score_from): vLLM's
+  // prompt_logprobs (api=openai or vllm). llama-server, SGLang and `ponder serve` have none.
+  bool can_score() const;
   std::vector<RemoteEndpointStats> stats() const;
   const Model& model() const { return *model_; }
 
@@ -169,6 +180,10 @@ class RemoteBackend {
   // Runs one attempt; returns "" on a result, else why the endpoint failed. `refused`:
   // the server refused the request itself (no point in another endpoint).
   std::string attempt(const Endpoint& endpoint, Job& job, bool& refused);
+  // The text and tokens at a stop string as the local engine leaves them (see backend.cpp);
+  // false when the tokens hold no stop string and the server did not say it stopped at one.
+  bool settle_stop(RemoteSample& sample, const StopParams& stop, bool stopped_at_string,
+                   const std::string& stop_word) const;
 
   RemoteOptions options_;
   std::shared_ptr<const Model> model_;
@@ -211,6 +226,12 @@ struct Chunk {
 // Throws std::runtime_error naming what is wrong with the payload. `top`: the alternatives
 // asked for per token (the server may send more or fewer).
 Chunk parse_chunk(RemoteApi api, const std::string& payload, const RemoteBackend& backend, int top);
+
+// A scoring request's answer (vLLM's completions response with choices[0].prompt_logprobs):
+// one record per token of request.prompt from request.score_from, each that token with its
+// logprob and the alternatives sent (at most `top`). Throws std::runtime_error naming what
+// is missing or wrong.
+Chunk parse_scores(const std::string& body, const RemoteRequest& request, const RemoteBackend& backend, int top);
 }  // namespace remote
 
 }  // namespace ponder

@@ -40,8 +40,9 @@ namespace ponder {
 
 class Runtime;
 
-// What a backend can do for a strategy. The local engine does everything; a remote
-// OpenAI-compatible server (RuntimeOptions::remote) samples with logprobs only.
+// What a backend can do for a strategy. The local engine does everything; remote
+// OpenAI-compatible servers (RuntimeOptions::remote) sample, fork and truncate (the
+// samples' tokens are kept here), and extend and score only where they give prompt logprobs.
 enum Capability : uint32_t {
   kSample = 1u << 0,    // draw samples from the prompt
   kLogprobs = 1u << 1,  // per-token logprobs of what was drawn
@@ -241,6 +242,9 @@ class QuestionRun {
   // `finish`: once the stream ended, the sample is idle with its finish reason.
   void read_remote(SampleId id, bool finish = true);
   void generate_remote(SampleId id, const GenerationOptions& generation, std::optional<uint64_t> seed);
+  // A request for the logprobs of `tokens` after the sample's own.
+  RemoteRequest remote_scoring(const Sample& s, const std::vector<Token>& tokens) const;
+  void submit_remote(Sample& s, RemoteRequest request);  // the sample's request from now on
   void count_remote(Sample& s);  // its request's tokens into the question's cost
   void report_lines(SampleId id, bool final);
   void after_step();       // reports new lines, syncs samples whose work finished
@@ -326,8 +330,9 @@ struct RuntimeOptions {
   // option (StopParams::thinking).
   ThinkingMode thinking = ThinkingMode::automatic;
   // Samples are drawn by these servers instead of the generator, whose model then only
-  // formats and tokenizes (docs/remote.md). Strategies get kSample | kLogprobs (and the
-  // verifier); in flight: 0 = twice the servers' total concurrency.
+  // formats and tokenizes (docs/remote.md). Strategies get kSample | kLogprobs | kFork |
+  // kTruncate, kExtend | kScore where every server gives prompt logprobs, and the
+  // verifier; in flight: 0 = twice the servers' total concurrency.
   std::shared_ptr<RemoteBackend> remote;
   void validate(const Engine& generator) const;  // throws std::invalid_argument
 };
@@ -408,6 +413,7 @@ class Runtime {
   // One round: take queued commands, admit questions, step every engine with work,
   // resume strategies. Returns false when there is nothing to do.
   bool pump();
+  std::string missing_hint(Capabilities missing) const;  // how to get what a strategy lacks
   void admit();
   void complete(Active& active, std::string error);
   void loop();

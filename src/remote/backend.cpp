@@ -52,6 +52,7 @@ RemoteEndpoint parse_remote_endpoint(const std::string& spec) {
       else if (value == "openai" || value == "vllm" || value == "sglang") e.api = RemoteApi::openai;
       else if (value == "ponder") e.api = RemoteApi::ponder;
       else throw std::invalid_argument(where + "api must be llama, openai (vllm, sglang) or ponder, not '" + value + "'");
+      e.prompt_logprobs = value == "openai" || value == "vllm";
     } else if (key == "concurrency") {
       size_t used = 0;
       int n = 0;
@@ -74,7 +75,8 @@ RemoteEndpoint parse_remote_endpoint(const std::string& spec) {
 }
 
 std::string remote_endpoint_spec(const RemoteEndpoint& e) {
-  std::string s = e.url + ",api=" + remote_api_name(e.api) + ",concurrency=" + std::to_string(e.concurrency);
+  const char* api = e.api == RemoteApi::openai && !e.prompt_logprobs ? "sglang" : remote_api_name(e.api);
+  std::string s = e.url + ",api=" + api + ",concurrency=" + std::to_string(e.concurrency);
   if (!e.model.empty()) s += ",model=" + e.model;
   return s;
 }
@@ -149,6 +151,11 @@ int RemoteBackend::total_concurrency() const {
   int n = 0;
   for (const auto& e : options_.endpoints) n += e.concurrency;
   return n;
+}
+
+bool RemoteBackend::can_score() const {
+  return std::all_of(options_.endpoints.begin(), options_.endpoints.end(),
+                     [](const RemoteEndpoint& e) { return e.api == RemoteApi::openai && e.prompt_logprobs; });
 }
 
 std::vector<RemoteEndpointStats> RemoteBackend::stats() const {
@@ -317,6 +324,7 @@ std::string RemoteBackend::attempt(const Endpoint& endpoint, Job& job, bool& ref
   std::string failure;
   bool ended = false;
   remote::EventStream events;
+  std::string scored;  // a scoring request's whole answer (not streamed)
   req.response_handler = [&](const httplib::Response& r) {
     status = r.status;
     return true;
@@ -325,6 +333,14 @@ std::string RemoteBackend::attempt(const Endpoint& endpoint, Job& job, bool& ref
     if (sample.cancelled()) return false;
     if (status != 200) {
       if (error_body.size() < 4096) error_body.append(data, std::min(size, 4096 - error_body.size()));
+      return true;
+    }
+    if (job.request.scoring()) {
+      if (scored.size() + size > (size_t(64) << 20)) {
+        failure = "the scoring answer is over 64 MiB";
+        return false;
+      }
+      scored.append(data, size);
       return true;
     }
     bool news = false;
@@ -339,7 +355,12 @@ std::string RemoteBackend::attempt(const Endpoint& endpoint, Job& job, bool& ref
         if (c.prompt_tokens >= 0) sample.prompt_tokens_ = c.prompt_tokens;
         if (c.server_ms >= 0) sample.server_ms_ = c.server_ms;
         if (c.end && c.finish != FinishReason::none) {
-          if (c.finish == FinishReason::stop_string && job.request.stop.keep_stop) sample.text_ += c.stop_word;
+          // A server that does not say which stop ended a sample (ponder serve, OpenAI's
+          // API) reports "stop" for both: the tokens tell.
+          if ((c.finish == FinishReason::stop_string || c.finish == FinishReason::eos) && !job.request.stop.stop.empty() &&
+              settle_stop(sample, job.request.stop, c.finish == FinishReason::stop_string, c.stop_word)) {
+            c.finish = FinishReason::stop_string;
+          }
           sample.finish_ = c.finish;
           ended = true;
         } else if (c.end) {
@@ -375,12 +396,56 @@ std::string RemoteBackend::attempt(const Endpoint& endpoint, Job& job, bool& ref
     return "HTTP " + std::to_string(status) + ": " + message;
   }
   if (!sent) return std::string("connection: ") + httplib::to_string(error);
+  if (job.request.scoring()) {
+    try {
+      remote::Chunk c = remote::parse_scores(scored, job.request, *this, top);
+      std::lock_guard lock(sample.mutex_);
+      sample.records_ = std::move(c.records);
+      sample.prompt_tokens_ = c.prompt_tokens >= 0 ? c.prompt_tokens : int64_t(job.request.prompt.size());
+      sample.finish_ = FinishReason::none;
+      return "";
+    } catch (const std::exception& e) {
+      refused = std::string(e.what()).starts_with("the server reported an error");
+      return e.what();
+    }
+  }
   {
     std::lock_guard lock(sample.mutex_);
     if (sample.prompt_tokens_ == 0) sample.prompt_tokens_ = int64_t(job.request.prompt.size());
     if (sample.finish_ != FinishReason::none) return "";
   }
   return "the stream ended without a finish reason";
+}
+
+// The local engine keeps the token at which a stop string appears and cuts its text there
+// (before the stop string, or after it with keep_stop). Servers differ in what they send:
+// llama-server sends that token's id with its text withheld, vLLM and SGLang include the
+// stop string when asked (include_stop_str_in_output, no_stop_trim). So the text is made
+// from the tokens as the local engine makes it, and a server that said it stopped at a
+// stop string but withheld its token gets the stop string's own tokens in its place
+// (logprob unknown: 0).
+bool RemoteBackend::settle_stop(RemoteSample& sample, const StopParams& stop, bool stopped_at_string,
+                                const std::string& stop_word) const {
+  std::string text;
+  for (size_t k = 0; k < sample.records_.size(); ++k) {
+    const std::string piece = model_->token_piece(sample.records_[k].token);
+    text += piece;
+    for (const std::string& word : stop.stop) {
+      const size_t from = text.size() > piece.size() + word.size() ? text.size() - piece.size() - word.size() : 0;
+      const size_t at = text.find(word, from);
+      if (at == std::string::npos) continue;
+      if (!stop.keep_stop) text.resize(at);
+      sample.records_.resize(k + 1);
+      sample.text_ = std::move(text);
+      return true;
+    }
+  }
+  if (!stopped_at_string) return false;
+  const std::string word = !stop_word.empty() ? stop_word : stop.stop.size() == 1 ? stop.stop.front() : "";
+  if (!stop.keep_stop || word.empty() || sample.text_.ends_with(word)) return true;
+  sample.text_ += word;
+  for (Token t : model_->tokenize(word, false)) sample.records_.push_back({t, 0.0f, 0.0f, {}});
+  return true;
 }
 
 }  // namespace ponder

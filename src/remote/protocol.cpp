@@ -22,6 +22,17 @@ std::string request_body(const RemoteEndpoint& endpoint, const RemoteRequest& re
   const int top = std::max(1, s.top_logprobs);
   json body;
   if (!endpoint.model.empty()) body["model"] = endpoint.model;
+  body["prompt"] = request.prompt;  // token ids: a continuation is exactly the tokens the sample has
+  if (request.scoring()) {
+    // Nothing to draw: one greedy token (vLLM wants max_tokens >= 1), the prompt's logprobs.
+    if (!endpoint.prompt_logprobs) throw std::logic_error("scoring: " + endpoint.url + " gives no prompt logprobs");
+    body["max_tokens"] = 1;
+    body["temperature"] = 0.0;
+    body["prompt_logprobs"] = top;
+    body["return_tokens_as_token_ids"] = true;
+    body["stream"] = false;
+    return body.dump();
+  }
   body["temperature"] = s.temperature;
   body["top_p"] = s.top_p;
   body["seed"] = s.seed;
@@ -29,7 +40,6 @@ std::string request_body(const RemoteEndpoint& endpoint, const RemoteRequest& re
   if (!request.stop.stop.empty()) body["stop"] = request.stop.stop;
   switch (endpoint.api) {
     case RemoteApi::llama:
-      body["prompt"] = request.prompt;
       body["n_predict"] = request.stop.max_tokens;
       // Every sampler stage ponder does not have is off (llama-server's defaults: top_k 40,
       // min_p 0.05), so that the server draws from the distribution ponder would.
@@ -43,7 +53,6 @@ std::string request_body(const RemoteEndpoint& endpoint, const RemoteRequest& re
       if (request.stop.ignore_eos) body["ignore_eos"] = true;
       break;
     case RemoteApi::openai:
-      body["prompt"] = request.prompt;  // vLLM and SGLang take token ids
       body["max_tokens"] = request.stop.max_tokens;
       body["logprobs"] = top;
       // vLLM: each token as "token_id:N", so that no text has to be looked up.
@@ -52,12 +61,13 @@ std::string request_body(const RemoteEndpoint& endpoint, const RemoteRequest& re
       if (s.top_k > 0) body["top_k"] = s.top_k;
       if (s.min_p > 0) body["min_p"] = s.min_p;
       if (request.stop.ignore_eos) body["ignore_eos"] = true;
+      // A search's step keeps its delimiter (vLLM's and SGLang's names for it).
+      if (request.stop.keep_stop) {
+        body["include_stop_str_in_output"] = true;
+        body["no_stop_trim"] = true;
+      }
       break;
     case RemoteApi::ponder: {
-      // `ponder serve` reads a text prompt and puts the BOS token before it itself.
-      std::span<const Token> tokens(request.prompt);
-      if (!tokens.empty() && tokens.front() == model.bos()) tokens = tokens.subspan(1);
-      body["prompt"] = model.detokenize(tokens);
       // ponder serve needs a model name; it serves a file under its name without ".gguf".
       if (endpoint.model.empty()) body["model"] = std::filesystem::path(model.path()).stem().string();
       body["max_tokens"] = request.stop.max_tokens;
@@ -229,6 +239,51 @@ Chunk parse_openai(const json& j, const RemoteBackend& backend, int top) {
 }
 
 }  // namespace
+
+Chunk parse_scores(const std::string& payload, const RemoteRequest& request, const RemoteBackend& backend, int top) {
+  const json j = json::parse(payload, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) bad("the scoring answer is not a JSON object: " + payload.substr(0, 200));
+  if (const auto e = j.find("error"); e != j.end()) {
+    const std::string message = e->is_object() ? e->value("message", e->dump()) : e->dump();
+    throw std::runtime_error("the server reported an error: " + message);
+  }
+  const auto choices = j.find("choices");
+  if (choices == j.end() || !choices->is_array() || choices->empty()) bad("no 'choices' in the scoring answer");
+  const auto lp = choices->front().find("prompt_logprobs");
+  if (lp == choices->front().end() || !lp->is_array()) {
+    bad("no 'prompt_logprobs' array in the scoring answer (the server does not give prompt logprobs)");
+  }
+  if (lp->size() != request.prompt.size()) {
+    bad("prompt_logprobs has " + std::to_string(lp->size()) + " entries for a prompt of " +
+        std::to_string(request.prompt.size()) + " tokens");
+  }
+  Chunk c;
+  for (size_t k = size_t(request.score_from); k < request.prompt.size(); ++k) {
+    const json& at = (*lp)[k];
+    if (!at.is_object()) bad("prompt_logprobs[" + std::to_string(k) + "] is not an object");
+    const Token token = request.prompt[k];
+    // Keyed by token id; each {logprob, rank, decoded_token}, the prompt's own token included.
+    const auto own = at.find(std::to_string(token));
+    if (own == at.end() || !own->is_object()) {
+      bad("prompt_logprobs[" + std::to_string(k) + "] lacks the prompt's token " + std::to_string(token));
+    }
+    std::vector<TokenLogprob> alternatives;
+    for (const auto& [key, value] : at.items()) {
+      if (!value.is_object()) bad("prompt_logprobs[" + std::to_string(k) + "]['" + key + "'] is not an object");
+      const auto t = backend.token_of("token_id:" + key);
+      if (!t) bad("prompt_logprobs[" + std::to_string(k) + "] names the token '" + key + "', not a local token id");
+      alternatives.push_back({*t, number(value.value("logprob", json()), "prompt_logprobs[].logprob")});
+    }
+    c.records.push_back(finish_record(token, number(own->value("logprob", json()), "prompt_logprobs[].logprob"),
+                                      std::move(alternatives), top));
+  }
+  if (const auto u = j.find("usage"); u != j.end() && u->is_object() && u->contains("prompt_tokens") &&
+                                      (*u)["prompt_tokens"].is_number_integer()) {
+    c.prompt_tokens = (*u)["prompt_tokens"].get<int64_t>();
+  }
+  c.end = true;
+  return c;
+}
 
 Chunk parse_chunk(RemoteApi api, const std::string& payload, const RemoteBackend& backend, int top) {
   if (payload == "[DONE]") return Chunk{.end = true};

@@ -114,7 +114,6 @@ std::vector<SeqId> QuestionRun::prompt_sequences(int n) {
 }
 
 std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
-  if (remote()) throw std::logic_error("fork: the remote backend cannot fork samples");
   require_idle(parent, "fork");
   if (n < 1) throw std::invalid_argument("fork: n must be >= 1");
   const Sample& p = sample(parent);
@@ -122,17 +121,18 @@ std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
     throw std::invalid_argument("fork: position must be in [0, " + std::to_string(p.records.size()) + "]");
   }
   const bool reuse = runtime_.options().reuse_prefixes;
-  std::vector<SeqId> seqs;
-  if (reuse) {
+  // A remote sample has no sequence here: its next request carries its tokens.
+  std::vector<SeqId> seqs(size_t(n), 0);
+  if (!remote() && reuse) {
     seqs = engine_.fork(p.seq, n);
-  } else {
+  } else if (!remote()) {
     std::vector<Token> prefix = prompt_;
     for (int k = 0; k < position; ++k) prefix.push_back(p.records[size_t(k)].token);
-    for (int i = 0; i < n; ++i) seqs.push_back(engine_.add_sequence(request_, prefix));
+    for (int i = 0; i < n; ++i) seqs[size_t(i)] = engine_.add_sequence(request_, prefix);
   }
   std::vector<SampleId> ids;
   for (SeqId seq : seqs) {
-    if (reuse) engine_.truncate(seq, prompt_.size() + size_t(position));
+    if (reuse && seq != 0) engine_.truncate(seq, prompt_.size() + size_t(position));
     const SampleId id = SampleId(samples_.size());
     Sample child;
     child.seq = seq;
@@ -188,11 +188,15 @@ void QuestionRun::extend(SampleId id, const std::vector<Token>& tokens) {
 }
 
 void QuestionRun::extend_with(SampleId id, const std::vector<Token>& tokens, const std::string& text) {
-  if (remote()) throw std::logic_error("extend: the remote backend cannot extend samples");
   Sample& s = sample(id);
   if (tokens.empty()) return;
-  // Scoring appends the tokens to the sequence (checking them); their logprobs arrive with it.
-  engine_.score(s.seq, tokens);
+  if (remote()) {
+    // The server reads the tokens' logprobs; the sample keeps them as its own.
+    submit_remote(s, remote_scoring(s, tokens));
+  } else {
+    // Scoring appends the tokens to the sequence (checking them); their logprobs arrive with it.
+    engine_.score(s.seq, tokens);
+  }
   for (Token t : tokens) s.records.push_back({t, 0.0f, 0.0f, {}});
   s.text += text;
   tree_tokens_ += int64_t(tokens.size());
@@ -239,14 +243,13 @@ QuestionRun& QuestionRun::large() {
 }
 
 void QuestionRun::truncate(SampleId id, int position) {
-  if (remote()) throw std::logic_error("truncate: the remote backend cannot roll samples back");
   require_idle(id, "truncate");
   Sample& s = sample(id);
   if (position < 0 || position > int(s.records.size())) {
     throw std::invalid_argument("truncate: position must be in [0, " + std::to_string(s.records.size()) + "]");
   }
   if (position == int(s.records.size())) return;
-  engine_.truncate(s.seq, prompt_.size() + size_t(position));
+  if (!remote()) engine_.truncate(s.seq, prompt_.size() + size_t(position));
   s.records.resize(size_t(position));
   s.text = engine_.model().detokenize(tokens_of(s.records));
   cut_verifier_view(s, s.text.size());
@@ -261,13 +264,20 @@ void QuestionRun::score(SampleId id, const std::string& continuation, std::vecto
 }
 
 void QuestionRun::score(SampleId id, std::vector<Token> tokens, std::vector<Token> candidates) {
-  if (remote()) throw std::logic_error("score: the remote backend cannot score a continuation");
   require_idle(id, "score");
   Sample& s = sample(id);
   if (tokens.empty()) throw std::invalid_argument("score: the continuation has no tokens");
-  s.mode = Sample::Mode::scoring;
   s.score.reset();
-  engine_.score(s.seq, std::move(tokens), std::move(candidates));
+  if (remote()) {
+    if (!candidates.empty()) {
+      throw std::invalid_argument("score: a remote server gives the logprobs of the scored tokens and its top "
+                                  "alternatives, not of chosen candidates: run it without --backend");
+    }
+    submit_remote(s, remote_scoring(s, tokens));
+  } else {
+    engine_.score(s.seq, std::move(tokens), std::move(candidates));
+  }
+  s.mode = Sample::Mode::scoring;
 }
 
 const ScoreResult& QuestionRun::score_result(SampleId id) const {
@@ -278,7 +288,9 @@ const ScoreResult& QuestionRun::score_result(SampleId id) const {
 
 bool QuestionRun::busy(SampleId id) const {
   const Sample& s = sample(id);
-  if (s.remote) return s.mode != Sample::Mode::idle && !s.remote->done();
+  // Until after_step has read its finished request: what a strategy reads once the sample
+  // is not busy (its text, finish, score) is then the request's end, not a stale state.
+  if (s.remote) return s.mode != Sample::Mode::idle;
   if (remote()) return false;  // started, never generated
   return engine_.busy(s.seq);
 }
@@ -933,6 +945,23 @@ void QuestionRun::generate_remote(SampleId id, const GenerationOptions& generati
   s.base_text = s.text;
   s.mode = Sample::Mode::generating;
   s.finish = FinishReason::none;
+  submit_remote(s, std::move(request));
+}
+
+RemoteRequest QuestionRun::remote_scoring(const Sample& s, const std::vector<Token>& tokens) const {
+  RemoteRequest request;
+  request.prompt = prompt_;
+  for (const auto& r : s.records) request.prompt.push_back(r.token);
+  request.score_from = int(request.prompt.size());
+  request.prompt.insert(request.prompt.end(), tokens.begin(), tokens.end());
+  if (int(request.prompt.size()) > engine_.model().n_ctx_train()) {
+    throw std::invalid_argument("score: " + std::to_string(request.prompt.size()) + " tokens are past the model's " +
+                                std::to_string(engine_.model().n_ctx_train()) + "-token context");
+  }
+  return request;
+}
+
+void QuestionRun::submit_remote(Sample& s, RemoteRequest request) {
   if (s.remote) count_remote(s);
   s.remote = runtime_.remote()->submit(std::move(request), [news = remote_news_, waker = runtime_.waker_] {
     news->fetch_add(1);
@@ -944,6 +973,24 @@ void QuestionRun::generate_remote(SampleId id, const GenerationOptions& generati
 void QuestionRun::read_remote(SampleId id, bool finish) {
   Sample& s = samples_[size_t(id)];
   if (!s.remote || s.mode == Sample::Mode::idle) return;
+  if (s.mode != Sample::Mode::generating) {
+    // Scoring or extending: the logprobs come all at once.
+    if (!finish || !s.remote->done()) return;
+    RemoteSample::Update u = s.remote->read(0, s.remote_attempt);
+    if (!u.error.empty()) throw std::runtime_error(u.error);
+    ScoreResult scored;
+    for (const auto& r : u.records) scored.logprobs.push_back(r.logprob);
+    if (s.mode == Sample::Mode::scoring) {
+      s.score = std::move(scored);
+    } else {
+      const size_t first = s.records.size() - std::min(s.records.size(), scored.logprobs.size());
+      for (size_t k = 0; k < scored.logprobs.size() && first + k < s.records.size(); ++k) {
+        s.records[first + k].logprob = scored.logprobs[k];
+      }
+    }
+    s.mode = Sample::Mode::idle;
+    return;
+  }
   const size_t have = s.records.size() - s.base_records;
   RemoteSample::Update u = s.remote->read(have, s.remote_attempt);
   if (u.restarted) {

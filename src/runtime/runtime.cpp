@@ -177,10 +177,13 @@ void Runtime::wake() {
 
 Capabilities Runtime::capabilities() const {
   if (options_.remote) {
-    // The servers sample with logprobs; a PRM or a command verifies texts wherever they
-    // came from, while self-evaluation would need the generator's KV.
+    // The servers sample with logprobs from any token prefix, so forks and truncations are
+    // kept here as tokens; scoring (and extending, which reads the text's logprobs) needs
+    // prompt logprobs. A PRM or a command verifies texts wherever they came from, while
+    // self-evaluation would need the generator's KV.
     const VerifierKind v = verifier_kind();
-    return kSample | kLogprobs | (v == VerifierKind::prm || v == VerifierKind::command ? kVerify : 0u);
+    return kSample | kLogprobs | kFork | kTruncate | (options_.remote->can_score() ? kExtend | kScore : 0u) |
+           (v == VerifierKind::prm || v == VerifierKind::command ? kVerify : 0u);
   }
   Capabilities caps = kSample | kLogprobs | kFork | kExtend | kScore;
   if (generator_.model().supports_rollback()) caps |= kTruncate;
@@ -190,22 +193,33 @@ Capabilities Runtime::capabilities() const {
   return caps;
 }
 
+std::string Runtime::missing_hint(Capabilities missing) const {
+  if (options_.remote) {
+    if (missing & (kLargeModel | kSwitchModels)) {
+      return " (cascades and model switching run on local engines: run it without --backend)";
+    }
+    if (missing & (kExtend | kScore)) {
+      return " (reading the logprobs of a given text needs prompt logprobs, which only vLLM gives "
+             "(api=openai or vllm): llama-server, SGLang and ponder serve have none)";
+    }
+    if (self_) {
+      return " (self-evaluation reads the generator's KV, which a remote backend does not give: "
+             "use --verifier MODEL or --verifier-command PROGRAM)";
+    }
+  }
+  if (missing & kVerify) return " (give a verifier: --verifier MODEL, --verifier self or --verifier-command PROGRAM)";
+  if (missing & kLargeModel) return " (give a large model: --large-model PATH; the generator is the small one)";
+  if (missing & kSwitchModels) return " (the large model's tokens differ from the generator's)";
+  if (missing & kTruncate) return " (this model cannot roll its state back)";
+  return "";
+}
+
 QuestionId Runtime::submit(Job job) {
   if (!job.strategy) throw std::invalid_argument("submit: the job has no strategy");
   const Capabilities missing = job.strategy->needs() & ~capabilities();
   if (missing) {
     throw std::invalid_argument("strategy '" + job.strategy->name() + "' needs " + capability_names(missing) +
-                                ", which this backend lacks" +
-                                (options_.remote && (missing & ~Capabilities(kVerify))
-                                     ? " (a remote backend samples with logprobs only: run it without --backend)"
-                                 : options_.remote && self_
-                                     ? " (self-evaluation reads the generator's KV, which a remote backend does not give: "
-                                       "use --verifier MODEL or --verifier-command PROGRAM)"
-                                 : missing & kVerify ? " (give a verifier: --verifier MODEL, --verifier self or --verifier-command PROGRAM)"
-                                 : missing & kLargeModel
-                                     ? " (give a large model: --large-model PATH; the generator is the small one)"
-                                 : missing & kSwitchModels ? " (the large model's tokens differ from the generator's)"
-                                                           : ""));
+                                ", which this backend lacks" + missing_hint(missing));
   }
   // Admitted only when its slots are free, it would wait forever for more than exist.
   const int held = slots_held(*job.strategy);

@@ -3,7 +3,9 @@
 
 #include "server/request.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "ponder/answers.h"
@@ -163,17 +165,32 @@ std::vector<ChatMessage> read_messages(const json& body) {
   return messages;
 }
 
-std::string read_prompt(const json& body) {
+// One string, or one prompt of token ids (as vLLM takes it: [1, 2, 3] or [[1, 2, 3]]),
+// which the model reads as given.
+void read_prompt(const json& body, CompletionRequest& r) {
   const json* v = field(body, "prompt");
-  if (!v) refuse("prompt", "'prompt' is required: a string", "missing_field");
-  if (v->is_string()) return v->get<std::string>();
-  if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) return (*v)[0].get<std::string>();
+  if (!v) refuse("prompt", "'prompt' is required: a string or an array of token ids", "missing_field");
+  if (v->is_string()) {
+    r.prompt = v->get<std::string>();
+    return;
+  }
+  if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) {
+    r.prompt = (*v)[0].get<std::string>();
+    return;
+  }
+  const json* ids = v->is_array() && v->size() == 1 && (*v)[0].is_array() ? &(*v)[0] : v;
+  if (ids->is_array() && !ids->empty() && std::all_of(ids->begin(), ids->end(), [](const json& t) { return t.is_number(); })) {
+    for (size_t i = 0; i < ids->size(); ++i) {
+      r.prompt_tokens.push_back(Token(integer_field((*ids)[i], "prompt[" + std::to_string(i) + "]", 0, INT32_MAX)));
+    }
+    return;
+  }
   if (v->is_array()) {
     refuse("prompt",
-           "'prompt' must be one string: arrays of several prompts or of token ids are not supported",
+           "'prompt' must be one string or one array of token ids: several prompts are not supported",
            "unsupported_prompt");
   }
-  wrong_type("prompt", "a string", *v);
+  wrong_type("prompt", "a string or an array of token ids", *v);
 }
 
 std::vector<std::string> read_stop(const json& v) {
@@ -349,7 +366,7 @@ CompletionRequest read_request(Endpoint endpoint, const json& body, const Reques
   if (endpoint == Endpoint::chat) {
     r.messages = read_messages(body);
   } else {
-    r.prompt = read_prompt(body);
+    read_prompt(body, r);
   }
   refuse_unsupported(body, endpoint);
 

@@ -52,6 +52,7 @@ struct CompletionRequest {
   std::string model_name;             // the served model it names (the part before ':')
   std::vector<ChatMessage> messages;  // chat
   std::string prompt;                 // completions
+  std::vector<Token> prompt_tokens;   // ... given as token ids instead (prompt is then empty)
   std::string strategy;               // a registry name, or kRawStrategy; empty: the server's default
   std::string strategy_param;         // where the strategy came from: "model" or "ponder.strategy"
   int budget = 0;                     // ponder.budget; 0 = the strategy name's own

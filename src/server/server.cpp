@@ -551,7 +551,7 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
       return refuse(bad_request(r.strategy_param,
                                 "strategy '" + probe->name() + "' needs " + capability_names(missing) +
                                     ", which the remote backend of model '" + m.name +
-                                    "' lacks (it samples with logprobs only)",
+                                    "' lacks (it samples, forks and truncates; scoring needs prompt logprobs)",
                                 "strategy_unavailable"));
     }
     if ((probe->needs() & kLargeModel) && m.large_name.empty()) {
@@ -599,12 +599,31 @@ void Server::handle_completion(int endpoint_number, const httplib::Request& req,
         if (message.role == "user") plan.question = message.content;
       }
       if (plan.question.empty()) plan.question = r.messages.back().content;
+    } else if (!r.prompt_tokens.empty()) {
+      // Token ids, read as given (a remote ponder continuing a sample's exact tokens).
+      for (size_t i = 0; i < r.prompt_tokens.size(); ++i) {
+        if (r.prompt_tokens[i] >= model.n_vocab()) {
+          throw std::runtime_error("prompt[" + std::to_string(i) + "] is token " + std::to_string(r.prompt_tokens[i]) +
+                                   ", outside this model's vocabulary of " + std::to_string(model.n_vocab()));
+        }
+      }
+      std::span<const Token> text_tokens(r.prompt_tokens);
+      if (text_tokens.front() == model.bos()) text_tokens = text_tokens.subspan(1);
+      plan.question = model.detokenize(text_tokens);
+      if (int(r.prompt_tokens.size()) > context - 1) {
+        throw std::invalid_argument("the prompt's " + std::to_string(r.prompt_tokens.size()) +
+                                    " tokens do not fit this model's context per sequence of " + std::to_string(context));
+      }
     } else {
       prompt_text = r.prompt;
       plan.question = r.prompt;
     }
-    check_text_fits(model, prompt_text, context - 1, "the prompt");
-    plan.prompt = model.tokenize(prompt_text, true, endpoint == Endpoint::chat && model.has_chat_template());
+    if (r.prompt_tokens.empty()) {
+      check_text_fits(model, prompt_text, context - 1, "the prompt");
+      plan.prompt = model.tokenize(prompt_text, true, endpoint == Endpoint::chat && model.has_chat_template());
+    } else {
+      plan.prompt = r.prompt_tokens;
+    }
   } catch (const std::invalid_argument& e) {
     return refuse(
         bad_request(endpoint == Endpoint::chat ? "messages" : "prompt", e.what(), "context_length_exceeded"));

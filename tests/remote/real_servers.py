@@ -6,7 +6,11 @@
    the same questions (the same extraction; accuracies within noise);
 2. the same through both while one is killed mid-run: no question lost, the retry reported;
 3. `ponder serve` (raw sampling mode) as the remote: ponder drives ponder. Its sample k
-   draws with seed + k on the same engine, so the answers are the local ones.
+   draws with seed + k on the same engine, so the answers are the local ones;
+4. searches (beam, dvts, rollback under the local toy PRM), whose every step is a request
+   continuing a sample's exact tokens, through both llama-servers and through `ponder
+   serve`: the same extraction and accuracies within noise, and through `ponder serve` the
+   local answers.
 
 Exit 77 (CTest's skip) when llama-server is not built; then parts 1-2 cannot run and the
 test says so (part 3 alone is not worth a skip-free pass: the test is about real engines).
@@ -87,6 +91,21 @@ def check(condition, message):
     print("ok: " + message)
 
 
+def compare_searches(local_summary, local_answers, out, server):
+    """Checks a search run through `server` against the local one; returns how many answers agree."""
+    got_summary, got = summary(out), answers(out)
+    check(set(got) == set(local_answers) and all(not e for _, e in got.values()),
+          f"every search answered through {server}")
+    for name, row in local_summary.items():
+        r = got_summary[name]
+        print(f"  {name}: accuracy local {row['accuracy']:.3f}, {server} {r['accuracy']:.3f}, "
+              f"generated tokens/q {row['generated_tokens']:.0f} vs {r['generated_tokens']:.0f}")
+        check(abs(row["accuracy"] - r["accuracy"]) <= 0.3, f"{name} through {server}: accuracy within noise")
+    same = sum(1 for key, (a, _) in local_answers.items() if got[key][0] == a)
+    print(f"  {server}: {same} of {len(local_answers)} search answers as the local engine's")
+    return same
+
+
 def main():
     ponder, source, work = sys.argv[1:4]
     binary = find_llama_server()
@@ -104,6 +123,7 @@ def main():
                 break
             dst.write(line)
     strategies = "vote@4,adaptive-vote,deepconf@8"
+    searches = ["--strategies", "beam@4,dvts@4,rollback@4", "--verifier", os.path.join(source, "models", "toy-prm.gguf")]
     # ponder serve's /v1/completions gives at most 5 alternatives per token: every run
     # weighs deepconf's confidence over the same 5.
     base = ["eval", "-t", "1", "--seed", "1", "--data", data, "--deepconf-top-k", "5", "--no-progress"]
@@ -114,6 +134,9 @@ def main():
         local = os.path.join(work, "local")
         subprocess.run([ponder, *common, "--out", local], check=True, stdout=subprocess.DEVNULL)
         local_summary, local_answers = summary(local), answers(local)
+        local_search = os.path.join(work, "local-search")
+        subprocess.run([ponder, *base, *searches, "--out", local_search], check=True, stdout=subprocess.DEVNULL)
+        search_summary, search_answers = summary(local_search), answers(local_search)
 
         ports = [free_port(), free_port()]
         servers = [start_llama_server(binary, model, port, log) for port in ports]
@@ -139,6 +162,12 @@ def main():
             check(abs(row["accuracy"] - r["accuracy"]) <= 0.3, f"{name}: accuracies within noise")
         with_answer = sum(1 for a, _ in remote_answers.values() if a is not None)
         check(with_answer >= 0.8 * len(remote_answers), "answers extracted from llama-server's samples")
+
+        # 4a. Searches through both llama-servers: each step a request from the sample's tokens.
+        remote_search = os.path.join(work, "llama-search")
+        subprocess.run([ponder, *base, *searches, *backends, "--out", remote_search], check=True,
+                       stdout=subprocess.DEVNULL)
+        compare_searches(search_summary, search_answers, remote_search, "llama-server")
 
         # 2. One server killed mid-run: every question still answered, the retry reported.
         killed = os.path.join(work, "killed")
@@ -184,6 +213,13 @@ def main():
         print(f"  ponder serve: {same} of {len(local_answers)} answers as the local engine's")
         # The same seeds on the same engine; batches of other sizes may round a near tie apart.
         check(same >= 0.9 * len(local_answers), "ponder serve as the remote gives the local answers")
+
+        # 4b. Searches through ponder serve: each step the same seed from the same tokens.
+        ponder_search = os.path.join(work, "ponder-search")
+        subprocess.run([ponder, *base, *searches, "--backend", f"http://127.0.0.1:{port},api=ponder,concurrency=8",
+                        "--out", ponder_search], check=True, stdout=subprocess.DEVNULL)
+        same = compare_searches(search_summary, search_answers, ponder_search, "ponder serve")
+        check(same >= 0.9 * len(search_answers), "searches through ponder serve give the local answers")
     finally:
         for s in servers:
             s.kill()

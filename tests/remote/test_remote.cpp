@@ -99,15 +99,48 @@ TEST(RemoteProtocol, OpenAiRequestAsVllmDocumentsIt) {
   EXPECT_FALSE(body.contains("n_probs"));
 }
 
-TEST(RemoteProtocol, PonderRequestIsRawModeWithATextPrompt) {
+TEST(RemoteProtocol, PonderRequestIsRawModeWithTokenIds) {
   const auto model = test::toy_reasoner();
   RemoteRequest r = sample_request();
   r.prompt = model->tokenize("a=3; a?\n", true);
   const json body = json::parse(remote::request_body(parse_remote_endpoint("http://h:1,api=ponder"), r, *model));
-  EXPECT_EQ(body["prompt"], "a=3; a?\n");  // ponder serve puts the BOS back itself
+  EXPECT_EQ(body["prompt"], json(r.prompt));  // the tokens as they are, BOS included
   EXPECT_EQ(body["ponder"]["strategy"], "sample");
   EXPECT_EQ(body["model"], "toy-reasoner-l");  // as ponder serve names the file
   EXPECT_EQ(body["logprobs"], 3);
+}
+
+TEST(RemoteProtocol, AStepKeepsItsStopStringOnVllmAndSglang) {
+  const auto model = test::toy_reasoner();
+  RemoteRequest r = sample_request();
+  r.stop.keep_stop = true;
+  const json body = json::parse(remote::request_body(parse_remote_endpoint("http://h:1,api=vllm"), r, *model));
+  EXPECT_EQ(body["include_stop_str_in_output"], true);
+  EXPECT_EQ(body["no_stop_trim"], true);
+  r.stop.keep_stop = false;
+  const json plain = json::parse(remote::request_body(parse_remote_endpoint("http://h:1,api=vllm"), r, *model));
+  EXPECT_FALSE(plain.contains("include_stop_str_in_output"));
+}
+
+TEST(RemoteProtocol, ScoringAsksVllmForPromptLogprobsOnly) {
+  const auto model = test::toy_reasoner();
+  RemoteRequest r = sample_request();
+  r.score_from = 2;
+  const RemoteEndpoint vllm = parse_remote_endpoint("http://h:1,api=vllm");
+  EXPECT_TRUE(vllm.prompt_logprobs);
+  const json body = json::parse(remote::request_body(vllm, r, *model));
+  EXPECT_EQ(body["prompt"], json::array({1, 5, 6}));
+  EXPECT_EQ(body["prompt_logprobs"], 3);
+  EXPECT_EQ(body["max_tokens"], 1);
+  EXPECT_EQ(body["stream"], false);
+  EXPECT_FALSE(body.contains("seed"));
+  // llama-server, SGLang and ponder serve have no prompt logprobs.
+  for (const char* spec : {"http://h:1", "http://h:1,api=sglang", "http://h:1,api=ponder"}) {
+    const RemoteEndpoint e = parse_remote_endpoint(spec);
+    EXPECT_FALSE(e.prompt_logprobs) << spec;
+    EXPECT_THROW(remote::request_body(e, r, *model), std::logic_error) << spec;
+  }
+  EXPECT_EQ(remote_endpoint_spec(parse_remote_endpoint("http://h:1,api=sglang")), "http://h:1,api=sglang,concurrency=4");
 }
 
 TEST(RemoteProtocol, EventStreamSplitsPayloadsAcrossChunks) {
@@ -204,12 +237,61 @@ TEST_F(RemoteChunks, VllmAndSglangChunks) {
                std::runtime_error);
 }
 
+TEST_F(RemoteChunks, VllmPromptLogprobs) {
+  RemoteRequest r;
+  r.prompt = {1, 40, 41, 42};
+  r.score_from = 2;
+  // vLLM: null for the first token, then per token an object keyed by token id holding the
+  // prompt's token and the top alternatives.
+  const json answer = {
+      {"choices",
+       {{{"text", "x"},
+         {"prompt_logprobs",
+          {nullptr,
+           {{"40", {{"logprob", -1.0}, {"rank", 1}, {"decoded_token", "token_id:40"}}}},
+           {{"41", {{"logprob", -2.5}, {"rank", 3}}}, {"7", {{"logprob", -0.5}, {"rank", 1}}}},
+           {{"42", {{"logprob", -0.25}, {"rank", 1}}}}}}}}},
+      {"usage", {{"prompt_tokens", 4}}}};
+  const remote::Chunk c = remote::parse_scores(answer.dump(), r, backend_, 2);
+  ASSERT_EQ(c.records.size(), 2u);
+  EXPECT_EQ(c.records[0].token, 41);
+  EXPECT_FLOAT_EQ(c.records[0].logprob, -2.5f);
+  ASSERT_EQ(c.records[0].top.size(), 2u);
+  EXPECT_EQ(c.records[0].top[0].token, 7);  // best first
+  EXPECT_EQ(c.records[1].token, 42);
+  EXPECT_FLOAT_EQ(c.records[1].logprob, -0.25f);
+  EXPECT_EQ(c.prompt_tokens, 4);
+
+  // What a server without prompt logprobs answers, or a wrong answer: errors naming it.
+  auto error_of = [&](const json& bad) {
+    try {
+      remote::parse_scores(bad.dump(), r, backend_, 2);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(error_of({{"choices", {{{"text", "x"}}}}}).find("no 'prompt_logprobs'"), std::string::npos);
+  json short_answer = answer;
+  short_answer["choices"][0]["prompt_logprobs"].erase(3);
+  EXPECT_NE(error_of(short_answer).find("3 entries for a prompt of 4"), std::string::npos);
+  json without_own = answer;
+  without_own["choices"][0]["prompt_logprobs"][3] = {{"9", {{"logprob", -0.1}}}};
+  EXPECT_NE(error_of(without_own).find("lacks the prompt's token 42"), std::string::npos);
+  EXPECT_NE(error_of({{"error", {{"message", "prompt_logprobs is too large"}}}}).find("too large"), std::string::npos);
+}
+
 // A STAND-IN for a vLLM server: /v1/completions streamed as vLLM's documentation shows.
 // Each sample writes "a\n#### N\n" with N = 7 for even seeds and 8 for odd ones, token by
-// token ("token_id:N" tokens, two alternatives each), then finish_reason "stop".
+// token ("token_id:N" tokens, two alternatives each), then finish_reason "stop". A stop
+// string ends it at the token that completes it, stop_reason naming it; that token comes
+// with include_stop_str_in_output, else its text and token are withheld (`withhold_stop`:
+// always). A request with prompt_logprobs is answered whole: prompt token k has logprob
+// -0.1 * (k % 5 + 1).
 class StandInVllm {
  public:
-  StandInVllm(std::shared_ptr<const Model> model, bool broken) : model_(std::move(model)), broken_(broken) {
+  StandInVllm(std::shared_ptr<const Model> model, bool broken, bool withhold_stop = false)
+      : model_(std::move(model)), broken_(broken), withhold_stop_(withhold_stop) {
     server_.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
       const json body = json::parse(req.body);
       {
@@ -221,11 +303,33 @@ class StandInVllm {
         res.set_content(R"({"error":{"message":"stand-in: overloaded"}})", "application/json");
         return;
       }
+      if (body.contains("prompt_logprobs")) {
+        const auto prompt = body.at("prompt").get<std::vector<Token>>();
+        json logprobs = json::array({nullptr});
+        for (size_t k = 1; k < prompt.size(); ++k) {
+          logprobs.push_back({{std::to_string(prompt[k]), {{"logprob", -0.1 * double(k % 5 + 1)}, {"rank", 1}}}});
+        }
+        const json answer = {{"choices", {{{"index", 0}, {"text", "x"}, {"prompt_logprobs", logprobs}}}},
+                             {"usage", {{"prompt_tokens", prompt.size()}}}};
+        res.set_content(answer.dump(), "application/json");
+        return;
+      }
       const uint64_t seed = body.at("seed").get<uint64_t>();
       const std::string text = seed % 2 == 0 ? "a\n#### 7\n" : "a\n#### 8\n";
       auto tokens = std::make_shared<std::vector<Token>>(model_->tokenize(text, false));
-      res.set_chunked_content_provider("text/event-stream", [this, tokens](size_t, httplib::DataSink& sink) {
+      const auto stops = std::make_shared<std::vector<std::string>>(
+          body.contains("stop") ? body["stop"].get<std::vector<std::string>>() : std::vector<std::string>{});
+      const bool include_stop = body.value("include_stop_str_in_output", false) && !withhold_stop_;
+      res.set_chunked_content_provider("text/event-stream", [this, tokens, stops, include_stop](size_t,
+                                                                                                httplib::DataSink& sink) {
+        std::string written;
+        json stop_reason = nullptr;
         for (Token t : *tokens) {
+          written += model_->token_piece(t);
+          for (const auto& stop : *stops) {
+            if (written.find(stop) != std::string::npos) stop_reason = stop;
+          }
+          if (!stop_reason.is_null() && !include_stop) break;
           const std::string id = "token_id:" + std::to_string(t);
           const std::string other = "token_id:" + std::to_string((t + 1) % model_->n_vocab());
           const json chunk = {{"object", "text_completion"},
@@ -241,8 +345,9 @@ class StandInVllm {
                                  {"stop_reason", nullptr}}}}};
           const std::string event = "data: " + chunk.dump() + "\n\n";
           sink.write(event.data(), event.size());
+          if (!stop_reason.is_null()) break;
         }
-        const json last = {{"choices", {{{"index", 0}, {"text", ""}, {"finish_reason", "stop"}, {"stop_reason", nullptr}}}}};
+        const json last = {{"choices", {{{"index", 0}, {"text", ""}, {"finish_reason", "stop"}, {"stop_reason", stop_reason}}}}};
         const std::string end = "data: " + last.dump() + "\n\ndata: [DONE]\n\n";
         sink.write(end.data(), end.size());
         sink.done();
@@ -267,6 +372,7 @@ class StandInVllm {
  private:
   std::shared_ptr<const Model> model_;
   bool broken_;
+  bool withhold_stop_;
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
@@ -298,7 +404,7 @@ TEST(RemoteRuntime, VoteOnAStandInVllmWithAFailingEndpointBeside) {
   });
   Engine engine(model, tokenizer_engine());
   Runtime runtime(engine, {.remote = backend});
-  EXPECT_EQ(runtime.capabilities(), Capabilities(kSample | kLogprobs));
+  EXPECT_EQ(runtime.capabilities(), Capabilities(kSample | kLogprobs | kFork | kTruncate | kExtend | kScore));
 
   StrategyOptions so;
   so.generation.sampling.seed = 10;
@@ -396,17 +502,163 @@ TEST(RemoteRuntime, RefusesWhatAServerCannotDoAndReportsEveryFailure) {
   Runtime runtime(engine, {.remote = backend});
   try {
     runtime.submit({make_strategy("beam@2"), "a=3; a?", {}, {}});
-    ADD_FAILURE() << "beam@2 was accepted";
+    ADD_FAILURE() << "beam@2 was accepted without a verifier";
   } catch (const std::invalid_argument& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("fork"), std::string::npos) << what;
-    EXPECT_NE(what.find("remote backend samples with logprobs only"), std::string::npos) << what;
+    EXPECT_NE(std::string(e.what()).find("needs a verifier"), std::string::npos) << e.what();
   }
   // Every endpoint failing is the question's error, naming each failure: never lost.
   const StrategyResult r = runtime.wait(runtime.submit({make_strategy("vote@2"), "a=3; a?", {}, {}}));
   EXPECT_NE(r.error.find("every backend failed"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("HTTP 503"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("connection"), std::string::npos) << r.error;
+}
+
+// Runs the runtime calls of a search on whatever backend: a sample stepped to a stop
+// string, forked mid-way, its children stepped, one rolled back and extended, the other
+// scored. What each call left is written to `seen`.
+struct ForkSeen {
+  std::string first_text;
+  std::vector<Token> first_tokens;
+  std::vector<std::string> child_texts;
+  std::string extended_text;
+  std::vector<float> extended_logprobs;
+  int scored_length = 0;
+  std::vector<float> scores;
+};
+
+class ForkTruncateExtendScore : public StrategyBase {
+ public:
+  explicit ForkTruncateExtendScore(ForkSeen& seen) : StrategyBase("fork-test", 0, {}), seen_(seen) {}
+  uint32_t needs() const override { return kSample | kFork | kTruncate | kExtend | kScore; }
+  Task<StrategyResult> run(QuestionRun& q) const override {
+    GenerationOptions g;
+    g.sampling.seed = 2;
+    g.stop.stop = {"\n"};
+    g.stop.keep_stop = true;
+    g.stop.max_tokens = 40;
+    const SampleId first = q.launch(1, g).front();
+    const std::vector<SampleId> just_first(1, first);
+    co_await q.all(just_first);
+    seen_.first_text = q.text(first);
+    for (const auto& r : q.records(first)) seen_.first_tokens.push_back(r.token);
+    const std::vector<SampleId> children = q.fork(first, 1, 2);
+    q.generate(children[0], g, 7);
+    q.generate(children[1], g, 8);
+    co_await q.all(children);
+    for (SampleId c : children) seen_.child_texts.push_back(q.text(c));
+    q.truncate(children[0], 1);
+    q.extend(children[0], "b=");
+    const std::vector<SampleId> extended(1, children[0]);
+    co_await q.all(extended);
+    seen_.extended_text = q.text(children[0]);
+    for (const auto& r : q.records(children[0])) seen_.extended_logprobs.push_back(r.logprob);
+    q.score(children[1], "#### 9");
+    const std::vector<SampleId> scored(1, children[1]);
+    co_await q.all(scored);
+    seen_.scored_length = q.length(children[1]);
+    seen_.scores = q.score_result(children[1]).logprobs;
+    for (SampleId s : {first, children[0], children[1]}) q.prune(s);
+    co_return StrategyResult{};
+  }
+
+ private:
+  ForkSeen& seen_;
+};
+
+TEST(RemoteRuntime, ForksTruncatesExtendsAndScoresOnAStandInVllm) {
+  const auto model = test::toy_reasoner();
+  StandInVllm server(model, false);
+  RemoteOptions o;
+  o.endpoints.push_back(parse_remote_endpoint(server.url() + ",api=vllm,concurrency=2"));
+  auto backend = std::make_shared<RemoteBackend>(o, model);
+  Engine engine(model, tokenizer_engine());
+  Runtime runtime(engine, {.remote = backend});
+  ForkSeen seen;
+  const std::string question = "a=3; a?";
+  const StrategyResult r =
+      runtime.wait(runtime.submit({std::make_shared<ForkTruncateExtendScore>(seen), question, {}, {}}));
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  const std::vector<Token> prompt = format_question(*model, question);
+  const Token a = model->tokenize("a", false).front();
+
+  // The first step stopped at "\n", which it keeps, token and text.
+  EXPECT_EQ(seen.first_text, "a\n");
+  EXPECT_EQ(seen.first_tokens, model->tokenize("a\n", false));
+  // The children continue from the fork point: their requests carry the prompt and "a".
+  std::vector<Token> forked = prompt;
+  forked.push_back(a);
+  std::set<uint64_t> child_seeds;
+  for (const json& body : server.requests()) {
+    if (body.contains("seed") && body["seed"] != 2) {
+      EXPECT_EQ(body.at("prompt").get<std::vector<Token>>(), forked);
+      EXPECT_EQ(body.at("include_stop_str_in_output"), true);
+      child_seeds.insert(body["seed"].get<uint64_t>());
+    }
+  }
+  EXPECT_EQ(child_seeds, (std::set<uint64_t>{7, 8}));
+  EXPECT_EQ(seen.child_texts, (std::vector<std::string>{"aa\n", "aa\n"}));
+
+  // Rolled back to "a", then "b=" appended: its logprobs are the server's prompt logprobs.
+  EXPECT_EQ(seen.extended_text, "ab=");
+  const std::vector<Token> extension = model->tokenize("b=", false);
+  ASSERT_EQ(seen.extended_logprobs.size(), 1 + extension.size());
+  for (size_t k = 0; k < extension.size(); ++k) {
+    const size_t at = prompt.size() + 1 + k;  // its position in the scored prompt
+    EXPECT_NEAR(seen.extended_logprobs[1 + k], -0.1 * double(at % 5 + 1), 1e-6) << k;
+  }
+  // Scored "#### 9" after "aa\n": logprobs per token, the sample left as it was.
+  const std::vector<Token> continuation = model->tokenize("#### 9", false);
+  ASSERT_EQ(seen.scores.size(), continuation.size());
+  const size_t before = prompt.size() + model->tokenize("aa\n", false).size();
+  for (size_t k = 0; k < continuation.size(); ++k) EXPECT_NEAR(seen.scores[k], -0.1 * double((before + k) % 5 + 1), 1e-6);
+  EXPECT_EQ(seen.scored_length, int(model->tokenize("aa\n", false).size()));
+  int scoring_requests = 0;
+  for (const json& body : server.requests()) {
+    if (!body.contains("prompt_logprobs")) continue;
+    ++scoring_requests;
+    EXPECT_EQ(body["stream"], false);
+  }
+  EXPECT_EQ(scoring_requests, 2);
+}
+
+TEST(RemoteRuntime, AStopTokenTheServerWithheldIsPutBack) {
+  // A server that cuts the stop string and its token (vLLM without
+  // include_stop_str_in_output): the step's text and tokens end with it all the same, so
+  // the next step continues after it.
+  const auto model = test::toy_reasoner();
+  StandInVllm server(model, false, /*withhold_stop=*/true);
+  RemoteOptions o;
+  o.endpoints.push_back(parse_remote_endpoint(server.url() + ",api=vllm,concurrency=2"));
+  auto backend = std::make_shared<RemoteBackend>(o, model);
+  Engine engine(model, tokenizer_engine());
+  Runtime runtime(engine, {.remote = backend});
+  ForkSeen seen;
+  const StrategyResult r =
+      runtime.wait(runtime.submit({std::make_shared<ForkTruncateExtendScore>(seen), "a=3; a?", {}, {}}));
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(seen.first_text, "a\n");
+  EXPECT_EQ(seen.first_tokens, model->tokenize("a\n", false));
+}
+
+TEST(RemoteRuntime, ScoringIsRefusedWhereAServerHasNoPromptLogprobs) {
+  const auto model = test::toy_reasoner();
+  RemoteOptions o;
+  o.endpoints.push_back(parse_remote_endpoint("http://127.0.0.1:9,api=vllm"));
+  o.endpoints.push_back(parse_remote_endpoint("http://127.0.0.1:9,api=llama"));  // nothing is sent
+  auto backend = std::make_shared<RemoteBackend>(o, model);
+  EXPECT_FALSE(backend->can_score());
+  Engine engine(model, tokenizer_engine());
+  Runtime runtime(engine, {.remote = backend});
+  EXPECT_EQ(runtime.capabilities(), Capabilities(kSample | kLogprobs | kFork | kTruncate));
+  ForkSeen seen;
+  try {
+    runtime.submit({std::make_shared<ForkTruncateExtendScore>(seen), "a=3; a?", {}, {}});
+    ADD_FAILURE() << "a strategy that scores was accepted";
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("needs extend, score"), std::string::npos) << what;
+    EXPECT_NE(what.find("prompt logprobs"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

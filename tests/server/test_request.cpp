@@ -208,12 +208,24 @@ INSTANTIATE_TEST_SUITE_P(
       return info.param.code + "_" + std::to_string(info.index);
     });
 
-TEST(Request, CompletionsPromptMustBeOneString) {
+TEST(Request, CompletionsPromptIsOneStringOrOneArrayOfTokenIds) {
   EXPECT_EQ(parse_error(R"({"model": "tiny"})", Endpoint::completions).param, "prompt");
   EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": ["a", "b"]})", Endpoint::completions).code,
             "unsupported_prompt");
-  EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": [1, 2, 3]})", Endpoint::completions).code,
+  // Token ids, as vLLM takes them: flat or as the one prompt of a list.
+  EXPECT_EQ(parse_ok(R"({"model": "tiny", "prompt": [1, 2, 3]})", Endpoint::completions).prompt_tokens,
+            (std::vector<Token>{1, 2, 3}));
+  EXPECT_EQ(parse_ok(R"({"model": "tiny", "prompt": [[4, 5]]})", Endpoint::completions).prompt_tokens,
+            (std::vector<Token>{4, 5}));
+  EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": [[1], [2]]})", Endpoint::completions).code,
             "unsupported_prompt");
+  EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": [1, "a"]})", Endpoint::completions).code,
+            "unsupported_prompt");
+  EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": []})", Endpoint::completions).code, "unsupported_prompt");
+  const ApiError negative = parse_error(R"({"model": "tiny", "prompt": [1, -2]})", Endpoint::completions);
+  EXPECT_EQ(negative.param, "prompt[1]");
+  EXPECT_EQ(negative.code, "out_of_range");
+  EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": [1.5]})", Endpoint::completions).param, "prompt[0]");
   EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": "x", "echo": true})", Endpoint::completions).code,
             "unsupported_parameter");
   EXPECT_EQ(parse_error(R"({"model": "tiny", "prompt": "x", "logprobs": 6})", Endpoint::completions).param,

@@ -210,6 +210,19 @@ TEST(Server, RawSamplesWithLogprobs) {
   ASSERT_EQ(id_lp["tokens"].size(), 4u);
   for (const json& t : id_lp["tokens"]) EXPECT_TRUE(t.get<std::string>().starts_with("token_id:")) << t;
   EXPECT_TRUE(id_lp["top_logprobs"][0].begin().key().starts_with("token_id:"));
+
+  // A prompt of token ids is read as given: the text's own tokens give the same sample.
+  const auto model = Model::load(test::random_model_path("tiny"));
+  const std::vector<Token> prompt = model->tokenize("hi", true);
+  const Reply by_ids = post(s, "/v1/completions", R"({"model": "tiny", "max_tokens": 4, "logprobs": 1, "seed": 0,
+      "prompt": )" + json(prompt).dump() + R"(, "return_tokens_as_token_ids": true,
+      "ponder": {"strategy": "sample", "ignore_eos": true}})");
+  ASSERT_EQ(by_ids.status, 200) << by_ids.text;
+  EXPECT_EQ(by_ids.body["choices"][0]["logprobs"]["tokens"], id_lp["tokens"]);
+  const Reply outside = post(s, "/v1/completions", R"({"model": "tiny", "max_tokens": 4, "prompt": [1, 99999999]})");
+  EXPECT_EQ(outside.status, 400) << outside.text;
+  EXPECT_NE(outside.text.find("prompt[1] is token 99999999, outside this model's vocabulary"), std::string::npos)
+      << outside.text;
 }
 
 TEST(Server, StreamsEventsThenTheAnswer) {
