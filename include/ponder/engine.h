@@ -35,6 +35,7 @@ namespace ponder {
 class DraftModel;
 class NgramTrie;
 class DecodeCostModel;
+class DraftingCheck;
 
 using SeqId = uint64_t;
 using RequestId = uint64_t;
@@ -287,6 +288,7 @@ class Engine {
   std::unique_ptr<DraftModel> draft_;                    // SpeculativeMethod::draft
   std::unordered_map<RequestId, std::unique_ptr<NgramTrie>> tries_;  // lookahead, per request
   std::unique_ptr<DecodeCostModel> decode_cost_;         // the target's decode wall time vs tokens
+  std::unique_ptr<DraftingCheck> drafting_check_;        // what drafting yielded, by the clock
   std::vector<float> p_scratch_, residual_scratch_;
 };
 

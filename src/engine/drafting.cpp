@@ -127,4 +127,38 @@ double DecodeCostModel::predict(double tokens) const {
   return a + b * tokens;
 }
 
+void DraftingCheck::Rate::add(int t, double s) {
+  // About the last ten steps of this kind: the machine's load changes.
+  constexpr double kDecay = 0.9;
+  tokens = tokens * kDecay + t;
+  seconds = seconds * kDecay + s;
+  weight = weight * kDecay + 1.0;
+}
+
+bool DraftingCheck::veto(int sequences) {
+  constexpr double kMeasured = 2.0;  // steps (decayed) before a rate is trusted
+  Arms& a = arms_[sequences];
+  const uint64_t turn = a.turns++;
+  // Until both are measured, the one measured less.
+  if (a.plain.weight < kMeasured || a.drafted.weight < kMeasured) return a.plain.weight < a.drafted.weight;
+  const bool loses = a.drafted.per_second() < a.plain.per_second();
+  const bool explore = turn % kExplorePeriod == kExplorePeriod - 1;
+  return loses != explore;
+}
+
+bool DraftingCheck::resting(int sequences) {
+  Arms& a = arms_[sequences];
+  return a.without_drafts >= kRestAfter && ++a.rested % kRestAfter != 0;
+}
+
+void DraftingCheck::planned(int sequences, bool drafts) {
+  Arms& a = arms_[sequences];
+  a.without_drafts = drafts ? 0 : a.without_drafts + 1;
+}
+
+void DraftingCheck::observe(int sequences, bool drafted, int tokens, double seconds) {
+  Arms& a = arms_[sequences];
+  (drafted ? a.drafted : a.plain).add(tokens, seconds);
+}
+
 }  // namespace ponder

@@ -1,6 +1,7 @@
 #pragma once
 // The model-free drafters and the bookkeeping that sizes drafts (ponder/speculative.h).
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <unordered_map>
@@ -63,6 +64,41 @@ class DecodeCostModel {
  private:
   double prior_;
   double weight_ = 0.0, sx_ = 0.0, sy_ = 0.0, sxx_ = 0.0, sxy_ = 0.0;
+};
+
+// The cost model's choices checked against the clock: the tokens pure decoding steps
+// emit per second, with drafts and without, per number of generating sequences (decayed).
+// Where drafting has measured slower than plain steps at this batch size, it is vetoed,
+// whatever the model predicts (a linear fit learned at other batch sizes can be wrong by
+// more than drafting gains); one step in kExplorePeriod runs the other way, so that both
+// rates stay current.
+class DraftingCheck {
+ public:
+  static constexpr uint64_t kExplorePeriod = 32;
+  // The cost model wants to draft in this step of `sequences` generating sequences:
+  // true = decode plainly instead.
+  bool veto(int sequences);
+  void observe(int sequences, bool drafted, int tokens, double seconds);
+  // After kRestAfter steps in a row without drafts at this batch size, drafts are planned
+  // only every kRestAfter-th step: finding them (trie walks, lookups, the cost model) costs
+  // every sequence time in every step even when none is drafted.
+  static constexpr uint64_t kRestAfter = 8;
+  bool resting(int sequences);
+  void planned(int sequences, bool drafts);
+
+ private:
+  struct Rate {
+    double tokens = 0.0, seconds = 0.0, weight = 0.0;
+    void add(int t, double s);
+    double per_second() const { return tokens / std::max(seconds, 1e-12); }
+  };
+  struct Arms {
+    Rate plain, drafted;
+    uint64_t turns = 0;
+    uint64_t without_drafts = 0;  // plans in a row that drafted nothing
+    uint64_t rested = 0;
+  };
+  std::unordered_map<int, Arms> arms_;
 };
 
 }  // namespace ponder

@@ -307,6 +307,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   slot_owner_.assign(size_t(options_.max_sequences), nullptr);
   // A decode's fixed cost is taken as that of 16 tokens until the times of two batch sizes are seen.
   decode_cost_ = std::make_unique<DecodeCostModel>(16.0);
+  drafting_check_ = std::make_unique<DraftingCheck>();
   if (options_.speculative.method == SpeculativeMethod::draft) {
     check_same_vocabulary(*model_, *options_.speculative.draft_model);
     draft_ = std::make_unique<DraftModel>(options_.speculative.draft_model, options_.max_sequences, n_ctx_seq_,
@@ -811,13 +812,30 @@ std::vector<SeqId> Engine::step() {
 
   std::vector<SeqId> finished;
   if (items.empty()) return finished;
+  // A step that only decodes one token of each generating sequence (no prompt being read):
+  // what it yields per second is what DraftingCheck compares, drafts or not.
+  const bool pure_decode = options_.speculative.enabled() && items.size() == generating.size() &&
+                           std::all_of(items.begin(), items.end(), [](const BatchItem& i) { return i.count == 1; });
+  const auto started = Clock::now();
+  size_t records_before = 0;
+  bool drafted = false;
   if (options_.speculative.enabled() && !generating.empty()) {
+    for (const Live* s : generating) records_before += s->records.size();
     plan_drafts(generating, batch_pos, budget);
-    for (BatchItem& item : items) item.count += int(item.seq->draft.size());
+    for (BatchItem& item : items) {
+      item.count += int(item.seq->draft.size());
+      drafted = drafted || !item.seq->draft.empty();
+    }
   }
   pack_slots(items);
   std::sort(items.begin(), items.end(), [](const BatchItem& a, const BatchItem& b) { return a.seq->slot < b.seq->slot; });
   run_batch(items, finished);
+  if (pure_decode) {
+    size_t records_after = 0;
+    for (const Live* s : generating) records_after += s->records.size();
+    drafting_check_->observe(int(generating.size()), drafted, int(records_after - records_before),
+                             std::chrono::duration<double>(Clock::now() - started).count());
+  }
   return finished;
 }
 
@@ -1004,6 +1022,10 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
   for (Live* s : generating) {
     s->draft.clear();
     s->draft_q.clear();
+  }
+  const int sequences = int(generating.size());
+  if (o.adaptive && drafting_check_->resting(sequences)) return;
+  for (Live* s : generating) {
     // Drafts go behind a sequence's last token only (no prefill left), and not where a
     // thinking budget may write its own tokens.
     if (s->pending() != 1 || s->thinking) continue;
@@ -1026,7 +1048,10 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
     }
     candidates.push_back(std::move(c));
   }
-  if (candidates.empty()) return;
+  if (candidates.empty()) {
+    drafting_check_->planned(sequences, false);
+    return;
+  }
 
   // Lengths for a cap of g tokens per sequence, within the batch's budget.
   auto assign = [&](int g) {
@@ -1080,8 +1105,12 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
     }
     // Until the target's decode times are known, draft half the most to learn them.
     if (!decode_cost_->calibrated()) best_cap = std::max(1, o.max_draft / 2);
+    // The model's estimate against what drafting has yielded by the clock.
+    if (best_cap > 0 && drafting_check_->veto(sequences)) best_cap = 0;
   }
-  if (assign(best_cap) == 0) return;
+  const int total = assign(best_cap);
+  drafting_check_->planned(sequences, total > 0);
+  if (total == 0) return;
 
   if (!draft_) {
     for (Candidate& c : candidates) {

@@ -386,5 +386,49 @@ TEST(Drafting, ExpectedTokensAndCostModel) {
   EXPECT_NEAR(cost.predict(17), 0.027, 1e-6);
 }
 
+TEST(Drafting, TheClockVetoesDraftingThatLoses) {
+  DraftingCheck check;
+  // Until both are measured, plain and drafted steps take turns.
+  std::vector<bool> vetoes;
+  for (int k = 0; k < 6; ++k) {
+    const bool veto = check.veto(1);
+    vetoes.push_back(veto);
+    // Plain steps: 1 token in 1 ms; drafted ones: 3 tokens in 6 ms (slower per token).
+    check.observe(1, !veto, veto ? 1 : 3, veto ? 0.001 : 0.006);
+  }
+  EXPECT_EQ(vetoes, (std::vector<bool>{false, true, false, true, false, true}));
+  // Then drafting is vetoed, but for one step in kExplorePeriod that measures it again.
+  int drafted = 0;
+  for (uint64_t k = 0; k < 4 * DraftingCheck::kExplorePeriod; ++k) {
+    const bool veto = check.veto(1);
+    drafted += veto ? 0 : 1;
+    check.observe(1, !veto, veto ? 1 : 3, veto ? 0.001 : 0.006);
+  }
+  EXPECT_EQ(drafted, 4);
+  // Where drafting pays (another batch size, measured apart), it is vetoed only to explore.
+  int vetoed = 0;
+  for (uint64_t k = 0; k < 6 + 4 * DraftingCheck::kExplorePeriod; ++k) {
+    const bool veto = check.veto(8);
+    vetoed += veto ? 1 : 0;
+    check.observe(8, !veto, veto ? 8 : 20, veto ? 0.004 : 0.006);
+  }
+  EXPECT_EQ(vetoed, 3 + 4);
+
+  // Steps that plan nothing: after kRestAfter in a row, one step in kRestAfter plans.
+  for (uint64_t k = 0; k < DraftingCheck::kRestAfter; ++k) {
+    EXPECT_FALSE(check.resting(4));
+    check.planned(4, false);
+  }
+  int planned = 0;
+  for (uint64_t k = 0; k < 4 * DraftingCheck::kRestAfter; ++k) {
+    if (check.resting(4)) continue;
+    ++planned;
+    check.planned(4, false);
+  }
+  EXPECT_EQ(planned, 4);
+  check.planned(4, true);  // a plan that drafts wakes it
+  EXPECT_FALSE(check.resting(4));
+}
+
 }  // namespace
 }  // namespace ponder
