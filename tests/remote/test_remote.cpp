@@ -388,6 +388,25 @@ EngineOptions tokenizer_engine() {
   return o;
 }
 
+// A runtime whose samples come from one stand-in server ("api=...,concurrency=..." after
+// its URL). Members are destroyed in reverse: the runtime before the server it calls.
+struct OnStandIn {
+  OnStandIn(std::shared_ptr<const Model> model, const std::string& endpoint, bool withhold_stop = false)
+      : server(model, false, withhold_stop),
+        backend(std::make_shared<RemoteBackend>(options(server.url() + "," + endpoint), model)),
+        engine(model, tokenizer_engine()),
+        runtime(engine, {.remote = backend}) {}
+  static RemoteOptions options(const std::string& spec) {
+    RemoteOptions o;
+    o.endpoints.push_back(parse_remote_endpoint(spec));
+    return o;
+  }
+  StandInVllm server;
+  std::shared_ptr<RemoteBackend> backend;
+  Engine engine;
+  Runtime runtime;
+};
+
 TEST(RemoteRuntime, VoteOnAStandInVllmWithAFailingEndpointBeside) {
   const auto model = test::toy_reasoner();
   StandInVllm good(model, false), broken(model, true);
@@ -443,20 +462,14 @@ TEST(RemoteRuntime, VoteOnAStandInVllmWithAFailingEndpointBeside) {
 }
 
 TEST(RemoteRuntime, DeepConfReadsStreamedTopLogprobs) {
-  const auto model = test::toy_reasoner();
-  StandInVllm good(model, false);
-  RemoteOptions o;
-  o.endpoints.push_back(parse_remote_endpoint(good.url() + ",api=openai,concurrency=4"));
-  auto backend = std::make_shared<RemoteBackend>(o, model);
-  Engine engine(model, tokenizer_engine());
-  Runtime runtime(engine, {.remote = backend});
+  OnStandIn on(test::toy_reasoner(), "api=openai,concurrency=4");
   StrategyOptions so;
   so.generation.sampling.seed = 2;
   so.deepconf.top_k = 2;
-  const StrategyResult r = runtime.wait(runtime.submit({make_strategy("deepconf@6", so), "a=3; a?", {}, {}}));
+  const StrategyResult r = on.runtime.wait(on.runtime.submit({make_strategy("deepconf@6", so), "a=3; a?", {}, {}}));
   ASSERT_TRUE(r.error.empty()) << r.error;
   ASSERT_TRUE(r.answer);
-  for (const json& body : good.requests()) EXPECT_EQ(body.at("logprobs"), 2);
+  for (const json& body : on.server.requests()) EXPECT_EQ(body.at("logprobs"), 2);
   for (const auto& s : r.samples) {
     // -mean of the two alternatives' logprobs, -0.1 and -2.4.
     EXPECT_NEAR(s.scores.at("confidence"), 1.25, 1e-4);
@@ -567,16 +580,12 @@ class ForkTruncateExtendScore : public StrategyBase {
 
 TEST(RemoteRuntime, ForksTruncatesExtendsAndScoresOnAStandInVllm) {
   const auto model = test::toy_reasoner();
-  StandInVllm server(model, false);
-  RemoteOptions o;
-  o.endpoints.push_back(parse_remote_endpoint(server.url() + ",api=vllm,concurrency=2"));
-  auto backend = std::make_shared<RemoteBackend>(o, model);
-  Engine engine(model, tokenizer_engine());
-  Runtime runtime(engine, {.remote = backend});
+  OnStandIn on(model, "api=vllm,concurrency=2");
+  const StandInVllm& server = on.server;
   ForkSeen seen;
   const std::string question = "a=3; a?";
   const StrategyResult r =
-      runtime.wait(runtime.submit({std::make_shared<ForkTruncateExtendScore>(seen), question, {}, {}}));
+      on.runtime.wait(on.runtime.submit({std::make_shared<ForkTruncateExtendScore>(seen), question, {}, {}}));
   ASSERT_TRUE(r.error.empty()) << r.error;
   const std::vector<Token> prompt = format_question(*model, question);
   const Token a = model->tokenize("a", false).front();
@@ -626,15 +635,10 @@ TEST(RemoteRuntime, AStopTokenTheServerWithheldIsPutBack) {
   // include_stop_str_in_output): the step's text and tokens end with it all the same, so
   // the next step continues after it.
   const auto model = test::toy_reasoner();
-  StandInVllm server(model, false, /*withhold_stop=*/true);
-  RemoteOptions o;
-  o.endpoints.push_back(parse_remote_endpoint(server.url() + ",api=vllm,concurrency=2"));
-  auto backend = std::make_shared<RemoteBackend>(o, model);
-  Engine engine(model, tokenizer_engine());
-  Runtime runtime(engine, {.remote = backend});
+  OnStandIn on(model, "api=vllm,concurrency=2", /*withhold_stop=*/true);
   ForkSeen seen;
   const StrategyResult r =
-      runtime.wait(runtime.submit({std::make_shared<ForkTruncateExtendScore>(seen), "a=3; a?", {}, {}}));
+      on.runtime.wait(on.runtime.submit({std::make_shared<ForkTruncateExtendScore>(seen), "a=3; a?", {}, {}}));
   ASSERT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(seen.first_text, "a\n");
   EXPECT_EQ(seen.first_tokens, model->tokenize("a\n", false));
