@@ -47,6 +47,15 @@ struct StopParams {
   void validate() const;
 };
 
+// Where `stop` appears in `text`, which a token's piece of `piece_size` bytes has just
+// extended (only matches reaching into that piece are new), or npos. The engine checks
+// each generated token this way, and the remote backend reads a server's tokens the same
+// way, so that both cut a text at the same place.
+inline size_t find_new_stop(const std::string& text, size_t piece_size, const std::string& stop) {
+  const size_t from = text.size() > piece_size + stop.size() ? text.size() - piece_size - stop.size() : 0;
+  return text.find(stop, from);
+}
+
 enum class FinishReason {
   none,          // still running, or never generated
   eos,           // the model ended its turn

@@ -987,8 +987,7 @@ void Engine::emit(Live& s, Token token, std::span<const float> row, const LogitS
     const std::string piece = model_->token_piece(token);
     s.text += piece;
     for (const std::string& stop : s.stop.stop) {
-      const size_t from = s.text.size() > piece.size() + stop.size() ? s.text.size() - piece.size() - stop.size() : 0;
-      const size_t at = s.text.find(stop, from);
+      const size_t at = find_new_stop(s.text, piece.size(), stop);
       if (at != std::string::npos) {
         if (!s.stop.keep_stop) s.text.resize(at);
         finish_generation(s, FinishReason::stop_string);

@@ -431,8 +431,7 @@ bool RemoteBackend::settle_stop(RemoteSample& sample, const StopParams& stop, bo
     const std::string piece = model_->token_piece(sample.records_[k].token);
     text += piece;
     for (const std::string& word : stop.stop) {
-      const size_t from = text.size() > piece.size() + word.size() ? text.size() - piece.size() - word.size() : 0;
-      const size_t at = text.find(word, from);
+      const size_t at = find_new_stop(text, piece.size(), word);
       if (at == std::string::npos) continue;
       if (!stop.keep_stop) text.resize(at);
       sample.records_.resize(k + 1);

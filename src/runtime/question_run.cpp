@@ -10,6 +10,19 @@
 
 namespace ponder {
 
+namespace {
+
+// The prompt followed by a sample's tokens: what a fresh sequence or a request reads.
+std::vector<Token> with_prompt(const std::vector<Token>& prompt, std::span<const TokenRecord> records) {
+  std::vector<Token> tokens;
+  tokens.reserve(prompt.size() + records.size());
+  tokens.insert(tokens.end(), prompt.begin(), prompt.end());
+  for (const auto& r : records) tokens.push_back(r.token);
+  return tokens;
+}
+
+}  // namespace
+
 QuestionRun::QuestionRun(Runtime& runtime, QuestionId id, std::string question, std::vector<Token> prompt,
                          EventSink sink)
     : QuestionRun(runtime, runtime.generator(), false, id, std::move(question), std::move(prompt), std::move(sink)) {}
@@ -126,8 +139,7 @@ std::vector<SampleId> QuestionRun::fork(SampleId parent, int position, int n) {
   if (!remote() && reuse) {
     seqs = engine_.fork(p.seq, n);
   } else if (!remote()) {
-    std::vector<Token> prefix = prompt_;
-    for (int k = 0; k < position; ++k) prefix.push_back(p.records[size_t(k)].token);
+    const std::vector<Token> prefix = with_prompt(prompt_, std::span(p.records).first(size_t(position)));
     for (int i = 0; i < n; ++i) seqs[size_t(i)] = engine_.add_sequence(request_, prefix);
   }
   std::vector<SampleId> ids;
@@ -914,9 +926,7 @@ void QuestionRun::release_verifier_view(Sample& s) {
 
 void QuestionRun::reread_prefix(SampleId id) {
   Sample& s = sample(id);
-  std::vector<Token> tokens = prompt_;
-  for (const auto& r : s.records) tokens.push_back(r.token);
-  const SeqId fresh = engine_.add_sequence(request_, std::move(tokens));
+  const SeqId fresh = engine_.add_sequence(request_, with_prompt(prompt_, s.records));
   engine_.free(s.seq);
   s.seq = fresh;
   s.fresh = true;
@@ -925,8 +935,7 @@ void QuestionRun::reread_prefix(SampleId id) {
 void QuestionRun::generate_remote(SampleId id, const GenerationOptions& generation, std::optional<uint64_t> seed) {
   Sample& s = sample(id);
   RemoteRequest request;
-  request.prompt = prompt_;
-  for (const auto& r : s.records) request.prompt.push_back(r.token);
+  request.prompt = with_prompt(prompt_, s.records);
   request.sampling = generation.sampling;
   request.sampling.seed = seed.value_or(generation.sampling.seed + uint64_t(id));
   request.stop = generation.stop;
@@ -950,8 +959,7 @@ void QuestionRun::generate_remote(SampleId id, const GenerationOptions& generati
 
 RemoteRequest QuestionRun::remote_scoring(const Sample& s, const std::vector<Token>& tokens) const {
   RemoteRequest request;
-  request.prompt = prompt_;
-  for (const auto& r : s.records) request.prompt.push_back(r.token);
+  request.prompt = with_prompt(prompt_, s.records);
   request.score_from = int(request.prompt.size());
   request.prompt.insert(request.prompt.end(), tokens.begin(), tokens.end());
   if (int(request.prompt.size()) > engine_.model().n_ctx_train()) {
