@@ -160,6 +160,10 @@ struct EngineStats {
   int64_t accepted_tokens = 0;
   int64_t draft_decodes = 0;
   int64_t draft_decoded_tokens = 0;
+  // Lookahead trees: drafts verified as trees of several branches, and those whose kept
+  // path lay off the sequence's own branch (its cells were copied over).
+  int64_t draft_trees = 0;
+  int64_t off_branch_accepts = 0;
   int live_sequences = 0;     // added and not freed (cached prompts not counted)
   int waiting_sequences = 0;
   int cached_sequences = 0;   // freed prompts the prompt cache keeps
@@ -265,6 +269,11 @@ class Engine {
   void accept_draft(Live& seq, int batch_index, std::vector<SeqId>& finished);
   // Keeps the draft model's cache of the sequence within its tokens (all but the last).
   void trim_draft_cache(Live& seq);
+  // Lookahead: turns the sequence's draft into a tree of up to `length` tokens, with a
+  // lent llama seq id per branch beyond its first (none lent: it stays a path).
+  void plant_draft_tree(Live& seq, NgramTrie& trie, int length);
+  // Forgets the sequence's draft; a tree's lent seq ids leave the cache and are returned.
+  void drop_draft(Live& seq);
   void finish_generation(Live& seq, FinishReason reason);
   void touch(RequestId request);
 
@@ -290,6 +299,9 @@ class Engine {
   std::unique_ptr<DecodeCostModel> decode_cost_;         // the target's decode wall time vs tokens
   std::unique_ptr<DraftingCheck> drafting_check_;        // what drafting yielded, by the clock
   std::vector<float> p_scratch_, residual_scratch_;
+  // Unified layout with lookahead trees: llama seq ids past the sequences' slots, lent to
+  // the extra branches of a step's drafts.
+  std::vector<int> free_branch_slots_;
 };
 
 }  // namespace ponder

@@ -11,7 +11,8 @@
 //
 // Acceptance keeps the output distribution the target's (its sampler's, after
 // temperature, top-k/p and min-p):
-//   greedy                argmax match: output identical to plain decoding
+//   greedy                argmax match: output identical to plain decoding (a draft tree:
+//                         the child whose token the target chose is followed)
 //   lookup, lookahead     a draft token is a point mass: the target's sampler draws its
 //                         token x as it would without speculation and the draft token is
 //                         accepted when x equals it (probability p(token); on rejection x
@@ -54,6 +55,13 @@ struct SpeculativeOptions {
   bool adaptive = true;
   int lookup_max_ngram = 4;   // lookup: the longest suffix matched; 1..16
   int trie_max_nodes = 1 << 20;  // lookahead: a request's trie is cleared when it grows past this
+  // lookahead: branches of a draft tree verified in one decode (1 = a single path). Trees
+  // need the unified KV layout (a branch's tokens share cells with the sequence under
+  // extra llama seq ids), which the automatic layout then takes, with flash attention; an
+  // engine given the split layout drafts single paths. Off by default: on the toy models
+  // on a CPU the unified layout alone costs more than trees gain (docs/speculative.md).
+  // 1..8
+  int lookahead_branches = 1;
 
   // Throws std::invalid_argument naming the field and what is allowed.
   void validate() const;

@@ -255,7 +255,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--llama-batched-bench", a->batched_bench, "Path of llama-batched-bench");
   cmd->add_option("--work-dir", a->work_dir, "Where the random models are written");
   cmd->add_option("-t,--threads", a->threads, "CPU threads for both engines (0 = all)");
-  cmd->add_option("--repeats", a->repeats, "Runs per figure; the best is kept");
+  cmd->add_option("--repeats", a->repeats, "Runs per figure; the best is kept (--speculative: the median of each run's ratio)");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("--speculative", a->speculative,
                 "Speculative decoding (draft, lookup, lookahead) vs plain decoding at batch 1, 8, 16, greedy "

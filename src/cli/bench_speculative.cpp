@@ -4,8 +4,10 @@
 // Per temperature (greedy, 0.8) and batch (1, 8, 16) the same 16 sequences are generated
 // by plain decoding and by each method: greedy runs `batch` different questions at once,
 // sampling runs `batch` samples of one question at once (a strategy's parallel samples).
-// Every figure is the best of --repeats runs, the methods and plain decoding taking turns
-// within each repeat, so that a load on the machine falls on all of them alike.
+// Within each repeat, plain decoding runs before and after the methods; a method's ratio
+// in that repeat is the mean of the two plain times over its own. The speedup is the
+// median of those ratios over --repeats, so a load on the machine that comes and goes
+// moves single repeats, not the figure.
 
 #include <sys/resource.h>
 
@@ -28,8 +30,16 @@ constexpr int kSequences = 16;  // per configuration
 constexpr int kMaxTokens = 128;
 constexpr int kBatches[] = {1, 8, 16};
 constexpr float kTemperatures[] = {0.0f, 0.8f};
-constexpr SpeculativeMethod kMethods[] = {SpeculativeMethod::draft, SpeculativeMethod::lookup,
-                                          SpeculativeMethod::lookahead};
+// Lookahead twice: single paths (the default; split KV layout, as plain decoding) and
+// draft trees of four branches (--draft-branches 4; unified KV layout).
+struct Method {
+  SpeculativeMethod method;
+  int branches;
+};
+constexpr Method kMethods[] = {{SpeculativeMethod::draft, 1},
+                               {SpeculativeMethod::lookup, 1},
+                               {SpeculativeMethod::lookahead, 1},
+                               {SpeculativeMethod::lookahead, 4}};
 
 using Clock = std::chrono::steady_clock;
 
@@ -41,8 +51,8 @@ double cpu_seconds() {
 }
 
 struct Timed {
-  double wall = 1e30;
-  double cpu = 1e30;
+  double wall = 0.0;
+  double cpu = 0.0;
   int64_t tokens = 0;
   int64_t drafted = 0;
   int64_t accepted = 0;
@@ -93,13 +103,20 @@ Timed run_config(Engine& engine, const std::vector<std::vector<Token>>& prompts,
   return t;
 }
 
-EngineOptions bench_engine_options(int threads, SpeculativeMethod method, std::shared_ptr<const Model> draft) {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+EngineOptions bench_engine_options(int threads, Method method, std::shared_ptr<const Model> draft) {
   EngineOptions o;
   o.max_sequences = kSequences + 1;  // the samples and their question's prompt
   o.context_per_sequence = 384;
   o.threads = threads;
-  o.speculative.method = method;
-  if (method == SpeculativeMethod::draft) o.speculative.draft_model = std::move(draft);
+  o.speculative.method = method.method;
+  o.speculative.lookahead_branches = method.branches;
+  if (method.method == SpeculativeMethod::draft) o.speculative.draft_model = std::move(draft);
   return o;
 }
 
@@ -122,22 +139,24 @@ void run_speculative_bench(const SpeculativeBenchArgs& a) {
   std::vector<std::vector<Token>> prompts;
   for (int i = 0; i < kSequences; ++i) prompts.push_back(format_question(*target, data.items[size_t(i)].question));
 
-  Engine plain(target, bench_engine_options(a.threads, SpeculativeMethod::off, nullptr));
+  Engine plain(target, bench_engine_options(a.threads, {SpeculativeMethod::off, 1}, nullptr));
   std::vector<std::unique_ptr<Engine>> engines;
-  for (SpeculativeMethod m : kMethods) engines.push_back(std::make_unique<Engine>(target, bench_engine_options(a.threads, m, draft)));
+  for (Method m : kMethods) engines.push_back(std::make_unique<Engine>(target, bench_engine_options(a.threads, m, draft)));
 
   struct Row {
-    SpeculativeMethod method;
+    size_t method;  // index in kMethods
     int batch;
     float temperature;
-    Timed plain, fast;
+    std::vector<double> wall_ratios, cpu_ratios;
+    int64_t plain_tokens = 0, fast_tokens = 0;
+    double plain_wall = 0.0, fast_wall = 0.0;  // summed over the repeats
     bool identical = true;
     int64_t drafted = 0, accepted = 0;
   };
   std::vector<Row> rows;
   for (float temperature : kTemperatures) {
     for (int batch : kBatches) {
-      for (SpeculativeMethod m : kMethods) rows.push_back({m, batch, temperature, {}, {}});
+      for (size_t m = 0; m < std::size(kMethods); ++m) rows.push_back({m, batch, temperature, {}, {}});
     }
   }
   // A first pass teaches each engine its decode costs; it is not counted.
@@ -147,21 +166,23 @@ void run_speculative_bench(const SpeculativeBenchArgs& a) {
   for (int r = 0; r < a.repeats; ++r) {
     for (float temperature : kTemperatures) {
       for (int batch : kBatches) {
-        const Timed base = run_config(plain, prompts, batch, temperature);
-        for (size_t e = 0; e < engines.size(); ++e) {
-          const Timed fast = run_config(*engines[e], prompts, batch, temperature);
-          for (Row& row : rows) {
-            if (row.method != kMethods[e] || row.batch != batch || row.temperature != temperature) continue;
-            row.plain.wall = std::min(row.plain.wall, base.wall);
-            row.plain.cpu = std::min(row.plain.cpu, base.cpu);
-            row.plain.tokens = base.tokens;
-            row.fast.wall = std::min(row.fast.wall, fast.wall);
-            row.fast.cpu = std::min(row.fast.cpu, fast.cpu);
-            row.fast.tokens = fast.tokens;
-            row.drafted += fast.drafted;
-            row.accepted += fast.accepted;
-            row.identical = row.identical && fast.outputs == base.outputs;
-          }
+        const Timed before = run_config(plain, prompts, batch, temperature);
+        std::vector<Timed> fast;
+        for (auto& engine : engines) fast.push_back(run_config(*engine, prompts, batch, temperature));
+        const Timed after = run_config(plain, prompts, batch, temperature);
+        const double plain_wall = (before.wall + after.wall) / 2, plain_cpu = (before.cpu + after.cpu) / 2;
+        for (Row& row : rows) {
+          if (row.batch != batch || row.temperature != temperature) continue;
+          const Timed& f = fast[row.method];
+          row.wall_ratios.push_back(plain_wall / f.wall);
+          row.cpu_ratios.push_back(plain_cpu / f.cpu);
+          row.plain_tokens += before.tokens;
+          row.fast_tokens += f.tokens;
+          row.plain_wall += plain_wall;
+          row.fast_wall += f.wall;
+          row.drafted += f.drafted;
+          row.accepted += f.accepted;
+          row.identical = row.identical && f.outputs == before.outputs && after.outputs == before.outputs;
         }
       }
     }
@@ -171,15 +192,18 @@ void run_speculative_bench(const SpeculativeBenchArgs& a) {
   nlohmann::json out = nlohmann::json::array();
   for (const Row& row : rows) {
     nlohmann::json j = {
-        {"method", speculative_method_name(row.method)},
+        {"method", speculative_method_name(kMethods[row.method].method)},
+        {"branches", kMethods[row.method].branches},
         {"batch", row.batch},
         {"temperature", row.temperature},
-        {"speedup", row.plain.wall / row.fast.wall},
-        {"cpu_speedup", row.plain.cpu / row.fast.cpu},
+        {"speedup", median(row.wall_ratios)},
+        {"speedup_range", {*std::min_element(row.wall_ratios.begin(), row.wall_ratios.end()),
+                           *std::max_element(row.wall_ratios.begin(), row.wall_ratios.end())}},
+        {"cpu_speedup", median(row.cpu_ratios)},
         {"acceptance", row.drafted > 0 ? double(row.accepted) / double(row.drafted) : 0.0},
-        {"drafted_per_token", double(row.drafted) / double(std::max<int64_t>(1, row.fast.tokens) * a.repeats)},
-        {"plain_tokens_per_s", double(row.plain.tokens) / row.plain.wall},
-        {"tokens_per_s", double(row.fast.tokens) / row.fast.wall},
+        {"drafted_per_token", double(row.drafted) / double(std::max<int64_t>(1, row.fast_tokens))},
+        {"plain_tokens_per_s", double(row.plain_tokens) / row.plain_wall},
+        {"tokens_per_s", double(row.fast_tokens) / row.fast_wall},
     };
     // Greedy output must equal plain decoding's; sampled output is compared by
     // distribution, not token by token (the draft model's acceptance draws differ).
@@ -211,14 +235,16 @@ namespace {
 
 void print_rows(const std::string& target_path, const std::string& draft_path, const SpeculativeBenchArgs& a,
                 const nlohmann::json& out) {
-  std::printf("target %s, draft %s, %d threads, best of %d\n", target_path.c_str(), draft_path.c_str(), a.threads,
-              a.repeats);
-  std::printf("%-10s %5s %5s %8s %8s %10s %9s %10s %10s\n", "method", "batch", "temp", "speedup", "cpu", "acceptance",
-              "identical", "plain t/s", "spec t/s");
+  std::printf("target %s, draft %s, %d threads; speedup: median (range) of %d repeats, each against plain runs "
+              "before and after\n",
+              target_path.c_str(), draft_path.c_str(), a.threads, a.repeats);
+  std::printf("%-10s %8s %5s %5s %8s %13s %8s %10s %9s %10s %10s\n", "method", "branches", "batch", "temp", "speedup",
+              "range", "cpu", "acceptance", "identical", "plain t/s", "spec t/s");
   for (const auto& j : out) {
-    std::printf("%-10s %5d %5.1f %7.2fx %7.2fx %10.2f %9s %10.0f %10.0f\n", j["method"].get<std::string>().c_str(),
-                j["batch"].get<int>(), j["temperature"].get<double>(), j["speedup"].get<double>(),
-                j["cpu_speedup"].get<double>(), j["acceptance"].get<double>(),
+    std::printf("%-10s %8d %5d %5.1f %7.2fx %6.2f-%-6.2f %7.2fx %10.2f %9s %10.0f %10.0f\n",
+                j["method"].get<std::string>().c_str(), j["branches"].get<int>(), j["batch"].get<int>(),
+                j["temperature"].get<double>(), j["speedup"].get<double>(), j["speedup_range"][0].get<double>(),
+                j["speedup_range"][1].get<double>(), j["cpu_speedup"].get<double>(), j["acceptance"].get<double>(),
                 j["identical_greedy"].is_null() ? "-" : (j["identical_greedy"].get<bool>() ? "yes" : "NO"),
                 j["plain_tokens_per_s"].get<double>(), j["tokens_per_s"].get<double>());
   }

@@ -180,6 +180,11 @@ void add_speculative_options(CLI::App* cmd, SpeculativeArgs& args) {
   cmd->add_option("--draft-max", args.max_draft, "Draft tokens per sample and step at most (adapted below it)")
       ->check(integer_in(1, 32))
       ->capture_default_str();
+  cmd->add_option("--draft-branches", args.branches,
+                  "--speculative lookahead: branches of a draft tree verified in one decode (1 = a single path; "
+                  "trees need the unified KV layout, which the engine then uses)")
+      ->check(integer_in(1, 8))
+      ->capture_default_str();
 }
 
 SpeculativeOptions speculative_options(const SpeculativeArgs& args, const EngineArgs& engine) {
@@ -187,6 +192,7 @@ SpeculativeOptions speculative_options(const SpeculativeArgs& args, const Engine
   const std::string method = args.method.empty() ? (args.draft_model.empty() ? "off" : "draft") : args.method;
   o.method = parse_speculative_method(method);
   o.max_draft = args.max_draft;
+  o.lookahead_branches = args.branches;
   if (o.method == SpeculativeMethod::draft && args.draft_model.empty()) {
     throw UsageError("--speculative draft needs a draft model (--draft MODEL, e.g. models/toy-reasoner-s.gguf)");
   }

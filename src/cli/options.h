@@ -55,6 +55,7 @@ struct SpeculativeArgs {
   std::string method;  // empty: draft with --draft, else off
   std::string draft_model;
   int max_draft = SpeculativeOptions{}.max_draft;
+  int branches = SpeculativeOptions{}.lookahead_branches;
 };
 void add_speculative_options(CLI::App* cmd, SpeculativeArgs& args);
 // The engine's speculative options; loads the draft model (with the engine's model

@@ -50,9 +50,8 @@ void NgramTrie::add(std::span<const Token> tokens, size_t from) {
   }
 }
 
-std::vector<Token> NgramTrie::draft(std::span<const Token> tokens, int max_tokens) const {
-  std::vector<Token> out;
-  for (int context = std::min<int>(2, int(tokens.size())); context >= 1 && out.empty(); --context) {
+std::optional<uint32_t> NgramTrie::match(std::span<const Token> tokens) const {
+  for (int context = std::min<int>(2, int(tokens.size())); context >= 1; --context) {
     uint32_t node = 0;
     bool found = true;
     for (size_t pos = tokens.size() - size_t(context); pos < tokens.size() && found; ++pos) {
@@ -60,24 +59,76 @@ std::vector<Token> NgramTrie::draft(std::span<const Token> tokens, int max_token
       found = it != nodes_[node].children.end();
       if (found) node = it->second;
     }
-    if (!found) continue;
-    while (int(out.size()) < max_tokens && !nodes_[node].children.empty()) {
-      // The most frequent continuation; ties to the lower token, so drafts are reproducible.
-      Token best = 0;
-      uint32_t best_node = 0, best_count = 0;
-      for (const auto& [token, index] : nodes_[node].children) {
-        const uint32_t c = nodes_[index].count;
-        if (c > best_count || (c == best_count && token < best)) {
-          best = token;
-          best_node = index;
-          best_count = c;
-        }
-      }
-      out.push_back(best);
-      node = best_node;
-    }
+    if (found && !nodes_[node].children.empty()) return node;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::pair<Token, uint32_t>> NgramTrie::ranked_children(uint32_t node) const {
+  std::vector<std::pair<Token, uint32_t>> out(nodes_[node].children.begin(), nodes_[node].children.end());
+  // The most frequent first; ties to the lower token, so drafts are reproducible.
+  std::sort(out.begin(), out.end(), [this](const auto& a, const auto& b) {
+    const uint32_t ca = nodes_[a.second].count, cb = nodes_[b.second].count;
+    return ca > cb || (ca == cb && a.first < b.first);
+  });
+  return out;
+}
+
+std::vector<Token> NgramTrie::draft(std::span<const Token> tokens, int max_tokens) const {
+  std::vector<Token> out;
+  const std::optional<uint32_t> start = match(tokens);
+  if (!start) return out;
+  uint32_t node = *start;
+  while (int(out.size()) < max_tokens && !nodes_[node].children.empty()) {
+    const auto best = ranked_children(node).front();
+    out.push_back(best.first);
+    node = best.second;
   }
   return out;
+}
+
+NgramTrie::Tree NgramTrie::draft_tree(std::span<const Token> tokens, int max_tokens, int max_leaves) const {
+  Tree tree;
+  const std::optional<uint32_t> start = match(tokens);
+  if (!start || max_tokens <= 0) return tree;
+  struct Open {
+    double weight;     // product of the frequencies of the continuations on its path
+    Token token;
+    uint32_t node;     // trie node
+    int parent;        // tree index of its parent, -1 below the last token
+    uint64_t order;    // ties: the earlier found first (draft()'s path before its rivals)
+  };
+  auto later = [](const Open& a, const Open& b) { return a.weight < b.weight || (a.weight == b.weight && a.order > b.order); };
+  std::vector<Open> open;
+  uint64_t found = 0;
+  auto push_children = [&](uint32_t node, int parent, double weight) {
+    uint32_t total = 0;
+    for (const auto& [token, index] : nodes_[node].children) total += nodes_[index].count;
+    for (const auto& [token, index] : ranked_children(node)) {
+      const double share = total > 0 ? double(nodes_[index].count) / double(total) : 0.0;
+      open.push_back({weight * share, token, index, parent, found++});
+      std::push_heap(open.begin(), open.end(), later);
+    }
+  };
+  std::vector<bool> has_child;
+  int leaves = 0;
+  push_children(*start, -1, 1.0);
+  while (!open.empty() && int(tree.tokens.size()) < max_tokens) {
+    std::pop_heap(open.begin(), open.end(), later);
+    const Open next = open.back();
+    open.pop_back();
+    // A child of a leaf keeps the number of leaves; any other node adds one.
+    const bool extends_leaf = next.parent >= 0 && !has_child[size_t(next.parent)];
+    if (!extends_leaf && leaves >= max_leaves) continue;
+    if (!extends_leaf) ++leaves;
+    if (next.parent >= 0) has_child[size_t(next.parent)] = true;
+    const int index = int(tree.tokens.size());
+    tree.tokens.push_back(next.token);
+    tree.parent.push_back(next.parent);
+    has_child.push_back(false);
+    push_children(next.node, index, next.weight);
+  }
+  return tree;
 }
 
 void AcceptanceStats::record(int drafted, int accepted_tokens) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +26,16 @@ class NgramTrie {
   // first new position after appending to tokens whose earlier n-grams were added).
   void add(std::span<const Token> tokens, size_t from);
   std::vector<Token> draft(std::span<const Token> tokens, int max_tokens) const;
+  // Several branches at once: up to `max_tokens` nodes below the same match as draft(),
+  // taken best first by the product of their continuations' frequencies along the path,
+  // with at most `max_leaves` leaves. Nodes come parent first; parent[i] is the index of
+  // node i's parent, -1 for a child of the sequence's last token. The first branch (node
+  // 0, its first child, and so on) is a prefix of draft()'s path.
+  struct Tree {
+    std::vector<Token> tokens;
+    std::vector<int> parent;
+  };
+  Tree draft_tree(std::span<const Token> tokens, int max_tokens, int max_leaves) const;
   size_t nodes() const { return nodes_.size(); }
 
  private:
@@ -33,6 +44,11 @@ class NgramTrie {
     uint32_t count = 0;
   };
   uint32_t child(uint32_t node, Token token);
+  // The node the last one or two tokens lead to (two preferred); nullopt without a match
+  // that has a continuation.
+  std::optional<uint32_t> match(std::span<const Token> tokens) const;
+  // Children of `node`, the most frequent first (ties to the lower token).
+  std::vector<std::pair<Token, uint32_t>> ranked_children(uint32_t node) const;
 
   int depth_;
   size_t max_nodes_;

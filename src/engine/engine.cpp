@@ -148,6 +148,12 @@ struct Engine::Live : Sequence {
   int draft_slot = -1;                         // the draft model's slot, -1 without one
   int draft_n_in_kv = 0;                       // tokens of this sequence in the draft model's cache
   size_t trie_added = 0;                       // lookahead: tokens whose n-grams are in the request's trie
+  // A lookahead tree (empty for a path, where draft token i follows i - 1): per draft
+  // token, its parent (-1: the last token), its depth below the last token, and its llama
+  // seq ids (the sequence's slot first when the token is on the slot's own branch).
+  std::vector<int> draft_parent, draft_depth;
+  std::vector<std::vector<int>> draft_seq_ids;
+  std::vector<int> branch_slots;  // seq ids lent to the tree's other branches for this step
   AcceptanceStats acceptance;
 
   int pending() const { return int(tokens.size()) - n_in_kv; }
@@ -156,7 +162,7 @@ struct Engine::Live : Sequence {
 // One llama_batch, allocated once for the engine's lifetime.
 struct Engine::Batch {
   llama_batch batch;
-  explicit Batch(int capacity) : batch(llama_batch_init(capacity, 0, 1)) {}
+  Batch(int capacity, int seq_ids_per_token) : batch(llama_batch_init(capacity, 0, seq_ids_per_token)) {}
   ~Batch() { llama_batch_free(batch); }
 };
 
@@ -266,7 +272,15 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   options_.validate();
   check_head_fits(*model_, options_.kv_cache.k, "key_length", "kv_cache.k");
   check_head_fits(*model_, options_.kv_cache.v, "value_length", "kv_cache.v");
-  layout_ = options_.kv_layout == KvLayout::automatic ? KvLayout::split : options_.kv_layout;
+  const SpeculativeOptions& spec = options_.speculative;
+  const bool draft_trees = spec.method == SpeculativeMethod::lookahead && spec.lookahead_branches > 1 &&
+                           int(llama_max_parallel_sequences()) > options_.max_sequences;
+  // Draft trees need the unified layout; otherwise split streams decode faster.
+  if (options_.kv_layout == KvLayout::automatic) {
+    layout_ = draft_trees ? KvLayout::unified : KvLayout::split;
+  } else {
+    layout_ = options_.kv_layout;
+  }
   int per_seq = options_.context_per_sequence;
   if (per_seq == 0) per_seq = std::min(model_->n_ctx_train(), 4096);
 
@@ -277,14 +291,22 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   params.n_ctx = uint32_t(per_seq) * uint32_t(n_streams);
   params.n_batch = uint32_t(options_.batch_tokens);
   params.n_ubatch = uint32_t(options_.batch_tokens);
-  params.n_seq_max = uint32_t(n_streams);
+  // Draft trees borrow seq ids past the sequences' for their extra branches.
+  int branch_ids = 0;
+  if (draft_trees && layout_ == KvLayout::unified) {
+    branch_ids = std::min(int(llama_max_parallel_sequences()) - n_streams,
+                          options_.max_sequences * (spec.lookahead_branches - 1));
+  }
+  for (int id = n_streams; id < n_streams + branch_ids; ++id) free_branch_slots_.push_back(id);
+  params.n_seq_max = uint32_t(n_streams + branch_ids);
   const int threads = options_.threads > 0 ? options_.threads : default_threads();
   params.n_threads = threads;
   params.n_threads_batch = threads;
   params.kv_unified = layout_ == KvLayout::unified;
   // Flash attention over a unified buffer rounds through f16 across all masked cells
-  // (1e-2 logprob drift vs. decoding alone) and is not faster there; split keeps llama.cpp's choice.
-  if (layout_ == KvLayout::unified) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  // (1e-2 logprob drift vs. decoding alone) and is not faster there; split keeps llama.cpp's
+  // choice, and so do draft trees: without it a step of one sequence took 1.7x as long.
+  if (layout_ == KvLayout::unified && !draft_trees) params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   params.type_k = kv_cache_ggml_type(options_.kv_cache.k);
   params.type_v = kv_cache_ggml_type(options_.kv_cache.v);
   // llama.cpp reads a quantized V cache only inside flash attention (validate() keeps the
@@ -303,7 +325,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   // The engine's own pool (with OpenMP, ggml runs the graph on OpenMP's threads instead).
   threadpool_ = attach_threadpool(ctx_, threads);
   n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
-  batch_ = std::make_unique<Batch>(options_.batch_tokens);
+  batch_ = std::make_unique<Batch>(options_.batch_tokens, branch_ids > 0 ? spec.lookahead_branches : 1);
   slot_owner_.assign(size_t(options_.max_sequences), nullptr);
   // A decode's fixed cost is taken as that of 16 tokens until the times of two batch sizes are seen.
   decode_cost_ = std::make_unique<DecodeCostModel>(16.0);
@@ -844,14 +866,31 @@ void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finish
   int n = 0;
   for (BatchItem& item : items) {
     item.batch_pos = n;
+    const Live& s = *item.seq;
+    const int n_tokens = int(s.tokens.size());
     for (int k = 0; k < item.count; ++k) {
       const int index = item.first + k;
-      const auto& tokens = item.seq->tokens;
-      batch.token[n] = index < int(tokens.size()) ? tokens[size_t(index)] : item.seq->draft[size_t(index) - tokens.size()];
-      batch.pos[n] = index;
-      batch.n_seq_id[n] = 1;
-      batch.seq_id[n][0] = item.seq->slot;
       batch.logits[n] = index >= item.logits_from;
+      batch.n_seq_id[n] = 1;
+      batch.seq_id[n][0] = s.slot;
+      if (index < n_tokens) {
+        batch.token[n] = s.tokens[size_t(index)];
+        batch.pos[n] = index;
+        // A draft tree's branches all read the last token.
+        if (index == n_tokens - 1) {
+          for (int id : s.branch_slots) batch.seq_id[n][batch.n_seq_id[n]++] = id;
+        }
+      } else {
+        const size_t j = size_t(index - n_tokens);
+        batch.token[n] = s.draft[j];
+        if (s.draft_parent.empty()) {
+          batch.pos[n] = index;
+        } else {
+          batch.pos[n] = n_tokens - 1 + s.draft_depth[j];
+          batch.n_seq_id[n] = int32_t(s.draft_seq_ids[j].size());
+          for (size_t i = 0; i < s.draft_seq_ids[j].size(); ++i) batch.seq_id[n][i] = s.draft_seq_ids[j][i];
+        }
+      }
       ++n;
     }
   }
@@ -878,8 +917,7 @@ void Engine::run_batch(std::vector<BatchItem>& items, std::vector<SeqId>& finish
     if (drafted == 0) continue;
     had_drafts = true;
     item.count -= drafted;
-    item.seq->draft.clear();
-    item.seq->draft_q.clear();
+    drop_draft(*item.seq);
   }
   if (had_drafts) {
     run_batch(items, finished);
@@ -1018,10 +1056,7 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
   // than a text repeats itself.
   const double prior = o.method == SpeculativeMethod::draft ? 0.6 : 0.4;
   std::vector<Candidate> candidates;
-  for (Live* s : generating) {
-    s->draft.clear();
-    s->draft_q.clear();
-  }
+  for (Live* s : generating) drop_draft(*s);
   const int sequences = int(generating.size());
   if (o.adaptive && drafting_check_->resting(sequences)) return;
   for (Live* s : generating) {
@@ -1112,9 +1147,15 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
   if (total == 0) return;
 
   if (!draft_) {
+    const bool trees = o.method == SpeculativeMethod::lookahead && o.lookahead_branches > 1 &&
+                       layout_ == KvLayout::unified;
     for (Candidate& c : candidates) {
-      c.seq->draft.assign(c.proposal.begin(), c.proposal.begin() + c.length);
-      stats_.drafted_tokens += c.length;
+      if (trees && c.length > 0) {
+        plant_draft_tree(*c.seq, *tries_[c.seq->request], c.length);
+      } else {
+        c.seq->draft.assign(c.proposal.begin(), c.proposal.begin() + c.length);
+      }
+      stats_.drafted_tokens += int64_t(c.seq->draft.size());
     }
     return;
   }
@@ -1151,25 +1192,40 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
 
 void Engine::accept_draft(Live& s, int batch_index, std::vector<SeqId>& finished) {
   const int32_t n_vocab = model_->n_vocab();
-  const size_t n0 = s.tokens.size();
+  const int n0 = int(s.tokens.size());
   const int drafted = int(s.draft.size());
   const bool stochastic = !s.draft_q.empty();
-  int accepted = 0;
-  for (int i = 0; i <= drafted; ++i) {
-    std::span<const float> row(llama_get_logits_ith(ctx_, batch_index + i), size_t(n_vocab));
+  const bool tree = !s.draft_parent.empty();
+  // Draft token `node`'s children (-1: the last token's); a path's next token otherwise.
+  auto children = [&](int node, std::vector<int>& out) {
+    out.clear();
+    if (!tree) {
+      if (node + 1 < drafted) out.push_back(node + 1);
+      return;
+    }
+    for (int j = node + 1; j < drafted; ++j) {
+      if (s.draft_parent[size_t(j)] == node) out.push_back(j);
+    }
+  };
+  std::vector<int> next_nodes, path;
+  int at = -1;  // the draft token last kept; its logits give the next token
+  for (;;) {
+    std::span<const float> row(llama_get_logits_ith(ctx_, batch_index + at + 1), size_t(n_vocab));
     const LogitStats st = logit_stats(row);
+    children(at, next_nodes);
     Token token;
-    bool kept = false;
-    if (i == drafted) {
+    int kept = -1;
+    if (next_nodes.empty()) {
       token = s.sampler->sample(row, st);  // the bonus token
     } else if (stochastic) {
       // Accept d with probability min(1, p(d) / q(d)); else draw from max(0, p - q).
+      const int i = next_nodes.front();
       const Token d = s.draft[size_t(i)];
       const std::vector<float>& q = s.draft_q[size_t(i)];
       s.sampler->distribution(row, st, p_scratch_);
       if (s.sampler->uniform() * double(q[size_t(d)]) < double(p_scratch_[size_t(d)])) {
         token = d;
-        kept = true;
+        kept = i;
       } else {
         residual_scratch_.resize(p_scratch_.size());
         double mass = 0.0;
@@ -1180,33 +1236,100 @@ void Engine::accept_draft(Live& s, int batch_index, std::vector<SeqId>& finished
         token = s.sampler->draw(mass > 0.0 ? residual_scratch_ : p_scratch_);
       }
     } else {
-      // A point-mass draft (or greedy): the target draws as it would alone; the draft
-      // token is kept when it is that draw.
+      // Point-mass drafts (or greedy): the target draws as it would alone, and the draft
+      // token that is that draw (a tree's siblings differ) is kept.
       token = s.sampler->sample(row, st);
-      kept = token == s.draft[size_t(i)];
+      for (int j : next_nodes) {
+        if (s.draft[size_t(j)] == token) kept = j;
+      }
     }
     emit(s, token, row, st, finished);
-    if (kept) ++accepted;
-    if (!kept || s.state != SeqState::generating) break;
+    if (kept < 0) break;
+    path.push_back(kept);
+    at = kept;
+    if (s.state != SeqState::generating) break;
   }
+  const int accepted = int(path.size());
   stats_.accepted_tokens += accepted;
-  s.acceptance.record(drafted, accepted);
+  const int reach = tree ? *std::max_element(s.draft_depth.begin(), s.draft_depth.end()) : drafted;
+  s.acceptance.record(reach, accepted);
 
-  // The cache holds the last token and every draft token; keep the accepted ones.
-  const int decoded_end = int(n0) + drafted;
+  // The cache holds the last token and every draft token; keep the accepted ones that
+  // precede the sequence's new last token. A tree's path off the slot's own branch is
+  // copied to the slot from the branch that holds it.
+  llama_memory_t mem = llama_get_memory(ctx_);
   s.n_in_kv = int(s.tokens.size()) - 1;
-  if (s.n_in_kv < decoded_end) {
-    if (!llama_memory_seq_rm(llama_get_memory(ctx_), s.slot, s.n_in_kv, -1)) {
+  const int kept_in_kv = s.n_in_kv - n0;
+  const bool on_own_branch = kept_in_kv <= 0 || !tree || s.draft_seq_ids[size_t(path[size_t(kept_in_kv - 1)])].front() == s.slot;
+  if (on_own_branch) {
+    if (s.n_in_kv < n0 + reach && !llama_memory_seq_rm(mem, s.slot, s.n_in_kv, -1)) {
       throw std::runtime_error("speculative decoding: llama.cpp could not drop the rejected draft tokens");
     }
+  } else {
+    if (!llama_memory_seq_rm(mem, s.slot, n0, -1)) {
+      throw std::runtime_error("speculative decoding: llama.cpp could not drop the rejected draft tokens");
+    }
+    llama_memory_seq_cp(mem, s.draft_seq_ids[size_t(path[size_t(kept_in_kv - 1)])].front(), s.slot, n0, s.n_in_kv);
+    ++stats_.off_branch_accepts;
   }
-  if (s.draft_slot >= 0 && s.draft_n_in_kv > int(n0) + accepted) {
-    draft_->truncate(s.draft_slot, int(n0) + accepted);
-    s.draft_n_in_kv = int(n0) + accepted;
+  if (s.draft_slot >= 0 && s.draft_n_in_kv > n0 + accepted) {
+    draft_->truncate(s.draft_slot, n0 + accepted);
+    s.draft_n_in_kv = n0 + accepted;
   }
   trim_draft_cache(s);
+  drop_draft(s);
+}
+
+void Engine::plant_draft_tree(Live& s, NgramTrie& trie, int length) {
+  const int most_leaves = std::min(options_.speculative.lookahead_branches, 1 + int(free_branch_slots_.size()));
+  NgramTrie::Tree tree = trie.draft_tree(s.tokens, length, most_leaves);
+  const size_t n = tree.tokens.size();
+  s.draft = std::move(tree.tokens);
+  s.draft_parent = std::move(tree.parent);
+  std::vector<int> first_child(n, -1);
+  s.draft_depth.assign(n, 1);
+  for (size_t j = 0; j < n; ++j) {
+    const int parent = s.draft_parent[j];
+    if (parent < 0) continue;
+    s.draft_depth[j] = s.draft_depth[size_t(parent)] + 1;
+    if (first_child[size_t(parent)] < 0) first_child[size_t(parent)] = int(j);
+  }
+  // The slot's own branch: node 0 and each one's first child, draft()'s path.
+  s.draft_seq_ids.assign(n, {});
+  for (int j = n > 0 ? 0 : -1; j >= 0; j = first_child[size_t(j)]) s.draft_seq_ids[size_t(j)].push_back(s.slot);
+  // Every other leaf's branch gets a lent seq id, on the leaf and all its ancestors.
+  for (size_t j = 0; j < n; ++j) {
+    if (first_child[j] >= 0 || !s.draft_seq_ids[j].empty()) continue;
+    const int id = free_branch_slots_.back();
+    free_branch_slots_.pop_back();
+    s.branch_slots.push_back(id);
+    for (int k = int(j); k >= 0; k = s.draft_parent[size_t(k)]) s.draft_seq_ids[size_t(k)].push_back(id);
+  }
+  if (s.branch_slots.empty()) {
+    // A single path: drafted as one.
+    s.draft_parent.clear();
+    s.draft_depth.clear();
+    s.draft_seq_ids.clear();
+    return;
+  }
+  ++stats_.draft_trees;
+  // Each branch reads the sequence's cache: its cells take on the branch's id too.
+  llama_memory_t mem = llama_get_memory(ctx_);
+  for (int id : s.branch_slots) llama_memory_seq_cp(mem, s.slot, id, -1, -1);
+}
+
+void Engine::drop_draft(Live& s) {
   s.draft.clear();
   s.draft_q.clear();
+  s.draft_parent.clear();
+  s.draft_depth.clear();
+  s.draft_seq_ids.clear();
+  llama_memory_t mem = llama_get_memory(ctx_);
+  for (int id : s.branch_slots) {
+    llama_memory_seq_rm(mem, id, -1, -1);
+    free_branch_slots_.push_back(id);
+  }
+  s.branch_slots.clear();
 }
 
 void Engine::trim_draft_cache(Live& s) {

@@ -40,6 +40,7 @@ void SpeculativeOptions::validate() const {
   require(max_draft >= 1 && max_draft <= 32, "max_draft", "in [1, 32]");
   require(lookup_max_ngram >= 1 && lookup_max_ngram <= 16, "lookup_max_ngram", "in [1, 16]");
   require(trie_max_nodes >= 1024, "trie_max_nodes", ">= 1024");
+  require(lookahead_branches >= 1 && lookahead_branches <= 8, "lookahead_branches", "in [1, 8]");
   require(method != SpeculativeMethod::draft || draft_model != nullptr, "draft_model",
           "a model with method draft (--draft MODEL)");
 }

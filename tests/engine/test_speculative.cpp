@@ -26,6 +26,14 @@ EngineOptions engine_options(SpeculativeMethod method, bool adaptive = false, in
   return o;
 }
 
+// Plain decoding in the layout a speculative engine chose: lookahead trees use the
+// unified layout, whose attention rounds differently from the split layout's.
+EngineOptions plain_options(const Engine& like) {
+  EngineOptions o = engine_options(SpeculativeMethod::off);
+  o.kv_layout = like.kv_layout();
+  return o;
+}
+
 SamplingParams sampling(float temperature, uint64_t seed) {
   SamplingParams p;
   p.temperature = temperature;
@@ -72,7 +80,12 @@ std::vector<Output> generate_all(Engine& engine, const std::vector<std::string>&
   return out;
 }
 
-void expect_same(const std::vector<Output>& plain, const std::vector<Output>& fast) {
+// Lookahead trees keep flash attention on in the unified layout, where plain decoding
+// turns it off: the logprobs round through f16 differently (the tokens may not differ).
+constexpr float kTreeLogprobTolerance = 1e-2f;
+
+void expect_same(const std::vector<Output>& plain, const std::vector<Output>& fast,
+                 float tolerance = kLogprobTolerance) {
   ASSERT_EQ(plain.size(), fast.size());
   for (size_t i = 0; i < plain.size(); ++i) {
     EXPECT_EQ(plain[i].tokens, fast[i].tokens) << "sequence " << i;
@@ -80,21 +93,33 @@ void expect_same(const std::vector<Output>& plain, const std::vector<Output>& fa
     EXPECT_EQ(plain[i].finish, fast[i].finish) << "sequence " << i;
     ASSERT_EQ(plain[i].logprobs.size(), fast[i].logprobs.size());
     for (size_t k = 0; k < plain[i].logprobs.size(); ++k) {
-      EXPECT_NEAR(plain[i].logprobs[k], fast[i].logprobs[k], kLogprobTolerance) << "sequence " << i << " token " << k;
+      EXPECT_NEAR(plain[i].logprobs[k], fast[i].logprobs[k], tolerance) << "sequence " << i << " token " << k;
     }
   }
 }
 
-class SpeculativeMethods : public ::testing::TestWithParam<SpeculativeMethod> {};
+// A method, and for lookahead how many branches its drafts may have (trees: > 1).
+struct Variant {
+  SpeculativeMethod method;
+  int branches = 1;
+  float tolerance() const { return branches > 1 ? kTreeLogprobTolerance : kLogprobTolerance; }
+  EngineOptions options(bool adaptive = false) const {
+    EngineOptions o = engine_options(method, adaptive);
+    o.speculative.lookahead_branches = branches;
+    return o;
+  }
+};
+
+class SpeculativeMethods : public ::testing::TestWithParam<Variant> {};
 
 // Greedy output of 24 questions (more than the 16 slots: sequences wait, join and leave)
 // equals plain decoding's, token for token, and drafts were both accepted and rejected.
 TEST_P(SpeculativeMethods, GreedyIsIdenticalToPlainDecoding) {
   const auto questions = test::toy_dev_questions(24, 2);
-  Engine plain(test::toy_reasoner(), engine_options(SpeculativeMethod::off));
-  Engine fast(test::toy_reasoner(), engine_options(GetParam()));
+  Engine fast(test::toy_reasoner(), GetParam().options());
+  Engine plain(test::toy_reasoner(), plain_options(fast));
   const auto expected = generate_all(plain, questions, 0.0f, 64);
-  expect_same(expected, generate_all(fast, questions, 0.0f, 64));
+  expect_same(expected, generate_all(fast, questions, 0.0f, 64), GetParam().tolerance());
   const EngineStats stats = fast.stats();
   EXPECT_GT(stats.accepted_tokens, 0);
   EXPECT_GT(stats.drafted_tokens, stats.accepted_tokens);  // rejections rolled back too
@@ -104,9 +129,10 @@ TEST_P(SpeculativeMethods, GreedyIsIdenticalToPlainDecoding) {
 // With adaptive draft lengths too (the plan may change any step; the output may not).
 TEST_P(SpeculativeMethods, AdaptiveGreedyIsIdenticalToPlainDecoding) {
   const auto questions = test::toy_dev_questions(12, 3);
-  Engine plain(test::toy_reasoner(), engine_options(SpeculativeMethod::off));
-  Engine fast(test::toy_reasoner(), engine_options(GetParam(), true));
-  expect_same(generate_all(plain, questions, 0.0f, 64), generate_all(fast, questions, 0.0f, 64));
+  Engine fast(test::toy_reasoner(), GetParam().options(true));
+  Engine plain(test::toy_reasoner(), plain_options(fast));
+  expect_same(generate_all(plain, questions, 0.0f, 64), generate_all(fast, questions, 0.0f, 64),
+              GetParam().tolerance());
 }
 
 // Forks and truncations with speculation on: a prefix generated, forked three ways, one
@@ -132,35 +158,63 @@ TEST_P(SpeculativeMethods, ForksAndTruncationsStayLossless) {
     engine.end_request(request);
     return out;
   };
-  Engine plain(test::toy_reasoner(), engine_options(SpeculativeMethod::off));
-  Engine fast(test::toy_reasoner(), engine_options(GetParam()));
+  Engine fast(test::toy_reasoner(), GetParam().options());
+  Engine plain(test::toy_reasoner(), plain_options(fast));
   const auto expected = run(plain);
   const auto got = run(fast);
   EXPECT_EQ(expected[0], got[0]);
   EXPECT_EQ(expected[1], got[1]);
   // The sampled fork is token-identical only where the draft is a point mass.
-  if (GetParam() != SpeculativeMethod::draft) {
+  if (GetParam().method != SpeculativeMethod::draft) {
     EXPECT_EQ(expected[2], got[2]);
   }
   EXPECT_GT(fast.stats().accepted_tokens, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, SpeculativeMethods,
-                         ::testing::Values(SpeculativeMethod::draft, SpeculativeMethod::lookup,
-                                           SpeculativeMethod::lookahead),
-                         [](const auto& info) { return std::string(speculative_method_name(info.param)); });
+                         ::testing::Values(Variant{SpeculativeMethod::draft}, Variant{SpeculativeMethod::lookup},
+                                           Variant{SpeculativeMethod::lookahead}, Variant{SpeculativeMethod::lookahead, 4}),
+                         [](const auto& info) {
+                           return std::string(speculative_method_name(info.param.method)) +
+                                  (info.param.branches > 1 ? "_trees" : "");
+                         });
 
 // Lookup and lookahead drafts are point masses: the target draws each token as it would
 // alone, so sampled output is the plain sampler's, token for token, with the same seeds.
 TEST(Speculative, PointMassDraftsSampleTheSameTokens) {
   const auto questions = test::toy_dev_questions(16, 2);
-  Engine plain(test::toy_reasoner(), engine_options(SpeculativeMethod::off));
-  const auto expected = generate_all(plain, questions, 0.8f, 48);
   for (SpeculativeMethod method : {SpeculativeMethod::lookup, SpeculativeMethod::lookahead}) {
     Engine fast(test::toy_reasoner(), engine_options(method));
-    expect_same(expected, generate_all(fast, questions, 0.8f, 48));
+    Engine plain(test::toy_reasoner(), plain_options(fast));
+    expect_same(generate_all(plain, questions, 0.8f, 48), generate_all(fast, questions, 0.8f, 48));
     EXPECT_GT(fast.stats().accepted_tokens, 0) << speculative_method_name(method);
   }
+}
+
+// Lookahead drafts verified as trees (the unified layout, branch seq ids lent per step)
+// against single paths and plain decoding: the same tokens, greedy and sampled, and the
+// trees were used, including kept paths off a sequence's own branch.
+TEST(Speculative, LookaheadTreesAreLossless) {
+  const auto questions = test::toy_dev_questions(24, 2);
+  EngineOptions path_options = engine_options(SpeculativeMethod::lookahead);
+  path_options.speculative.lookahead_branches = 1;
+  Engine paths(test::toy_reasoner(), path_options);
+  Engine trees(test::toy_reasoner(), Variant{SpeculativeMethod::lookahead, 4}.options());
+  EXPECT_EQ(paths.kv_layout(), KvLayout::split);
+  EXPECT_EQ(trees.kv_layout(), KvLayout::unified);
+  Engine plain_split(test::toy_reasoner(), plain_options(paths));
+  Engine plain_unified(test::toy_reasoner(), plain_options(trees));
+  for (float temperature : {0.0f, 0.8f}) {
+    expect_same(generate_all(plain_split, questions, temperature, 64), generate_all(paths, questions, temperature, 64));
+    expect_same(generate_all(plain_unified, questions, temperature, 64),
+                generate_all(trees, questions, temperature, 64), kTreeLogprobTolerance);
+  }
+  EXPECT_EQ(paths.stats().draft_trees, 0);
+  EXPECT_GT(trees.stats().draft_trees, 0);
+  EXPECT_GT(trees.stats().off_branch_accepts, 0);
+  // Trees keep more of what they draft per step than paths of the same length.
+  auto kept_per_step = [](const EngineStats& s) { return double(s.accepted_tokens) / double(s.steps); };
+  EXPECT_GT(kept_per_step(trees.stats()), kept_per_step(paths.stats()));
 }
 
 // A fork's draft cache is copied from its parent's, not read again: 8 forks of a long
@@ -372,6 +426,27 @@ TEST(Drafting, TrieDraftsTheMostFrequentContinuation) {
   d.push_back(5);
   trie.add(d, 3);
   EXPECT_EQ(trie.draft(std::vector<Token>{8, 8}, 3), (std::vector<Token>{5, 5}));
+}
+
+TEST(Drafting, TrieDraftTreeTakesTheLikeliestContinuations) {
+  NgramTrie trie(6, 1 << 16);
+  for (const std::vector<Token>& t : {std::vector<Token>{1, 2, 3, 4, 5}, {1, 2, 3, 4, 6}, {9, 2, 3, 4, 6}, {8, 2, 3, 7}}) {
+    trie.add(t, 0);
+  }
+  // After "2 3": 4 (3 of 4), then 7 (1 of 4) beside it; after "2 3 4": 6 (2 of 3), 5.
+  NgramTrie::Tree tree = trie.draft_tree(std::vector<Token>{0, 2, 3}, 4, 4);
+  EXPECT_EQ(tree.tokens, (std::vector<Token>{4, 6, 7, 5}));
+  EXPECT_EQ(tree.parent, (std::vector<int>{-1, 0, -1, 0}));
+  // The first branch is draft()'s path.
+  EXPECT_EQ(trie.draft(std::vector<Token>{0, 2, 3}, 2), (std::vector<Token>{4, 6}));
+  // Two leaves at most: 5 would be a third.
+  tree = trie.draft_tree(std::vector<Token>{0, 2, 3}, 4, 2);
+  EXPECT_EQ(tree.tokens, (std::vector<Token>{4, 6, 7}));
+  // One leaf: a path.
+  tree = trie.draft_tree(std::vector<Token>{0, 2, 3}, 4, 1);
+  EXPECT_EQ(tree.tokens, (std::vector<Token>{4, 6}));
+  EXPECT_EQ(tree.parent, (std::vector<int>{-1, 0}));
+  EXPECT_TRUE(trie.draft_tree(std::vector<Token>{0, 5}, 4, 4).tokens.empty());
 }
 
 TEST(Drafting, ExpectedTokensAndCostModel) {
