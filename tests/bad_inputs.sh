@@ -497,8 +497,11 @@ lock_case() {
     -t 1 >/dev/null 2>&1 &
   first=$!
   while [[ ! -e "$dir/run.json" && ! -e "$dir/traces.jsonl" ]] && kill -0 "$first" 2>/dev/null; do sleep 0.02; done
+  # Held still while the second one tries, so that it cannot finish first on a busy machine.
+  kill -STOP "$first" 2>/dev/null
   check rundir error 'lock|in use|running' "${EVALM[@]}" --strategies greedy,vote@8 --max-tokens 64 -t 1 \
     --data "$DATA" --out "$dir"
+  kill -CONT "$first" 2>/dev/null
   wait "$first"
 }
 NEEDS=eval lock_case  # needs:eval
