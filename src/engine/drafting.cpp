@@ -64,14 +64,22 @@ std::optional<uint32_t> NgramTrie::match(std::span<const Token> tokens) const {
   return std::nullopt;
 }
 
+bool NgramTrie::more_frequent(const std::pair<Token, uint32_t>& a, const std::pair<Token, uint32_t>& b) const {
+  // Ties to the lower token, so drafts are reproducible.
+  const uint32_t ca = nodes_[a.second].count, cb = nodes_[b.second].count;
+  return ca > cb || (ca == cb && a.first < b.first);
+}
+
 std::vector<std::pair<Token, uint32_t>> NgramTrie::ranked_children(uint32_t node) const {
   std::vector<std::pair<Token, uint32_t>> out(nodes_[node].children.begin(), nodes_[node].children.end());
-  // The most frequent first; ties to the lower token, so drafts are reproducible.
-  std::sort(out.begin(), out.end(), [this](const auto& a, const auto& b) {
-    const uint32_t ca = nodes_[a.second].count, cb = nodes_[b.second].count;
-    return ca > cb || (ca == cb && a.first < b.first);
-  });
+  std::sort(out.begin(), out.end(), [this](const auto& a, const auto& b) { return more_frequent(a, b); });
   return out;
+}
+
+std::pair<Token, uint32_t> NgramTrie::best_child(uint32_t node) const {
+  const auto& children = nodes_[node].children;
+  return *std::min_element(children.begin(), children.end(),
+                           [this](const auto& a, const auto& b) { return more_frequent(a, b); });
 }
 
 std::vector<Token> NgramTrie::draft(std::span<const Token> tokens, int max_tokens) const {
@@ -80,7 +88,7 @@ std::vector<Token> NgramTrie::draft(std::span<const Token> tokens, int max_token
   if (!start) return out;
   uint32_t node = *start;
   while (int(out.size()) < max_tokens && !nodes_[node].children.empty()) {
-    const auto best = ranked_children(node).front();
+    const auto best = best_child(node);
     out.push_back(best.first);
     node = best.second;
   }

@@ -47,8 +47,12 @@ class NgramTrie {
   // The node the last one or two tokens lead to (two preferred); nullopt without a match
   // that has a continuation.
   std::optional<uint32_t> match(std::span<const Token> tokens) const;
-  // Children of `node`, the most frequent first (ties to the lower token).
+  // Children of `node`, the most frequent first (ties to the lower token), and the first
+  // of them alone (draft() runs every step: no list, no sort).
   std::vector<std::pair<Token, uint32_t>> ranked_children(uint32_t node) const;
+  std::pair<Token, uint32_t> best_child(uint32_t node) const;
+  // Ranks two (token, node) children: the more frequent first, ties to the lower token.
+  bool more_frequent(const std::pair<Token, uint32_t>& a, const std::pair<Token, uint32_t>& b) const;
 
   int depth_;
   size_t max_nodes_;

@@ -1057,6 +1057,8 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
   const double prior = o.method == SpeculativeMethod::draft ? 0.6 : 0.4;
   std::vector<Candidate> candidates;
   for (Live* s : generating) drop_draft(*s);
+  // Every lent seq id is back now: an engine with ids to lend drafts trees.
+  const bool trees = !free_branch_slots_.empty();
   const int sequences = int(generating.size());
   if (o.adaptive && drafting_check_->resting(sequences)) return;
   for (Live* s : generating) {
@@ -1147,8 +1149,6 @@ void Engine::plan_drafts(const std::vector<Live*>& generating, int base_tokens, 
   if (total == 0) return;
 
   if (!draft_) {
-    const bool trees = o.method == SpeculativeMethod::lookahead && o.lookahead_branches > 1 &&
-                       layout_ == KvLayout::unified;
     for (Candidate& c : candidates) {
       if (trees && c.length > 0) {
         plant_draft_tree(*c.seq, *tries_[c.seq->request], c.length);
