@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ponder/engine.h"
 #include "ponder/model.h"
@@ -28,6 +29,22 @@ struct Workload {
 // prompt does not fit the model's context, or when the KV cache would outgrow the memory
 // limit (with the most tokens per sequence that would fit).
 EngineOptions engine_options_for(const Model& model, const Workload& workload);
+
+// Generator replicas (Runtime::add_generator_replica) for a workload of many questions.
+// A model whose weights fit in a CPU's caches decodes a batch in not much more time than
+// llama.cpp and ponder spend on one thread preparing the batch and reading its logits, so
+// engines with a thread each, stepped side by side, get through more than one engine on
+// every thread. Measured on 2 cores (docs/speed.md): 2.0x the tokens per second for
+// toy-reasoner-s (1.9 MB of weights), 1.6x for toy-reasoner-l (10.6 MB), 0.86x for a
+// 228 MB model, whose replicas compete for memory bandwidth. So: a replica per thread, at
+// most 8, for weights up to kReplicaWeightBytes; else one engine.
+inline constexpr int64_t kReplicaWeightBytes = int64_t(32) << 20;
+int automatic_replicas(const Model& model, int threads);
+
+// The options of `replicas` engines sharing one engine's threads (0 = default_threads())
+// as evenly as they go, each at least one; the rest as given. Throws
+// std::invalid_argument unless 1 <= replicas <= 64.
+std::vector<EngineOptions> replica_options(EngineOptions options, int replicas);
 
 // Bytes of KV cache one token of one sequence takes (keys and values of every layer, in
 // the given types): an estimate from the model's shape, for the memory check above.

@@ -158,6 +158,9 @@ struct EvalOptions {
   // The large model for strategies that need one (cascade, ead): the engine's model is
   // then the small one.
   Engine* large_engine = nullptr;
+  // More engines of the generator's model that questions are spread over, decoding side
+  // by side (Runtime::add_generator_replica; automatic_replicas says when they pay).
+  std::vector<Engine*> generator_replicas;
   // Samples drawn by remote servers (RuntimeOptions::remote); the engine's model then only
   // formats and tokenizes. Its endpoints are recorded in run.json.
   std::shared_ptr<RemoteBackend> remote;

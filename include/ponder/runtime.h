@@ -286,6 +286,7 @@ class QuestionRun {
   Cost verifier_cost_;
   int64_t tree_tokens_ = 0;  // the prompt and every token added to a sample after its fork
   bool is_large_ = false;               // this is the large model's view of the question
+  size_t generator_ = 0;                // which of the runtime's generators it runs on
   std::unique_ptr<QuestionRun> large_;  // the large model's view, once asked for
   std::optional<Cost> large_cost_;
   std::optional<double> probe_p_correct_;
@@ -355,6 +356,14 @@ class Runtime {
   // generator's sequence slots (the questions admitted may use both). Models sharing the
   // generator's vocabulary also give kSwitchModels (switching models mid-sample).
   void set_large_model(Engine& engine);
+  // Adds a replica of the generator: another engine of its model, with its own context,
+  // slots and threads (ponder/engine_sizing.h says when replicas pay). Each question runs
+  // wholly on one engine, the one with the most free slots when it is admitted, and the
+  // engines decode side by side, each on a thread of its own. Before the first submit;
+  // not with remote servers.
+  void add_generator_replica(Engine& engine);
+  // The generator and its replicas.
+  std::span<Engine* const> generators() const { return generators_; }
   VerifierKind verifier_kind() const;
   Capabilities capabilities() const;
 
@@ -400,6 +409,7 @@ class Runtime {
  private:
   friend class QuestionRun;
   struct Active;
+  class StepThreads;
   // Wakes the runtime from the remote backend's threads, which may outlive it.
   struct Waker {
     std::mutex mutex;
@@ -415,10 +425,19 @@ class Runtime {
   bool pump();
   std::string missing_hint(Capabilities missing) const;  // how to get what a strategy lacks
   void admit();
+  // Steps the engines with work: a generator with replicas on its own thread, launched
+  // when its questions have been resumed, and waits for at least one generator's step
+  // to end. Returns the progress collected (sequences finished, tokens decoded).
+  int64_t step_engines();
+  bool stepping(size_t generator) const;  // its step is out: nothing else may touch it
   void complete(Active& active, std::string error);
   void loop();
 
   Engine& generator_;
+  std::vector<Engine*> generators_;  // generator_ first, then its replicas
+  std::unique_ptr<StepThreads> step_threads_;  // with replicas: a thread per generator
+  std::vector<int64_t> rounds_{0};  // per generator: pump rounds it was not stepping in (next_step)
+  bool automatic_in_flight_ = false;
   Engine* verifier_engine_ = nullptr;
   Engine* large_engine_ = nullptr;
   bool same_vocabulary_ = false;  // the large model's tokens are the generator's

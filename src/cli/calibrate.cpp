@@ -104,8 +104,10 @@ void run_calibrate(CalibrateArgs a) {
   StrategyOptions strategy_options;
   strategy_options.generation = generation;
   const std::shared_ptr<const Strategy> greedy = make_strategy("greedy", strategy_options);
-  Engine engine(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads));
-  Runtime runtime(engine);
+  const auto engines =
+      make_generator_engines(model, eval_engine_options(*model, a.engine.max_sequences, a.engine.threads), a.engine);
+  Runtime runtime(*engines.front());
+  for (size_t i = 1; i < engines.size(); ++i) runtime.add_generator_replica(*engines[i]);
   const auto progress = a.progress ? progress_line("calibrate") : std::function<void(size_t, size_t)>();
   std::vector<Job> jobs;
   size_t done = 0;
@@ -118,7 +120,7 @@ void run_calibrate(CalibrateArgs a) {
 
   // The hidden state of each question's prompt, as the runtime formats it.
   HiddenStateReader reader(model, a.engine.threads > 0 ? a.engine.threads : default_threads(),
-                           engine.context_per_sequence());
+                           engines.front()->context_per_sequence());
   std::vector<std::vector<float>> features;
   std::vector<int> labels;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -254,6 +256,7 @@ void add_calibrate_command(CLI::App& app) {
       ->check(integer_in(2, 1000));
   cmd->add_option("--fit-seed", a->fit.seed, "Which questions go to which fold")->check(seed_value());
   add_engine_options(cmd, a->engine, true);
+  add_replicas_option(cmd, a->engine);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("--no-progress", [a](int64_t) { a->progress = false; }, "No progress line");
   cmd->callback([a] { run_calibrate(*a); });

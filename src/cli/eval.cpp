@@ -73,8 +73,6 @@ void run_eval_command(EvalArgs a) {
   EngineOptions engine_options = eval_engine_options(*model, a.backend.enabled() ? 2 : a.engine.max_sequences,
                                                      a.engine.threads, a.engine.kv_cache);
   engine_options.speculative = speculative_options(a.speculative, a.engine);
-  Engine engine(model, engine_options);
-  a.options.remote = a.backend.make(model);
   VerifierUse use = VerifierUse::none;
   bool needs_large = false;
   for (const auto& spec : a.options.strategies) {
@@ -84,12 +82,23 @@ void run_eval_command(EvalArgs a) {
   }
   // The batch's waves weigh votes by the verifier when there is one.
   if (a.options.batch.tokens_per_question > 0) use = std::max(use, VerifierUse::wanted);
-  std::unique_ptr<Engine> large_engine;
   const std::string large_path = large_model_path(a.large_model, a.model, needs_large);
+  // The large model takes a slot for each of the generators' (Runtime::set_large_model):
+  // replicas beside it only when asked for.
+  if (!large_path.empty() && a.engine.replicas == 0) a.engine.replicas = 1;
+  const auto engines = make_generator_engines(model, engine_options, a.engine, a.backend.enabled());
+  for (size_t i = 1; i < engines.size(); ++i) a.options.generator_replicas.push_back(engines[i].get());
+  a.options.remote = a.backend.make(model);
+  std::unique_ptr<Engine> large_engine;
   if (!large_path.empty()) {
     auto large = Model::load(large_path, a.engine.model_options());
-    large_engine = std::make_unique<Engine>(
-        large, eval_engine_options(*large, a.engine.max_sequences, a.engine.threads, a.engine.kv_cache));
+    const int slots = a.engine.max_sequences * int(engines.size());
+    if (slots > max_engine_sequences()) {
+      throw UsageError("--replicas " + std::to_string(engines.size()) + " x --max-sequences " +
+                       std::to_string(a.engine.max_sequences) + " slots for the large model: at most " +
+                       std::to_string(max_engine_sequences()) + " fit");
+    }
+    large_engine = std::make_unique<Engine>(large, eval_engine_options(*large, slots, a.engine.threads, a.engine.kv_cache));
     a.options.large_engine = large_engine.get();
   }
   VerifierSetup verifier = load_verifier(a.verifier, model, a.model, use, a.engine.max_sequences,
@@ -101,7 +110,7 @@ void run_eval_command(EvalArgs a) {
   if (verifier.command) a.options.command_verifier = &*verifier.command;
   if (verifier.self) a.options.self_evaluator = &*verifier.self;
   if (a.progress) a.options.on_progress = progress_line("eval");
-  const EvalReport report = run_eval(engine, data, a.options);
+  const EvalReport report = run_eval(*engines.front(), data, a.options);
   if (a.options.remote) print_backend_stats(*a.options.remote);
 
   std::printf("%-22s %9s %15s %12s %12s %12s %8s %8s %10s\n", "strategy", "accuracy", "95% CI", "gen tok/q",
@@ -170,6 +179,7 @@ void add_eval_command(CLI::App& app) {
   add_answer_options(cmd, a->options.strategy_options.generation.answers, "auto: every rule, the format's own first");
   cmd->add_option("--on-bad-data", a->on_bad_data, "skip (report and go on) or stop");
   add_engine_options(cmd, a->engine, true);
+  add_replicas_option(cmd, a->engine);
   add_speculative_options(cmd, a->speculative);
   add_backend_options(cmd, a->backend);
   add_thinking_options(cmd, a->thinking);

@@ -6,7 +6,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "ponder/answers.h"
 #include "ponder/engine.h"
@@ -38,6 +40,7 @@ inline constexpr int kMaxTokensOption = 1 << 20;
 struct EngineArgs {
   int threads = 0;         // 0 = all hardware threads
   int max_sequences = 64;  // engine sequence slots (commands that take --max-sequences)
+  int replicas = 0;        // generator engines (commands that take --replicas); 0 = automatic
   int gpu_layers = 0;      // --n-gpu-layers; -1 = all
   KvCacheTypes kv_cache;   // --cache-type-k, --cache-type-v
 
@@ -48,6 +51,15 @@ struct EngineArgs {
 // -t/--threads, --n-gpu-layers, --cache-type-k, --cache-type-v, and --max-sequences
 // when `with_max_sequences`.
 void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences);
+// --replicas: commands that run many questions at once through make_generator_engines.
+void add_replicas_option(CLI::App* cmd, EngineArgs& args);
+// The generator's engines for many questions at once: --replicas engines (0: as
+// automatic_replicas decides for the model and threads) sharing `options`' threads; the
+// first is the generator, the others its replicas. `remote`: one engine (it only
+// tokenizes).
+std::vector<std::unique_ptr<Engine>> make_generator_engines(std::shared_ptr<const Model> model,
+                                                            const EngineOptions& options, const EngineArgs& args,
+                                                            bool remote = false);
 
 // --speculative draft|lookup|lookahead|off, --draft MODEL, --draft-max N: speculative
 // decoding of every generated sequence (ponder/speculative.h).

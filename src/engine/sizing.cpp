@@ -94,6 +94,20 @@ EngineOptions engine_options_for(const Model& model, const Workload& w) {
   return o;
 }
 
+int automatic_replicas(const Model& model, int threads) {
+  if (threads <= 0) threads = default_threads();
+  if (int64_t(llama_model_size(model.raw())) > kReplicaWeightBytes) return 1;
+  return std::clamp(threads, 1, 8);
+}
+
+std::vector<EngineOptions> replica_options(EngineOptions options, int replicas) {
+  if (replicas < 1 || replicas > 64) throw std::invalid_argument("replicas: must be 1..64");
+  const int threads = options.threads > 0 ? options.threads : default_threads();
+  std::vector<EngineOptions> out(size_t(replicas), options);
+  for (int i = 0; i < replicas; ++i) out[size_t(i)].threads = std::max(1, threads / replicas + (i < threads % replicas));
+  return out;
+}
+
 void check_text_fits(const Model& model, std::string_view text, int64_t max_tokens, const std::string& what) {
   const int64_t most_bytes = max_tokens * model.max_token_bytes();
   if (int64_t(text.size()) > most_bytes) {

@@ -278,6 +278,7 @@ EvalReport run_eval(Engine& engine, const Dataset& data, const EvalOptions& opti
   if (options.command_verifier) runtime.set_verifier(*options.command_verifier);
   if (options.self_evaluator) runtime.set_verifier(*options.self_evaluator);
   if (options.large_engine) runtime.set_large_model(*options.large_engine);
+  for (Engine* replica : options.generator_replicas) runtime.add_generator_replica(*replica);
   const size_t total = jobs.size();
   for (size_t i = 0; i < jobs.size(); ++i) {
     // A row that cannot be written throws out of the run: nothing after it is computed.

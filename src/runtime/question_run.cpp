@@ -248,6 +248,7 @@ QuestionRun& QuestionRun::large() {
                                   std::to_string(engine->context_per_sequence()) + "-token context per sequence");
     }
     large_.reset(new QuestionRun(runtime_, *engine, true, id_, question_, std::move(prompt), sink_));
+    large_->generator_ = generator_;
     large_->token_events_ = token_events_;
     large_->sample_records_ = sample_records_;
   }
@@ -1058,7 +1059,8 @@ QuestionRun::Wait QuestionRun::next_step() {
                      });
             }};
   }
-  return {this, [this, step = runtime_.steps()]() { return runtime_.steps() > step; }};
+  const int64_t& rounds = runtime_.rounds_[generator_];
+  return {this, [&rounds, round = rounds]() { return rounds > round; }};
 }
 
 bool QuestionRun::try_resume() {

@@ -60,6 +60,107 @@ struct Runtime::Active {
   Job job;
   std::unique_ptr<QuestionRun> run;
   std::optional<Task<StrategyResult>> task;
+  size_t generator = 0;  // in generators_: the engine it runs on
+};
+
+// A thread per generator that steps it while the pumping thread goes on: each generator
+// steps again as soon as its own questions have been resumed, not when the slowest of
+// them is done. Engines share nothing but the model's weights, which llama.cpp reads from
+// any thread; nothing else touches a generator while its step is out.
+class Runtime::StepThreads {
+ public:
+  explicit StepThreads(size_t generators) {
+    for (size_t i = 0; i < generators; ++i) {
+      workers_.push_back(std::make_unique<Worker>());
+      Worker& w = *workers_.back();
+      w.thread = std::thread([this, &w] { serve(w); });
+    }
+  }
+  ~StepThreads() {
+    {
+      std::unique_lock lock(mutex_);
+      ended_.wait(lock, [&] { return std::none_of(workers_.begin(), workers_.end(), [](const auto& w) { return bool(w->task); }); });
+      stopping_ = true;
+    }
+    work_.notify_all();
+    for (auto& w : workers_) w->thread.join();
+  }
+  // Starts generator i's step (its progress is what `step` returns).
+  void launch(size_t i, std::function<int64_t()> step) {
+    {
+      std::lock_guard lock(mutex_);
+      workers_[i]->task = std::move(step);
+      workers_[i]->out = true;
+    }
+    work_.notify_all();
+  }
+  // Launched and not yet collected.
+  bool out(size_t i) const { return workers_[i]->out; }
+  bool any_out() const {
+    return std::any_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->out; });
+  }
+  // Waits until a step that is out has ended (none out: returns at once), then collects
+  // every ended step: their progress summed, the first error rethrown.
+  int64_t collect() {
+    std::unique_lock lock(mutex_);
+    auto ended = [&] { return std::any_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->out && !w->task; }); };
+    if (any_out()) ended_.wait(lock, ended);
+    int64_t progress = 0;
+    std::exception_ptr error;
+    for (auto& w : workers_) {
+      if (!w->out || w->task) continue;
+      w->out = false;
+      progress += w->progress;
+      if (!error) error = w->error;
+      w->error = nullptr;
+    }
+    if (error) std::rethrow_exception(error);
+    return progress;
+  }
+  // Waits for every step that is out (before the engines are touched from outside).
+  void settle() {
+    while (any_out()) {
+      try {
+        collect();
+      } catch (...) {
+        // The step's error reached no one: the questions it concerned are being ended.
+      }
+    }
+  }
+
+ private:
+  struct Worker {
+    std::thread thread;
+    std::function<int64_t()> task;  // set while its step runs
+    bool out = false;               // launched and not collected (the pumping thread's)
+    int64_t progress = 0;
+    std::exception_ptr error;
+  };
+  void serve(Worker& w) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      work_.wait(lock, [&] { return stopping_ || w.task; });
+      if (stopping_) return;
+      lock.unlock();
+      int64_t progress = 0;
+      std::exception_ptr error;
+      try {
+        progress = w.task();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      w.progress = progress;
+      w.error = error;
+      w.task = nullptr;
+      ended_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable work_, ended_;
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 namespace {
@@ -95,8 +196,10 @@ void RuntimeOptions::validate(const Engine& generator) const {
   }
 }
 
-Runtime::Runtime(Engine& generator, RuntimeOptions options) : generator_(generator), options_(options) {
+Runtime::Runtime(Engine& generator, RuntimeOptions options)
+    : generator_(generator), generators_{&generator}, options_(options) {
   options_.validate(generator);
+  automatic_in_flight_ = options_.max_in_flight == 0;
   if (options_.max_in_flight == 0) {
     options_.max_in_flight = options_.remote ? 2 * options_.remote->total_concurrency()
                                              : std::max(1, generator.max_sequences() / 2);
@@ -117,6 +220,7 @@ Runtime::~Runtime() {
     waker_->runtime = nullptr;
   }
   stop();
+  if (step_threads_) step_threads_->settle();  // before the questions free their sequences
   std::lock_guard lock(mutex_);
   for (auto& a : active_) {
     a->task.reset();
@@ -152,15 +256,54 @@ void Runtime::set_verifier(SelfEvaluator verifier) {
   self_.emplace(std::move(verifier));
 }
 
-void Runtime::set_large_model(Engine& engine) {
-  if (&engine == &generator_) throw std::invalid_argument("set_large_model: the large model needs its own engine");
-  if (engine.max_sequences() < generator_.max_sequences()) {
-    throw std::invalid_argument("large model engine: needs >= " + std::to_string(generator_.max_sequences()) +
-                                " sequence slots (the generator's: the questions it admits may use both), not " +
-                                std::to_string(engine.max_sequences()));
+namespace {
+// The questions admitted on the generators may all use the large model at once.
+void check_large_slots(const Engine& large, std::span<Engine* const> generators) {
+  int slots = 0;
+  for (const Engine* g : generators) slots += g->max_sequences();
+  if (large.max_sequences() < slots) {
+    throw std::invalid_argument("large model engine: needs >= " + std::to_string(slots) +
+                                " sequence slots (the generator's" + (generators.size() > 1 ? " and its replicas'" : "") +
+                                ": the questions it admits may use both), not " +
+                                std::to_string(large.max_sequences()));
   }
+}
+}  // namespace
+
+void Runtime::set_large_model(Engine& engine) {
+  if (std::find(generators_.begin(), generators_.end(), &engine) != generators_.end()) {
+    throw std::invalid_argument("set_large_model: the large model needs its own engine");
+  }
+  check_large_slots(engine, generators_);
   large_engine_ = &engine;
   same_vocabulary_ = same_vocabulary(generator_.model(), engine.model());
+}
+
+void Runtime::add_generator_replica(Engine& engine) {
+  auto refuse = [](const std::string& why) { throw std::invalid_argument("add_generator_replica: " + why); };
+  if (options_.remote) refuse("remote servers draw the samples, not the local engine");
+  if (&engine.model() != &generator_.model()) refuse("a replica runs the generator's model (the same Model)");
+  if (std::find(generators_.begin(), generators_.end(), &engine) != generators_.end() || &engine == large_engine_ ||
+      &engine == verifier_engine_) {
+    refuse("the replica needs an engine of its own");
+  }
+  // A question must fit wherever it lands.
+  if (engine.max_sequences() != generator_.max_sequences() ||
+      engine.context_per_sequence() != generator_.context_per_sequence()) {
+    refuse("a replica needs the generator's sequence slots (" + std::to_string(generator_.max_sequences()) +
+           ") and context per sequence (" + std::to_string(generator_.context_per_sequence()) + ")");
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (next_id_ != 1 || thread_.joinable()) refuse("add replicas before the first submit");
+  }
+  std::vector<Engine*> generators = generators_;
+  generators.push_back(&engine);
+  if (large_engine_) check_large_slots(*large_engine_, generators);
+  generators_ = std::move(generators);
+  rounds_.assign(generators_.size(), 0);
+  step_threads_ = std::make_unique<StepThreads>(generators_.size());
+  if (automatic_in_flight_) options_.max_in_flight = int(generators_.size()) * std::max(1, generator_.max_sequences() / 2);
 }
 
 VerifierKind Runtime::verifier_kind() const {
@@ -301,10 +444,11 @@ void Runtime::complete(Active& a, std::string error) {
 }
 
 void Runtime::admit() {
-  std::vector<std::pair<QuestionId, Job>> admitted;
+  std::vector<std::pair<size_t, std::pair<QuestionId, Job>>> admitted;
   std::vector<std::unique_ptr<Active>> cancelled;
   {
     std::lock_guard lock(mutex_);
+    std::vector<QuestionId> deferred;  // running on a generator that is stepping
     for (QuestionId id : cancels_) {
       auto queued = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == id; });
       if (queued != queue_.end()) {
@@ -312,28 +456,39 @@ void Runtime::admit() {
         queue_.erase(queued);
       }
       auto running = std::find_if(active_.begin(), active_.end(), [&](const auto& a) { return a->id == id; });
-      if (running != active_.end()) {
+      if (running != active_.end() && stepping((*running)->generator)) {
+        deferred.push_back(id);
+      } else if (running != active_.end()) {
         cancelled.push_back(std::move(*running));
         active_.erase(running);
       }
     }
-    cancels_.clear();
-    // FIFO: a question whose slots are not free yet waits, and so do those behind it.
-    int held = 0;
-    for (const auto& a : active_) held += slots_held(*a->job.strategy);
+    cancels_ = std::move(deferred);
+    // FIFO: a question whose slots are not free yet waits, and so do those behind it. It
+    // goes to the generator holding the fewest slots among those not stepping.
+    std::vector<int> held(generators_.size(), 0), questions(generators_.size(), 0);
+    for (const auto& a : active_) {
+      held[a->generator] += slots_held(*a->job.strategy);
+      ++questions[a->generator];
+    }
     while (!queue_.empty() && int(active_.size() + admitted.size()) < options_.max_in_flight) {
       const int wanted = slots_held(*queue_.front().second.strategy);
-      if (!options_.remote && held + wanted > generator_.max_sequences() && !(active_.empty() && admitted.empty())) {
-        break;
+      size_t g = generators_.size();
+      for (size_t i = 0; i < generators_.size(); ++i) {
+        if (!stepping(i) && (g == generators_.size() || held[i] < held[g])) g = i;
       }
-      held += wanted;
-      admitted.push_back(std::move(queue_.front()));
+      if (g == generators_.size()) break;
+      if (!options_.remote && held[g] + wanted > generators_[g]->max_sequences() && questions[g] > 0) break;
+      held[g] += wanted;
+      ++questions[g];
+      admitted.emplace_back(g, std::move(queue_.front()));
       queue_.pop_front();
     }
   }
   for (auto& a : cancelled) complete(*a, "cancelled");
-  for (auto& [id, job] : admitted) {
-    auto a = std::make_unique<Active>(Active{id, std::move(job), nullptr, std::nullopt});
+  for (auto& [generator, queued] : admitted) {
+    auto& [id, job] = queued;
+    auto a = std::make_unique<Active>(Active{id, std::move(job), nullptr, std::nullopt, generator});
     try {
       std::vector<Token> prompt = std::move(a->job.prompt);
       if (prompt.empty()) {
@@ -345,7 +500,9 @@ void Runtime::admit() {
         throw std::invalid_argument("the prompt's " + std::to_string(prompt.size()) + " tokens leave no room in the " +
                                     std::to_string(generator_.context_per_sequence()) + "-token context per sequence");
       }
-      a->run = std::make_unique<QuestionRun>(*this, id, a->job.question, std::move(prompt), a->job.on_event);
+      a->run.reset(new QuestionRun(*this, *generators_[generator], false, id, a->job.question, std::move(prompt),
+                                   a->job.on_event));
+      a->run->generator_ = generator;
       a->run->token_events_ = a->job.token_events;
       a->run->sample_records_ = a->job.sample_records;
       a->task.emplace(a->job.strategy->run(*a->run));
@@ -362,20 +519,47 @@ void Runtime::admit() {
   }
 }
 
+namespace {
+// Steps an engine; its progress: sequences finished and tokens decoded.
+int64_t step_engine(Engine& engine) {
+  const int64_t before = engine.stats().decoded_tokens;
+  const int64_t finished = int64_t(engine.step().size());
+  return finished + engine.stats().decoded_tokens - before;
+}
+}  // namespace
+
+bool Runtime::stepping(size_t generator) const { return step_threads_ && step_threads_->out(generator); }
+
+int64_t Runtime::step_engines() {
+  int64_t progress = 0;
+  if (!step_threads_) {
+    if (!generator_.idle()) progress += step_engine(generator_);
+  } else {
+    for (size_t g = 0; g < generators_.size(); ++g) {
+      Engine* engine = generators_[g];
+      if (!stepping(g) && !engine->idle()) step_threads_->launch(g, [engine] { return step_engine(*engine); });
+    }
+  }
+  for (Engine* engine : {large_engine_, verifier_engine_}) {
+    if (engine && !engine->idle()) progress += step_engine(*engine);
+  }
+  if (step_threads_) progress += step_threads_->collect();
+  for (size_t g = 0; g < rounds_.size(); ++g) rounds_[g] += !stepping(g);
+  return progress;
+}
+
 bool Runtime::pump() {
   const uint64_t wakes = wakes_.load();
   admit();
   if (active_.empty()) return false;
-  int64_t progress = 0;
-  for (Engine* engine : {&generator_, large_engine_, verifier_engine_}) {
-    if (!engine || engine->idle()) continue;
-    const int64_t before = engine->stats().decoded_tokens;
-    progress += int64_t(engine->step().size());
-    progress += engine->stats().decoded_tokens - before;
-  }
+  int64_t progress = step_engines();
   ++steps_;
   for (size_t k = 0; k < active_.size();) {
     Active& a = *active_[k];
+    if (stepping(a.generator)) {
+      ++k;
+      continue;
+    }
     std::string error;
     try {
       // A strategy may launch, wait and be resumed again within one round.
@@ -392,6 +576,7 @@ bool Runtime::pump() {
     }
     ++k;
   }
+  if (progress == 0 && step_threads_ && step_threads_->any_out()) return true;
   if (progress == 0 &&
       std::any_of(active_.begin(), active_.end(), [](const auto& a) { return a->run->waiting_externally(); })) {
     // Idle engines while a verifier command runs: sleep until it (or a submit) wakes us.
@@ -459,6 +644,7 @@ void Runtime::stop() {
     changed_.notify_all();
   }
   thread_.join();
+  if (step_threads_) step_threads_->settle();
   // Whatever had not finished ends as cancelled, so no waiter hangs.
   std::vector<std::unique_ptr<Active>> left = std::move(active_);
   active_.clear();

@@ -11,6 +11,8 @@ const std::map<std::string, RandomModelPreset>& random_model_presets() {
       {"tiny-gqa", {{64, 2, 4, 2, 192, 512}, "grouped-query attention (4 heads, 2 KV heads)"}},
       {"bench-1m", {{128, 4, 4, 4, 384, 512}, "n_embd 128, 4 layers"}},
       {"bench-5m", {{256, 6, 4, 4, 768, 512}, "n_embd 256, 6 layers"}},
+      // Between the toy reasoners and bench-100m: where generator replicas stop paying.
+      {"bench-25m", {{512, 8, 8, 8, 1536, 512}, "n_embd 512, 8 layers"}},
       // Weights far beyond the CPU's caches, so a decode streams them from memory as with real models.
       {"bench-100m", {{768, 12, 12, 12, 3072, 512}, "n_embd 768, 12 layers, heads of 64 (write with --f16)"}},
   };

@@ -102,5 +102,27 @@ TEST(Sizing, RefusesTextByItsSizeAlone) {
   }
 }
 
+TEST(Sizing, ReplicasForSmallModelsShareTheThreads) {
+  auto tiny = Model::load(test::random_model_path("tiny"));  // 0.5 MB of weights
+  EXPECT_EQ(automatic_replicas(*tiny, 1), 1);
+  EXPECT_EQ(automatic_replicas(*tiny, 3), 3);
+  EXPECT_EQ(automatic_replicas(*tiny, 64), 8);
+  EXPECT_EQ(automatic_replicas(*tiny, 0), std::min(default_threads(), 8));
+
+  EngineOptions o;
+  o.threads = 5;
+  o.max_sequences = 12;
+  const auto three = replica_options(o, 3);
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_EQ(three[0].threads + three[1].threads + three[2].threads, 5);
+  for (const auto& r : three) {
+    EXPECT_GE(r.threads, 1);
+    EXPECT_EQ(r.max_sequences, 12);
+  }
+  EXPECT_EQ(replica_options(o, 8).back().threads, 1) << "more replicas than threads: one each";
+  EXPECT_THROW(replica_options(o, 0), std::invalid_argument);
+  EXPECT_THROW(replica_options(o, 65), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace ponder

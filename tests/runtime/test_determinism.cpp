@@ -1,6 +1,6 @@
 // A question's result depends only on (model, question, strategy, options, seed): not
-// on what else is in flight, on how many questions run at once, or on how many KV slots
-// the engine has. Where batched numerics change a sampled token, decisions may differ;
+// on what else is in flight, on how many questions run at once, on how many KV slots
+// the engine has, or on how many generator replicas share the questions. Where batched numerics change a sampled token, decisions may differ;
 // such cases are counted and printed, never silently compared.
 
 #include <gtest/gtest.h>
@@ -20,7 +20,8 @@ std::shared_ptr<const Model> tiny() {
 
 struct Setting {
   int slots;
-  int in_flight;  // 0 = automatic
+  int in_flight;     // 0 = automatic
+  int replicas = 1;  // generator engines
 };
 
 std::vector<StrategyResult> run_all(const Setting& s, const std::vector<std::shared_ptr<const Strategy>>& strategies,
@@ -29,12 +30,15 @@ std::vector<StrategyResult> run_all(const Setting& s, const std::vector<std::sha
   e.max_sequences = s.slots;
   e.context_per_sequence = 96;
   e.threads = 1;
-  Engine engine(tiny(), e);
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (int i = 0; i < s.replicas; ++i) engines.push_back(std::make_unique<Engine>(tiny(), e));
   std::vector<Job> jobs;
   for (const auto& q : questions) {
     for (const auto& strategy : strategies) jobs.push_back({strategy, q, {}, {}});
   }
-  return Runtime(engine, {.max_in_flight = s.in_flight}).run(std::move(jobs));
+  Runtime runtime(*engines.front(), {.max_in_flight = s.in_flight});
+  for (size_t i = 1; i < engines.size(); ++i) runtime.add_generator_replica(*engines[i]);
+  return runtime.run(std::move(jobs));
 }
 
 // The samples that decided: every sample not pruned, and which were pruned among the
@@ -86,7 +90,7 @@ TEST(Determinism, DecisionsDoNotDependOnInFlightOrSlots) {
     strategies.push_back(make_strategy(name, o));
   }
   const std::vector<std::string> questions = {"one", "two?", "three 3", "four four", "five", "6"};
-  const std::vector<Setting> settings = {{16, 0}, {16, 1}, {6, 3}, {4, 2}};
+  const std::vector<Setting> settings = {{16, 0}, {16, 1}, {6, 3}, {4, 2}, {16, 0, 2}, {6, 0, 3}};
 
   const auto reference = run_all(settings[0], strategies, questions);
   int compared = 0, token_differences = 0;
@@ -100,8 +104,8 @@ TEST(Determinism, DecisionsDoNotDependOnInFlightOrSlots) {
       if (!same_tokens(reference[i], other[i])) {
         // The same decisions over different tokens: batched numerics, reported.
         ++token_differences;
-        std::printf("token-level difference: %s, slots %d, in flight %d\n", reference[i].strategy.c_str(),
-                    settings[s].slots, settings[s].in_flight);
+        std::printf("token-level difference: %s, slots %d, in flight %d, replicas %d\n", reference[i].strategy.c_str(),
+                    settings[s].slots, settings[s].in_flight, settings[s].replicas);
         continue;
       }
       ++compared;

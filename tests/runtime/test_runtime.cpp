@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "ponder/runtime.h"
 #include "support/test_models.h"
@@ -345,6 +346,76 @@ TEST(Runtime, AStrategyThatThrowsFailsOnlyItsQuestion) {
   EXPECT_NE(results[0].error.find("truncate: position must be in"), std::string::npos) << results[0].error;
   EXPECT_EQ(results[1].error, "");
   EXPECT_EQ(engine.stats().live_sequences, 0);
+}
+
+TEST(Runtime, ReplicasSpreadQuestionsStepSideBySideAndChangeNoResult) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@4", noise_options(40));
+  std::shared_ptr<const Strategy> greedy = make_strategy("greedy", noise_options(40));
+  const std::vector<std::string> questions = {"one", "two?", "three 3", "four four", "five", "6", "seven", "8?"};
+  std::vector<Job> jobs;
+  for (const auto& q : questions) {
+    jobs.push_back({vote, q, {}, {}});
+    jobs.push_back({greedy, q, {}, {}});
+  }
+  Engine single(tiny(), engine_options());
+  const auto reference = Runtime(single).run(jobs);
+
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (int i = 0; i < 3; ++i) engines.push_back(std::make_unique<Engine>(tiny(), engine_options()));
+  Runtime runtime(*engines[0], {});
+  runtime.add_generator_replica(*engines[1]);
+  runtime.add_generator_replica(*engines[2]);
+  ASSERT_EQ(runtime.generators().size(), 3u);
+  // Submitted from this thread while the engine thread runs, one cancelled mid-generation.
+  runtime.start();
+  std::atomic<bool> victim_generating = false;
+  const QuestionId victim = runtime.submit({make_strategy("vote@8", noise_options(120)), "to be cancelled",
+                                            [&](const Event& e) {
+                                              if (e.kind == EventKind::line) victim_generating = true;
+                                            },
+                                            {}});
+  std::vector<QuestionId> ids;
+  for (const Job& job : jobs) ids.push_back(runtime.submit(job));
+  for (int i = 0; i < 5000 && !victim_generating; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  runtime.cancel(victim);
+  EXPECT_EQ(runtime.wait(victim).error, "cancelled");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const StrategyResult r = runtime.wait(ids[i]);
+    ASSERT_EQ(r.error, "") << i;
+    EXPECT_EQ(r.answer->key, reference[i].answer->key) << i;
+    EXPECT_EQ(r.cost.generated_tokens, reference[i].cost.generated_tokens) << i;
+    ASSERT_EQ(r.samples.size(), reference[i].samples.size()) << i;
+    for (size_t k = 0; k < r.samples.size(); ++k) EXPECT_EQ(r.samples[k].text, reference[i].samples[k].text) << i;
+  }
+  runtime.stop();
+  for (const auto& engine : engines) {
+    EXPECT_GT(engine->stats().decoded_tokens, 0) << "every replica took questions";
+    EXPECT_EQ(engine->stats().live_sequences, 0);
+  }
+}
+
+TEST(Runtime, RefusesReplicasThatCannotTakeAnyQuestion) {
+  Engine engine(tiny(), engine_options());
+  auto refused = [&](Runtime& runtime, Engine& replica, const std::string& why) {
+    try {
+      runtime.add_generator_replica(replica);
+      ADD_FAILURE() << "accepted a replica: " << why;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  Runtime runtime(engine);
+  Engine other_model(Model::load(test::random_model_path("tiny-gqa")), engine_options());
+  refused(runtime, other_model, "the generator's model");
+  Engine fewer_slots(tiny(), engine_options(8));
+  refused(runtime, fewer_slots, "sequence slots");
+  refused(runtime, engine, "an engine of its own");
+  Engine replica(tiny(), engine_options());
+  runtime.add_generator_replica(replica);
+  refused(runtime, replica, "an engine of its own");
+  runtime.run({{make_strategy("greedy", noise_options(4)), "q", {}, {}}});
+  Engine late(tiny(), engine_options());
+  refused(runtime, late, "before the first submit");
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <thread>
 
+#include "ponder/engine_sizing.h"
 #include "ponder/eval.h"
 #include "ponder/runtime.h"
 
@@ -55,6 +56,7 @@ struct Settings {
   int threads = 0;
   int sequences = 64;  // ponder's engine slots
   int in_flight = 0;   // ponder's questions in flight (0 = automatic)
+  int replicas = 0;    // ponder's generator engines (0 = automatic_replicas)
   bool ignore_eos = false;
   std::string path = "both";  // naive, ponder or both (one path alone: for a profiler)
 };
@@ -177,7 +179,11 @@ PathRun run_naive(const std::shared_ptr<const ponder::Model>& model, const ponde
 
 PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const ponder::Dataset& data,
                    const ponder::AnswerOptions& rule, const Settings& s, int threads) {
-  ponder::Engine engine(model, ponder::eval_engine_options(*model, s.sequences, threads));
+  const int replicas = s.replicas > 0 ? s.replicas : ponder::automatic_replicas(*model, threads);
+  std::vector<std::unique_ptr<ponder::Engine>> engines;
+  for (const auto& o : ponder::replica_options(ponder::eval_engine_options(*model, s.sequences, threads), replicas)) {
+    engines.push_back(std::make_unique<ponder::Engine>(model, o));
+  }
   ponder::StrategyOptions so;
   so.generation.sampling.temperature = s.temperature;
   so.generation.stop.max_tokens = s.max_tokens;
@@ -192,14 +198,19 @@ PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const pond
   }
   PathRun r;
   const Stopwatch watch;
-  const auto results = ponder::Runtime(engine, {.max_in_flight = s.in_flight}).run(std::move(jobs));
+  ponder::Runtime runtime(*engines.front(), {.max_in_flight = s.in_flight});
+  for (size_t i = 1; i < engines.size(); ++i) runtime.add_generator_replica(*engines[i]);
+  const auto results = runtime.run(std::move(jobs));
   r.seconds = watch.wall();
   r.cpu_seconds = watch.cpu();
   for (size_t i = 0; i < results.size(); ++i) {
     const bool ok = results[i].answer && results[i].answer->key == data.items[i / 2].reference.key;
     (i % 2 == 0 ? r.greedy_right : r.vote_right) += ok;
   }
-  r.decodes = {engine.stats().steps, engine.stats().decoded_tokens};
+  for (const auto& engine : engines) {
+    r.decodes.calls += engine->stats().steps;
+    r.decodes.tokens += engine->stats().decoded_tokens;
+  }
   return r;
 }
 
@@ -239,6 +250,8 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", s.threads, "CPU threads (0 = all)");
   app.add_option("--sequences", s.sequences, "ponder: engine sequence slots (64)");
   app.add_option("--in-flight", s.in_flight, "ponder: questions in flight (0 = half the slots)");
+  app.add_option("--replicas", s.replicas, "ponder: generator engines sharing the threads (0 = automatic)")
+      ->check(CLI::Range(0, 64));
   app.add_option("--path", s.path, "Run both paths, or one alone (for a profiler; no ratio)")
       ->check(CLI::IsMember({"both", "naive", "ponder"}));
   CLI11_PARSE(app, argc, argv);
@@ -254,6 +267,8 @@ int main(int argc, char** argv) {
     std::printf("CPU features: %s\n", ponder::cpu_features().c_str());
     std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads, %d rounds%s\n", data.items.size(), s.samples,
                 s.temperature, threads, rounds, s.ignore_eos ? ", EOS ignored" : "");
+    std::printf("ponder: %d generator engine(s) (--replicas %d)\n",
+                s.replicas > 0 ? s.replicas : ponder::automatic_replicas(*model, threads), s.replicas);
     print_load("at start");
     std::vector<double> ratios, cpu_ratios;
     if (s.path != "both") {
