@@ -31,15 +31,19 @@ struct Workload {
 EngineOptions engine_options_for(const Model& model, const Workload& workload);
 
 // Generator replicas (Runtime::add_generator_replica) for a workload of many questions.
-// A model whose weights fit in a CPU's caches decodes a batch in not much more time than
-// llama.cpp and ponder spend on one thread preparing the batch and reading its logits, so
+// On a CPU, a step of a small model takes not much longer than what llama.cpp and ponder
+// do on one thread around it (preparing the batch, the KV bookkeeping, sampling), and
+// its matrices are too small to split over threads without waiting at every node; so
 // engines with a thread each, stepped side by side, get through more than one engine on
-// every thread. Measured on 2 cores (docs/speed.md): 2.0x the tokens per second for
-// toy-reasoner-s (1.9 MB of weights), 1.6x for toy-reasoner-l (10.6 MB), 0.86x for a
-// 228 MB model, whose replicas compete for memory bandwidth. So: a replica per thread, at
-// most 8, for weights up to kReplicaWeightBytes; else one engine.
-inline constexpr int64_t kReplicaWeightBytes = int64_t(32) << 20;
-int automatic_replicas(const Model& model, int threads);
+// every thread. Measured at 2 threads (docs/speed.md), tokens per second of 2 replicas
+// over one engine: 1.5x for toy-reasoner-s (1.9 MB of weights), 1.8x for
+// toy-reasoner-l (10.6 MB), 1.4x for a 55 MB model, 1.1x for a 228 MB one. Beyond
+// that, replicas read the weights from memory each for itself (not measured), so: a
+// replica per thread, at most 8, for weights up to kReplicaWeightBytes and while the
+// replicas' KV caches fit in default_kv_memory_limit(); else one engine. `options`: one
+// engine's (threads 0 = default_threads()).
+inline constexpr int64_t kReplicaWeightBytes = int64_t(256) << 20;
+int automatic_replicas(const Model& model, const EngineOptions& options);
 
 // The options of `replicas` engines sharing one engine's threads (0 = default_threads())
 // as evenly as they go, each at least one; the rest as given. Throws

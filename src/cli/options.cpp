@@ -173,7 +173,7 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args, bool with_max_sequences
 void add_replicas_option(CLI::App* cmd, EngineArgs& args) {
   cmd->add_option("--replicas", args.replicas,
                   "Generator engines decoding side by side, sharing the threads, each with --max-sequences "
-                  "slots (0 = automatic: one per thread, at most 8, for a model of at most 32 MiB, else 1)")
+                  "slots (0 = automatic: one per thread, at most 8, for a model of at most 256 MiB on the CPU, else 1)")
       ->check(integer_in(0, 64, "0 = automatic"))
       ->capture_default_str();
 }
@@ -181,7 +181,11 @@ void add_replicas_option(CLI::App* cmd, EngineArgs& args) {
 std::vector<std::unique_ptr<Engine>> make_generator_engines(std::shared_ptr<const Model> model,
                                                             const EngineOptions& options, const EngineArgs& args,
                                                             bool remote) {
-  const int replicas = remote ? 1 : args.replicas > 0 ? args.replicas : automatic_replicas(*model, options.threads);
+  // On a GPU the batch is the parallelism: one engine.
+  const int replicas = remote                ? 1
+                       : args.replicas > 0   ? args.replicas
+                       : args.gpu_layers != 0 ? 1
+                                             : automatic_replicas(*model, options);
   std::vector<std::unique_ptr<Engine>> engines;
   for (const EngineOptions& o : replica_options(options, replicas)) engines.push_back(std::make_unique<Engine>(model, o));
   return engines;

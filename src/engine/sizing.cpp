@@ -94,10 +94,15 @@ EngineOptions engine_options_for(const Model& model, const Workload& w) {
   return o;
 }
 
-int automatic_replicas(const Model& model, int threads) {
-  if (threads <= 0) threads = default_threads();
+int automatic_replicas(const Model& model, const EngineOptions& options) {
+  const int threads = options.threads > 0 ? options.threads : default_threads();
   if (int64_t(llama_model_size(model.raw())) > kReplicaWeightBytes) return 1;
-  return std::clamp(threads, 1, 8);
+  const int64_t streams = options.max_sequences + (options.kv_layout == KvLayout::unified ? 0 : 1);
+  const int64_t context = options.context_per_sequence > 0 ? options.context_per_sequence
+                                                            : std::min<int64_t>(model.n_ctx_train(), 4096);
+  const int64_t kv_bytes = std::max<int64_t>(1, streams * context * kv_bytes_per_token(model, options.kv_cache));
+  const int64_t fit = std::max<int64_t>(1, default_kv_memory_limit() / kv_bytes);
+  return int(std::clamp<int64_t>(std::min<int64_t>(threads, fit), 1, 8));
 }
 
 std::vector<EngineOptions> replica_options(EngineOptions options, int replicas) {

@@ -465,21 +465,26 @@ void Runtime::admit() {
     }
     cancels_ = std::move(deferred);
     // FIFO: a question whose slots are not free yet waits, and so do those behind it. It
-    // goes to the generator holding the fewest slots among those not stepping.
+    // goes to the generator with the fewest samples to draw (budgets of its questions),
+    // once that one is not stepping.
     std::vector<int> held(generators_.size(), 0), questions(generators_.size(), 0);
+    std::vector<int64_t> load(generators_.size(), 0);
     for (const auto& a : active_) {
       held[a->generator] += slots_held(*a->job.strategy);
+      load[a->generator] += a->job.strategy->budget();
       ++questions[a->generator];
     }
     while (!queue_.empty() && int(active_.size() + admitted.size()) < options_.max_in_flight) {
-      const int wanted = slots_held(*queue_.front().second.strategy);
-      size_t g = generators_.size();
-      for (size_t i = 0; i < generators_.size(); ++i) {
-        if (!stepping(i) && (g == generators_.size() || held[i] < held[g])) g = i;
+      const Strategy& strategy = *queue_.front().second.strategy;
+      const int wanted = slots_held(strategy);
+      size_t g = 0;
+      for (size_t i = 1; i < generators_.size(); ++i) {
+        if (load[i] < load[g] || (load[i] == load[g] && stepping(g) && !stepping(i))) g = i;
       }
-      if (g == generators_.size()) break;
+      if (stepping(g)) break;
       if (!options_.remote && held[g] + wanted > generators_[g]->max_sequences() && questions[g] > 0) break;
       held[g] += wanted;
+      load[g] += strategy.budget();
       ++questions[g];
       admitted.emplace_back(g, std::move(queue_.front()));
       queue_.pop_front();

@@ -104,10 +104,20 @@ TEST(Sizing, RefusesTextByItsSizeAlone) {
 
 TEST(Sizing, ReplicasForSmallModelsShareTheThreads) {
   auto tiny = Model::load(test::random_model_path("tiny"));  // 0.5 MB of weights
-  EXPECT_EQ(automatic_replicas(*tiny, 1), 1);
-  EXPECT_EQ(automatic_replicas(*tiny, 3), 3);
-  EXPECT_EQ(automatic_replicas(*tiny, 64), 8);
-  EXPECT_EQ(automatic_replicas(*tiny, 0), std::min(default_threads(), 8));
+  EngineOptions one;
+  one.max_sequences = 4;
+  one.context_per_sequence = 64;
+  for (const auto& [threads, replicas] : {std::pair{1, 1}, {3, 3}, {64, 8}}) {
+    one.threads = threads;
+    EXPECT_EQ(automatic_replicas(*tiny, one), replicas) << threads << " threads";
+  }
+  one.threads = 0;
+  EXPECT_EQ(automatic_replicas(*tiny, one), std::min(default_threads(), 8));
+  // Replicas whose KV caches would not fit in memory together: as many as fit.
+  one.threads = 8;
+  one.max_sequences = 255;
+  one.context_per_sequence = int(default_kv_memory_limit() / (2 * 256 * kv_bytes_per_token(*tiny)));
+  EXPECT_EQ(automatic_replicas(*tiny, one), 2);
 
   EngineOptions o;
   o.threads = 5;

@@ -179,9 +179,10 @@ PathRun run_naive(const std::shared_ptr<const ponder::Model>& model, const ponde
 
 PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const ponder::Dataset& data,
                    const ponder::AnswerOptions& rule, const Settings& s, int threads) {
-  const int replicas = s.replicas > 0 ? s.replicas : ponder::automatic_replicas(*model, threads);
+  const ponder::EngineOptions options = ponder::eval_engine_options(*model, s.sequences, threads);
+  const int replicas = s.replicas > 0 ? s.replicas : ponder::automatic_replicas(*model, options);
   std::vector<std::unique_ptr<ponder::Engine>> engines;
-  for (const auto& o : ponder::replica_options(ponder::eval_engine_options(*model, s.sequences, threads), replicas)) {
+  for (const auto& o : ponder::replica_options(options, replicas)) {
     engines.push_back(std::make_unique<ponder::Engine>(model, o));
   }
   ponder::StrategyOptions so;
@@ -268,7 +269,9 @@ int main(int argc, char** argv) {
     std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads, %d rounds%s\n", data.items.size(), s.samples,
                 s.temperature, threads, rounds, s.ignore_eos ? ", EOS ignored" : "");
     std::printf("ponder: %d generator engine(s) (--replicas %d)\n",
-                s.replicas > 0 ? s.replicas : ponder::automatic_replicas(*model, threads), s.replicas);
+                s.replicas > 0 ? s.replicas
+                               : ponder::automatic_replicas(*model, ponder::eval_engine_options(*model, s.sequences, threads)),
+                s.replicas);
     print_load("at start");
     std::vector<double> ratios, cpu_ratios;
     if (s.path != "both") {
