@@ -548,7 +548,11 @@ int64_t Runtime::step_engines() {
   for (Engine* engine : {large_engine_, verifier_engine_}) {
     if (engine && !engine->idle()) progress += step_engine(*engine);
   }
-  if (step_threads_) progress += step_threads_->collect();
+  if (step_threads_) {
+    progress += step_threads_->collect();
+    // A round without progress waits for every generator, so that a stall is seen.
+    while (progress == 0 && step_threads_->any_out()) progress += step_threads_->collect();
+  }
   for (size_t g = 0; g < rounds_.size(); ++g) rounds_[g] += !stepping(g);
   return progress;
 }
@@ -581,7 +585,6 @@ bool Runtime::pump() {
     }
     ++k;
   }
-  if (progress == 0 && step_threads_ && step_threads_->any_out()) return true;
   if (progress == 0 &&
       std::any_of(active_.begin(), active_.end(), [](const auto& a) { return a->run->waiting_externally(); })) {
     // Idle engines while a verifier command runs: sleep until it (or a submit) wakes us.
