@@ -365,6 +365,9 @@ check value usage '--limit: must be an integer' "${EVAL[@]}" --data "$DATA" --ou
 check value usage '--max-sequences: must be an integer in \[1, [0-9]+\]' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --max-sequences 0
 check value usage '--max-sequences: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --max-sequences 100000
 check value usage '--max-sequences: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --max-sequences -4
+check value usage '--replicas: must be an integer in \[0, 64\]' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --replicas 65
+check value usage '--replicas: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --replicas -1
+check value ok 'runs done now' "${EVALM[@]}" --max-tokens 4 --data "$DATA" --out "$(fresh_out)" --strategies vote@4,greedy --replicas 3
 check value usage '--in-flight: must be an integer in \[0, [0-9]+\]' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --in-flight -1
 check value usage '--in-flight: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --in-flight 100000
 check value usage '--seed: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --seed -1

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "cli/process.h"
 #include "support/test_models.h"
@@ -79,6 +81,31 @@ TEST_F(EvalCommand, UnwritableResultsExitNonZeroNamingTheFile) {
   const ProcessResult run = eval("full");
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_NE(run.output.find("traces.jsonl"), std::string::npos) << run.output;
+}
+
+TEST_F(EvalCommand, ReplicasGiveTheSameRowsAsOneEngine) {
+  {
+    std::ofstream data(root_ / "data.jsonl", std::ios::app);
+    for (int i = 0; i < 6; ++i) data << R"({"id":"q)" << i << R"(","question":")" << i << "*" << i + 3 << R"(?","answer":"1"})" << "\n";
+  }
+  // Each row without its timings: the answer, the texts and the tokens of every sample.
+  auto rows = [&](const std::string& out) {
+    std::map<std::string, std::string> by_run;
+    std::ifstream in(root_ / out / "traces.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      nlohmann::json row = nlohmann::json::parse(line);
+      nlohmann::json kept = {{"answer", row["answer"]}, {"samples", row["samples"]},
+                             {"generated", row["cost"]["generated_tokens"]}};
+      by_run[row["id"].get<std::string>() + " " + row["strategy"].get<std::string>()] = kept.dump();
+    }
+    return by_run;
+  };
+  const ProcessResult a = eval("one", {"--replicas", "1"}), b = eval("three", {"--replicas", "3"});
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const auto ra = rows("one"), rb = rows("three");
+  EXPECT_EQ(ra.size(), 16u);
+  EXPECT_EQ(ra, rb);
 }
 
 }  // namespace
