@@ -35,13 +35,13 @@ EngineOptions engine_options_for(const Model& model, const Workload& workload);
 // do on one thread around it (preparing the batch, the KV bookkeeping, sampling), and
 // its matrices are too small to split over threads without waiting at every node; so
 // engines with a thread each, stepped side by side, get through more than one engine on
-// every thread. Measured at 2 threads (docs/speed.md), tokens per second of 2 replicas
-// over one engine: 1.5x for toy-reasoner-s (1.9 MB of weights), 1.8x for
-// toy-reasoner-l (10.6 MB), 1.4x for a 55 MB model, 1.1x for a 228 MB one. Beyond
-// that, replicas read the weights from memory each for itself (not measured), so: a
-// replica per thread, at most 8, for weights up to kReplicaWeightBytes and while the
-// replicas' KV caches fit in default_kv_memory_limit(); else one engine. `options`: one
-// engine's (threads 0 = default_threads()).
+// every thread. Measured at 2 threads (docs/speed.md), one engine's wall time over 2
+// replicas', pairs run minutes apart: 1.0-1.5x for toy-reasoner-s (1.9 MB of weights),
+// 1.1-1.4x for toy-reasoner-l (10.6 MB), 1.0-1.4x for a 55 MB model, 1.1-1.2x for a
+// 228 MB one. Beyond that, replicas read the weights from memory each for itself (not
+// measured), so: a replica per thread, at most 8, for weights up to kReplicaWeightBytes
+// and while the replicas' KV caches fit in default_kv_memory_limit(); else one engine.
+// `options`: one engine's (threads 0 = default_threads()).
 inline constexpr int64_t kReplicaWeightBytes = int64_t(256) << 20;
 int automatic_replicas(const Model& model, const EngineOptions& options);
 

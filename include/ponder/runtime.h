@@ -358,9 +358,9 @@ class Runtime {
   void set_large_model(Engine& engine);
   // Adds a replica of the generator: another engine of its model, with its own context,
   // slots and threads (ponder/engine_sizing.h says when replicas pay). Each question runs
-  // wholly on one engine, the one with the most free slots when it is admitted, and the
-  // engines decode side by side, each on a thread of its own. Before the first submit;
-  // not with remote servers.
+  // wholly on one engine, the one with the fewest samples to draw when it is admitted,
+  // and the engines decode side by side, each on a thread of its own. Before the first
+  // submit; not with remote servers.
   void add_generator_replica(Engine& engine);
   // The generator and its replicas.
   std::span<Engine* const> generators() const { return generators_; }
