@@ -378,7 +378,9 @@ TEST(Runtime, ReplicasSpreadQuestionsStepSideBySideAndChangeNoResult) {
   for (const Job& job : jobs) ids.push_back(runtime.submit(job));
   for (int i = 0; i < 5000 && !victim_generating; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   runtime.cancel(victim);
-  EXPECT_EQ(runtime.wait(victim).error, "cancelled");
+  const StrategyResult cancelled = runtime.wait(victim);
+  EXPECT_EQ(cancelled.error, "cancelled");
+  EXPECT_LT(cancelled.cost.generated_tokens, 8 * 120) << "cancelled before its samples finished";
   for (size_t i = 0; i < ids.size(); ++i) {
     const StrategyResult r = runtime.wait(ids[i]);
     ASSERT_EQ(r.error, "") << i;
