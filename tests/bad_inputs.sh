@@ -368,6 +368,7 @@ check value usage '--max-sequences: must be an integer' "${EVAL[@]}" --data "$DA
 check value usage '--replicas: must be an integer in \[0, 64\]' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --replicas 65
 check value usage '--replicas: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --replicas -1
 check value ok 'runs done now' "${EVALM[@]}" --max-tokens 4 --data "$DATA" --out "$(fresh_out)" --strategies vote@4,greedy --replicas 3
+check value usage '--replicas 2: with --backend the servers draw the samples' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --replicas 2 --backend http://127.0.0.1:9
 check value usage '--in-flight: must be an integer in \[0, [0-9]+\]' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --in-flight -1
 check value usage '--in-flight: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --in-flight 100000
 check value usage '--seed: must be an integer' "${EVAL[@]}" --data "$DATA" --out "$(fresh_out)" --seed -1

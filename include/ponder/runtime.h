@@ -402,7 +402,6 @@ class Runtime {
   // ended): the loop looks again. Thread-safe, never blocks.
   void wake();
   int in_flight() const;
-  int64_t steps() const { return steps_; }
   const RuntimeOptions& options() const { return options_; }
   RemoteBackend* remote() const { return options_.remote.get(); }
 
@@ -463,7 +462,6 @@ class Runtime {
   std::thread thread_;
 
   std::vector<std::unique_ptr<Active>> active_;  // the pumping thread only
-  int64_t steps_ = 0;
 };
 
 // The question as the model reads it: its chat template (or the plain format

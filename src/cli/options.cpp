@@ -181,6 +181,10 @@ void add_replicas_option(CLI::App* cmd, EngineArgs& args) {
 std::vector<std::unique_ptr<Engine>> make_generator_engines(std::shared_ptr<const Model> model,
                                                             const EngineOptions& options, const EngineArgs& args,
                                                             bool remote) {
+  if (remote && args.replicas > 1) {
+    throw UsageError("--replicas " + std::to_string(args.replicas) +
+                     ": with --backend the servers draw the samples; the local engine only tokenizes");
+  }
   // On a GPU the batch is the parallelism: one engine.
   const int replicas = remote                ? 1
                        : args.replicas > 0   ? args.replicas

@@ -562,7 +562,6 @@ bool Runtime::pump() {
   admit();
   if (active_.empty()) return false;
   int64_t progress = step_engines();
-  ++steps_;
   for (size_t k = 0; k < active_.size();) {
     Active& a = *active_[k];
     if (stepping(a.generator)) {

@@ -56,7 +56,7 @@ struct Settings {
   int threads = 0;
   int sequences = 64;  // ponder's engine slots
   int in_flight = 0;   // ponder's questions in flight (0 = automatic)
-  int replicas = 0;    // ponder's generator engines (0 = automatic_replicas)
+  int replicas = 0;    // ponder's generator engines (0 = automatic_replicas, decided once in main)
   bool ignore_eos = false;
   std::string path = "both";  // naive, ponder or both (one path alone: for a profiler)
 };
@@ -179,10 +179,8 @@ PathRun run_naive(const std::shared_ptr<const ponder::Model>& model, const ponde
 
 PathRun run_ponder(const std::shared_ptr<const ponder::Model>& model, const ponder::Dataset& data,
                    const ponder::AnswerOptions& rule, const Settings& s, int threads) {
-  const ponder::EngineOptions options = ponder::eval_engine_options(*model, s.sequences, threads);
-  const int replicas = s.replicas > 0 ? s.replicas : ponder::automatic_replicas(*model, options);
   std::vector<std::unique_ptr<ponder::Engine>> engines;
-  for (const auto& o : ponder::replica_options(options, replicas)) {
+  for (const auto& o : ponder::replica_options(ponder::eval_engine_options(*model, s.sequences, threads), s.replicas)) {
     engines.push_back(std::make_unique<ponder::Engine>(model, o));
   }
   ponder::StrategyOptions so;
@@ -268,10 +266,9 @@ int main(int argc, char** argv) {
     std::printf("CPU features: %s\n", ponder::cpu_features().c_str());
     std::printf("%zu questions, greedy + vote@%d, T %.2f, %d threads, %d rounds%s\n", data.items.size(), s.samples,
                 s.temperature, threads, rounds, s.ignore_eos ? ", EOS ignored" : "");
-    std::printf("ponder: %d generator engine(s) (--replicas %d)\n",
-                s.replicas > 0 ? s.replicas
-                               : ponder::automatic_replicas(*model, ponder::eval_engine_options(*model, s.sequences, threads)),
-                s.replicas);
+    const int asked = s.replicas;
+    if (s.replicas == 0) s.replicas = ponder::automatic_replicas(*model, ponder::eval_engine_options(*model, s.sequences, threads));
+    std::printf("ponder: %d generator engine(s) (--replicas %d)\n", s.replicas, asked);
     print_load("at start");
     std::vector<double> ratios, cpu_ratios;
     if (s.path != "both") {
