@@ -230,6 +230,15 @@ class Engine {
   int context_per_sequence() const { return n_ctx_seq_; }
   EngineStats stats() const;
 
+  // The threads its steps compute on: its own (EngineOptions::threads) unless a replica
+  // with nothing to do lends it its own. Call between steps. Each count gets a ggml pool
+  // of its own, kept for the next time; the pool left pauses. The rows a thread computes
+  // change with the count, never a row's sums, except in llama.cpp's split-KV attention
+  // for one sequence over >= 512 cells.
+  void set_step_threads(int threads);
+  int step_threads() const { return step_threads_; }
+  int own_threads() const { return own_threads_; }
+
  private:
   struct Live;
   struct Request;
@@ -283,6 +292,9 @@ class Engine {
   int n_ctx_seq_ = 0;
   llama_context* ctx_ = nullptr;
   ggml_threadpool* threadpool_ = nullptr;  // the context's compute threads; outlives ctx_
+  int own_threads_ = 0;
+  int step_threads_ = 0;                                        // threadpool_'s or a lent pool's
+  std::vector<std::pair<int, ggml_threadpool*>> lent_pools_;   // by thread count; outlive ctx_
   std::unique_ptr<Batch> batch_;
 
   SeqId next_seq_id_ = 1;

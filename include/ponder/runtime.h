@@ -428,6 +428,9 @@ class Runtime {
   // when its questions have been resumed, and waits for at least one generator's step
   // to end. Returns the progress collected (sequences finished, tokens decoded).
   int64_t step_engines();
+  // Threads for each generator's next step: a generator with no question while none
+  // waits lends its own to those that have some, so a run's last questions finish on all.
+  std::vector<int> step_thread_counts();
   bool stepping(size_t generator) const;  // its step is out: nothing else may touch it
   void complete(Active& active, std::string error);
   void loop();

@@ -324,6 +324,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
   }
   // The engine's own pool (with OpenMP, ggml runs the graph on OpenMP's threads instead).
   threadpool_ = attach_threadpool(ctx_, threads);
+  own_threads_ = step_threads_ = threads;
   n_ctx_seq_ = std::min(per_seq, int(llama_n_ctx_seq(ctx_)));
   batch_ = std::make_unique<Batch>(options_.batch_tokens, branch_ids > 0 ? spec.lookahead_branches : 1);
   slot_owner_.assign(size_t(options_.max_sequences), nullptr);
@@ -341,6 +342,28 @@ Engine::~Engine() {
   draft_.reset();
   llama_free(ctx_);
   ggml_threadpool_free(threadpool_);
+  for (auto& [threads, pool] : lent_pools_) ggml_threadpool_free(pool);
+}
+
+void Engine::set_step_threads(int threads) {
+  threads = std::clamp(threads, 1, max_engine_threads());
+  if (threads == step_threads_) return;
+  ggml_threadpool* pool = threadpool_;
+  if (threads != own_threads_) {
+    auto kept = std::find_if(lent_pools_.begin(), lent_pools_.end(), [&](const auto& p) { return p.first == threads; });
+    if (kept != lent_pools_.end()) {
+      pool = kept->second;
+    } else {
+      ggml_threadpool_params pool_params = ggml_threadpool_params_default(threads);
+      pool = ggml_threadpool_new(&pool_params);
+      // Lent threads only speed it up: without them it goes on as it was.
+      if (pool == nullptr) return;
+      lent_pools_.emplace_back(threads, pool);
+    }
+  }
+  llama_attach_threadpool(ctx_, pool, pool);
+  llama_set_n_threads(ctx_, threads, threads);
+  step_threads_ = threads;
 }
 
 RequestId Engine::begin_request() {

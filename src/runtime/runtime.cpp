@@ -533,6 +533,25 @@ int64_t step_engine(Engine& engine) {
 }
 }  // namespace
 
+std::vector<int> Runtime::step_thread_counts() {
+  std::vector<int> threads;
+  for (const Engine* engine : generators_) threads.push_back(engine->own_threads());
+  {
+    std::lock_guard lock(mutex_);
+    if (!queue_.empty()) return threads;
+  }
+  std::vector<bool> busy(generators_.size(), false);
+  for (const auto& a : active_) busy[a->generator] = true;
+  const int n_busy = int(std::count(busy.begin(), busy.end(), true));
+  if (n_busy == 0) return threads;
+  int spare = 0;
+  for (size_t g = 0; g < generators_.size(); ++g) spare += busy[g] ? 0 : threads[g];
+  for (size_t g = 0, k = 0; g < generators_.size(); ++g) {
+    if (busy[g]) threads[g] += spare / n_busy + (int(k++) < spare % n_busy ? 1 : 0);
+  }
+  return threads;
+}
+
 bool Runtime::stepping(size_t generator) const { return step_threads_ && step_threads_->out(generator); }
 
 int64_t Runtime::step_engines() {
@@ -540,9 +559,12 @@ int64_t Runtime::step_engines() {
   if (!step_threads_) {
     if (!generator_.idle()) progress += step_engine(generator_);
   } else {
+    const std::vector<int> threads = step_thread_counts();
     for (size_t g = 0; g < generators_.size(); ++g) {
       Engine* engine = generators_[g];
-      if (!stepping(g) && !engine->idle()) step_threads_->launch(g, [engine] { return step_engine(*engine); });
+      if (stepping(g) || engine->idle()) continue;
+      engine->set_step_threads(threads[g]);
+      step_threads_->launch(g, [engine] { return step_engine(*engine); });
     }
   }
   for (Engine* engine : {large_engine_, verifier_engine_}) {

@@ -396,6 +396,30 @@ TEST(Runtime, ReplicasSpreadQuestionsStepSideBySideAndChangeNoResult) {
   }
 }
 
+TEST(Runtime, AReplicaWithNothingToDoLendsItsThreads) {
+  std::shared_ptr<const Strategy> vote = make_strategy("vote@4", noise_options(40));
+  Engine single(tiny(), engine_options());
+  const StrategyResult reference = Runtime(single).run({{vote, "alone", {}, {}}})[0];
+
+  Engine first(tiny(), engine_options()), second(tiny(), engine_options());
+  Runtime runtime(first, {});
+  runtime.add_generator_replica(second);
+  // Events come from the engine thread between steps, when the counts may be read.
+  int most_threads = 0;
+  const StrategyResult r = runtime.run({{vote, "alone",
+                                         [&](const Event&) {
+                                           for (const Engine* g : runtime.generators()) {
+                                             most_threads = std::max(most_threads, g->step_threads());
+                                           }
+                                         },
+                                         {}}})[0];
+  EXPECT_EQ(most_threads, 2) << "the lone question ran on both replicas' threads";
+  EXPECT_EQ(r.answer->key, reference.answer->key);
+  ASSERT_EQ(r.samples.size(), reference.samples.size());
+  for (size_t k = 0; k < r.samples.size(); ++k) EXPECT_EQ(r.samples[k].text, reference.samples[k].text) << k;
+  EXPECT_EQ(second.stats().decoded_tokens, 0);
+}
+
 TEST(Runtime, RefusesReplicasThatCannotTakeAnyQuestion) {
   Engine engine(tiny(), engine_options());
   auto refused = [&](Runtime& runtime, Engine& replica, const std::string& why) {
