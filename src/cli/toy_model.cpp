@@ -2,6 +2,7 @@
 // engine tests and benchmarks.
 
 #include <cstdio>
+#include <map>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -16,6 +17,7 @@ void add_toy_model_command(CLI::App& app) {
     uint64_t seed = 1;
     float std_dev = 0.0f;
     bool f16 = false;
+    std::string type = "f32";
     bool list = false;
   };
   auto args = std::make_shared<Args>();
@@ -25,7 +27,10 @@ void add_toy_model_command(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Weight seed")->check(seed_value());
   cmd->add_option("--std", args->std_dev, "Std of the random matrices (0 = 2 / sqrt(n_embd))")
       ->check(number_in(0, 100, false, false, "0 = 2 / sqrt(n_embd)"));
-  cmd->add_flag("--f16", args->f16, "Store matrices as f16");
+  auto* f16 = cmd->add_flag("--f16", args->f16, "Store matrices as f16 (--type f16)");
+  cmd->add_option("--type", args->type, "Matrix type: f32, f16, bf16, or ggml's q8_0 or q4_0 blocks (norms stay f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
+      ->excludes(f16);
   cmd->add_flag("--list", args->list, "List the presets");
   cmd->callback([args] {
     if (args->list) {
@@ -38,8 +43,13 @@ void add_toy_model_command(CLI::App& app) {
       throw UsageError("unknown preset '" + args->preset + "' (see --list)");
     }
     if (args->out.empty()) throw UsageError("toy-model: --out is required");
+    const std::map<std::string, toy::WeightType> types = {{"f32", toy::WeightType::f32},
+                                                          {"f16", toy::WeightType::f16},
+                                                          {"bf16", toy::WeightType::bf16},
+                                                          {"q8_0", toy::WeightType::q8_0},
+                                                          {"q4_0", toy::WeightType::q4_0}};
     toy::write_random_model(args->out, args->preset, args->seed, args->std_dev,
-                            args->f16 ? toy::WeightType::f16 : toy::WeightType::f32);
+                            args->f16 ? toy::WeightType::f16 : types.at(args->type));
     std::printf("wrote %s (%s)\n", args->out.c_str(), args->preset.c_str());
   });
 }

@@ -95,6 +95,31 @@ std::vector<NamedTensor> random_llama_weights(const LlamaShape& shape, uint64_t 
   return tensors;
 }
 
+namespace {
+ggml_type ggml_type_of(WeightType t) {
+  switch (t) {
+    case WeightType::f32: return GGML_TYPE_F32;
+    case WeightType::f16: return GGML_TYPE_F16;
+    case WeightType::bf16: return GGML_TYPE_BF16;
+    case WeightType::q8_0: return GGML_TYPE_Q8_0;
+    case WeightType::q4_0: return GGML_TYPE_Q4_0;
+  }
+  return GGML_TYPE_F32;
+}
+
+// general.file_type: llama.cpp's LLAMA_FTYPE_* for files whose matrices are all of t.
+uint32_t llama_file_type(WeightType t) {
+  switch (t) {
+    case WeightType::f32: return 0;   // ALL_F32
+    case WeightType::f16: return 1;   // MOSTLY_F16
+    case WeightType::bf16: return 32;  // MOSTLY_BF16
+    case WeightType::q8_0: return 7;  // MOSTLY_Q8_0
+    case WeightType::q4_0: return 2;  // MOSTLY_Q4_0
+  }
+  return 0;
+}
+}  // namespace
+
 void write_llama_gguf(const std::string& path, const LlamaShape& shape,
                       const std::vector<NamedTensor>& tensors, const GgufWriteOptions& options) {
   shape.validate();
@@ -105,7 +130,7 @@ void write_llama_gguf(const std::string& path, const LlamaShape& shape,
   gguf_context* g = gguf.get();
   gguf_set_val_str(g, "general.architecture", "llama");
   gguf_set_val_str(g, "general.name", options.name.c_str());
-  gguf_set_val_u32(g, "general.file_type", options.matrix_type == WeightType::f16 ? 1 : 0);
+  gguf_set_val_u32(g, "general.file_type", llama_file_type(options.matrix_type));
   gguf_set_val_u32(g, "llama.context_length", uint32_t(shape.n_ctx));
   gguf_set_val_u32(g, "llama.embedding_length", uint32_t(shape.n_embd));
   gguf_set_val_u32(g, "llama.block_count", uint32_t(shape.n_layer));
@@ -156,17 +181,20 @@ void write_llama_gguf(const std::string& path, const LlamaShape& shape,
     if (have.ne != want.ne || int64_t(have.data.size()) != want.n_elements()) {
       throw std::runtime_error("write_llama_gguf: tensor " + want.name + " has the wrong shape");
     }
-    const bool half = options.matrix_type == WeightType::f16 && !is_norm(want.name);
-    ggml_tensor* tensor = want.ne.size() == 1
-                              ? ggml_new_tensor_1d(ctx.get(), half ? GGML_TYPE_F16 : GGML_TYPE_F32, want.ne[0])
-                              : ggml_new_tensor_2d(ctx.get(), half ? GGML_TYPE_F16 : GGML_TYPE_F32,
-                                                   want.ne[0], want.ne[1]);
+    const ggml_type type = is_norm(want.name) ? GGML_TYPE_F32 : ggml_type_of(options.matrix_type);
+    if (want.ne[0] % ggml_blck_size(type) != 0) {
+      throw std::runtime_error("write_llama_gguf: " + std::string(ggml_type_name(type)) + " needs rows of a multiple of " +
+                               std::to_string(ggml_blck_size(type)) + " weights; " + want.name + "'s are " +
+                               std::to_string(want.ne[0]));
+    }
+    ggml_tensor* tensor = want.ne.size() == 1 ? ggml_new_tensor_1d(ctx.get(), type, want.ne[0])
+                                              : ggml_new_tensor_2d(ctx.get(), type, want.ne[0], want.ne[1]);
     ggml_set_name(tensor, want.name.c_str());
-    if (half) {
-      ggml_fp32_to_fp16_row(have.data.data(), static_cast<ggml_fp16_t*>(tensor->data),
-                            have.n_elements());
-    } else {
+    if (type == GGML_TYPE_F32) {
       std::copy(have.data.begin(), have.data.end(), static_cast<float*>(tensor->data));
+    } else {
+      const int64_t rows = want.ne.size() == 1 ? 1 : want.ne[1];
+      ggml_quantize_chunk(type, have.data.data(), tensor->data, 0, rows, want.ne[0], nullptr);
     }
     gguf_add_tensor(g, tensor);
   }

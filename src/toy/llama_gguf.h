@@ -44,7 +44,9 @@ std::vector<NamedTensor> llama_tensor_layout(const LlamaShape& shape);
 // ~ N(0, std^2), norm weights 1.
 std::vector<NamedTensor> random_llama_weights(const LlamaShape& shape, uint64_t seed, float std);
 
-enum class WeightType { f32, f16 };
+// q8_0 and q4_0 are ggml's block quantisations (32 weights a block): the bench models'
+// stand-in for the quantised weights real models are run with.
+enum class WeightType { f32, f16, bf16, q8_0, q4_0 };
 
 struct GgufWriteOptions {
   std::string name = "ponder-toy";  // general.name

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -104,6 +106,57 @@ TEST(Model, UnsupportedArchitectureIsAClearError) {
   const std::string error = error_of(path);
   EXPECT_NE(error.find("cannot load model"), std::string::npos) << error;
   EXPECT_NE(error.find("xxxxx"), std::string::npos) << error;
+}
+
+TEST(Model, WritesEveryMatrixTypeThatLlamaCppLoads) {
+  const toy::LlamaShape shape{64, 1, 2, 2, 128, 64};
+  const auto weights = toy::random_llama_weights(shape, 1, 0.1f);
+  const std::string dir = test::scratch_dir("model-types");
+  struct Case {
+    toy::WeightType type;
+    ggml_type ggml;
+    float tolerance;  // of |weight - written weight|; the weights' std is 0.1
+  };
+  for (const Case& c : {Case{toy::WeightType::f16, GGML_TYPE_F16, 3e-4f}, Case{toy::WeightType::bf16, GGML_TYPE_BF16, 2e-3f},
+                        Case{toy::WeightType::q8_0, GGML_TYPE_Q8_0, 3e-3f},
+                        Case{toy::WeightType::q4_0, GGML_TYPE_Q4_0, 6e-2f}}) {
+    const std::string path = dir + "/" + ggml_type_name(c.ggml) + ".gguf";
+    toy::GgufWriteOptions options;
+    options.matrix_type = c.type;
+    toy::write_llama_gguf(path, shape, weights, options);
+    EXPECT_EQ(error_of(path), "") << ggml_type_name(c.ggml);
+
+    ggml_context* data = nullptr;
+    std::unique_ptr<gguf_context, decltype(&gguf_free)> file(gguf_init_from_file(path.c_str(), {false, &data}),
+                                                             gguf_free);
+    std::unique_ptr<ggml_context, decltype(&ggml_free)> tensors(data, ggml_free);
+    ASSERT_TRUE(file);
+    for (const auto& w : weights) {
+      const ggml_tensor* t = ggml_get_tensor(data, w.name.c_str());
+      ASSERT_NE(t, nullptr) << w.name;
+      const bool norm = w.name.find("norm") != std::string::npos;
+      ASSERT_EQ(t->type, norm ? GGML_TYPE_F32 : c.ggml) << w.name;
+      std::vector<float> back(size_t(w.n_elements()));
+      if (norm) {
+        std::copy_n(static_cast<const float*>(t->data), back.size(), back.begin());
+      } else {
+        ggml_get_type_traits(c.ggml)->to_float(t->data, back.data(), w.n_elements());
+      }
+      float worst = 0;
+      for (size_t i = 0; i < back.size(); ++i) worst = std::max(worst, std::fabs(back[i] - w.data[i]));
+      EXPECT_LT(worst, c.tolerance) << ggml_type_name(c.ggml) << " " << w.name;
+    }
+  }
+  // Blocks of 32 weights need rows of a multiple of 32: a clear refusal, not a bad file.
+  const toy::LlamaShape narrow{16, 1, 2, 2, 32, 64};
+  toy::GgufWriteOptions q8;
+  q8.matrix_type = toy::WeightType::q8_0;
+  try {
+    toy::write_llama_gguf(dir + "/narrow.gguf", narrow, toy::random_llama_weights(narrow, 1, 0.1f), q8);
+    ADD_FAILURE() << "wrote q8_0 rows of 16 weights";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
+  }
 }
 
 // A copy of the tiny model with its metadata changed by `edit` (tensors kept).

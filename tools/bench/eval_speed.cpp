@@ -73,7 +73,9 @@ struct PathRun {
 std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& model, const std::vector<Token>& prompt,
                                        int n, float temperature, const Settings& s, uint32_t seed, DecodeCount& count) {
   llama_memory_t mem = llama_get_memory(ctx);
-  llama_memory_clear(mem, true);
+  // The cells only: zeroing the whole cache's bytes for every question is a cost no
+  // careful loop would pay (302 MB a question on bench-100m).
+  llama_memory_clear(mem, false);
   llama_batch batch = llama_batch_init(std::max<int>(int(prompt.size()), n), 0, 1);
   for (size_t i = 0; i < prompt.size(); ++i) {
     batch.token[i] = prompt[i];
