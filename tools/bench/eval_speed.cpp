@@ -74,7 +74,7 @@ std::vector<std::string> naive_samples(llama_context* ctx, const ponder::Model& 
                                        int n, float temperature, const Settings& s, uint32_t seed, DecodeCount& count) {
   llama_memory_t mem = llama_get_memory(ctx);
   // The cells only: zeroing the whole cache's bytes for every question is a cost no
-  // careful loop would pay (302 MB a question on bench-100m).
+  // careful loop would pay (302 MB a call on bench-100m).
   llama_memory_clear(mem, false);
   llama_batch batch = llama_batch_init(std::max<int>(int(prompt.size()), n), 0, 1);
   for (size_t i = 0; i < prompt.size(); ++i) {
