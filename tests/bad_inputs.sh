@@ -396,6 +396,8 @@ check value usage '--std: must be a number in \[0, 100\]' "$PONDER" toy-model -o
 check value usage '--std: must be a number' "$PONDER" toy-model -o "$WORK/t.gguf" --std -1
 check value usage "unknown preset 'galactic'" "$PONDER" toy-model -o "$WORK/t.gguf" --preset galactic
 check value usage 'toy-model: --out is required' "$PONDER" toy-model
+check value usage '--type: q5 not in' "$PONDER" toy-model -o "$WORK/t.gguf" --type q5
+check value usage '--f16 excludes --type' "$PONDER" toy-model -o "$WORK/t.gguf" --f16 --type q8_0
 check value usage 'A subcommand is required|subcommand' "$PONDER"
 check value usage 'subcommand is required|frobnicate' "$PONDER" frobnicate
 

@@ -3,12 +3,25 @@
 
 #include <cstdio>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "toy/random_models.h"
 
 namespace ponder::cli {
+namespace {
+// --type's names: the one list the check and the lookup both read.
+const std::map<std::string, toy::WeightType>& weight_types() {
+  static const std::map<std::string, toy::WeightType> types = {{"f32", toy::WeightType::f32},
+                                                               {"f16", toy::WeightType::f16},
+                                                               {"bf16", toy::WeightType::bf16},
+                                                               {"q8_0", toy::WeightType::q8_0},
+                                                               {"q4_0", toy::WeightType::q4_0}};
+  return types;
+}
+}  // namespace
 
 void add_toy_model_command(CLI::App& app) {
   struct Args {
@@ -28,8 +41,10 @@ void add_toy_model_command(CLI::App& app) {
   cmd->add_option("--std", args->std_dev, "Std of the random matrices (0 = 2 / sqrt(n_embd))")
       ->check(number_in(0, 100, false, false, "0 = 2 / sqrt(n_embd)"));
   auto* f16 = cmd->add_flag("--f16", args->f16, "Store matrices as f16 (--type f16)");
+  std::vector<std::string> type_names;
+  for (const auto& [name, type] : weight_types()) type_names.push_back(name);
   cmd->add_option("--type", args->type, "Matrix type: f32, f16, bf16, or ggml's q8_0 or q4_0 blocks (norms stay f32)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
+      ->check(CLI::IsMember(type_names))
       ->excludes(f16);
   cmd->add_flag("--list", args->list, "List the presets");
   cmd->callback([args] {
@@ -43,13 +58,8 @@ void add_toy_model_command(CLI::App& app) {
       throw UsageError("unknown preset '" + args->preset + "' (see --list)");
     }
     if (args->out.empty()) throw UsageError("toy-model: --out is required");
-    const std::map<std::string, toy::WeightType> types = {{"f32", toy::WeightType::f32},
-                                                          {"f16", toy::WeightType::f16},
-                                                          {"bf16", toy::WeightType::bf16},
-                                                          {"q8_0", toy::WeightType::q8_0},
-                                                          {"q4_0", toy::WeightType::q4_0}};
     toy::write_random_model(args->out, args->preset, args->seed, args->std_dev,
-                            args->f16 ? toy::WeightType::f16 : types.at(args->type));
+                            args->f16 ? toy::WeightType::f16 : weight_types().at(args->type));
     std::printf("wrote %s (%s)\n", args->out.c_str(), args->preset.c_str());
   });
 }
